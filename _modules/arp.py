@@ -1,0 +1,544 @@
+"""
+List and flush the kernel's neighbour table (ARP and IPv6 NDP) over netlink.
+
+:depends: pyroute2 (sockets, network namespaces, netlink constants)
+:platform: Linux
+
+The module talks rtnetlink directly: one socket per call, one dump, and
+deletes sent many to a ``send`` with no round trip per entry, so that a
+flush costs about what ``ip neigh flush`` costs. The dump is decoded here,
+field by field, because only a few fields are needed and pyroute2's generic
+decoder costs about 100 microseconds an entry.
+
+Every function returns neighbour entries as plain dicts with the same keys:
+``dst``, ``lladdr``, ``ifname``, ``ifindex``, ``family``, ``state``,
+``flags``, ``probes``, ``confirmed``, ``used``, ``updated`` (the last three
+are ages in seconds).
+
+A note on a race the kernel leaves open: ``RTM_DELNEIGH`` deletes the entry
+for an address whatever its state is at that moment. An entry that turns
+``reachable`` between the dump and the delete (a few milliseconds, even for
+large tables) is deleted all the same; that is harmless, the kernel resolves
+the address again on the next packet.
+"""
+
+import errno
+import ipaddress
+import logging
+import os
+import socket
+import struct
+
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+try:
+    import pyroute2.netns
+    from pyroute2.netlink import (
+        NETLINK_ROUTE,
+        NLM_F_ACK,
+        NLM_F_DUMP,
+        NLM_F_REQUEST,
+        NLMSG_DONE,
+        NLMSG_ERROR,
+        SOL_NETLINK,
+    )
+    from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETLINK, RTM_GETNEIGH, RTM_NEWLINK, RTM_NEWNEIGH
+    from pyroute2.netlink.rtnl.ndmsg import NTF_EXT_LEARNED, flags as NTF_BITS, states as NUD_BITS
+
+    HAS_PYROUTE2 = True
+except ImportError:
+    HAS_PYROUTE2 = False
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "arp"
+__func_alias__ = {"list_": "list"}
+
+# Not in pyroute2: errors then echo only the failed message's header.
+NETLINK_CAP_ACK = 10
+CAP_NET_ADMIN = 12
+
+NLMSG_HDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
+IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+NLATTR = struct.Struct("=HH")  # len, type
+CACHEINFO = struct.Struct("=IIII")  # confirmed, used, updated, refcnt (clock ticks)
+U32 = struct.Struct("=I")
+ERRNO = struct.Struct("=i")
+
+NDA_DST, NDA_LLADDR, NDA_CACHEINFO, NDA_PROBES = 1, 2, 3, 4
+IFLA_IFNAME = 3
+
+FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
+FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
+# "permanent" and "noarp" entries are configuration, not learned state.
+CONFIGURED_STATES = ("permanent", "noarp")
+# Deletes per send(2). The kernel handles a whole buffer in the sender's
+# context; only failures and the last message of a batch are answered.
+BATCH = 512
+
+
+def __virtual__():
+    if not salt.utils.platform.is_linux():
+        return (False, "The arp module needs Linux: it manages the Linux neighbour table over netlink.")
+    if not HAS_PYROUTE2:
+        return (
+            False,
+            "The arp module needs the pyroute2 library: install it for the Python that runs Salt, "
+            "e.g. 'salt-pip install pyroute2' or 'pip install pyroute2'.",
+        )
+    return __virtualname__
+
+
+def list_(interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None):
+    """
+    List neighbour entries (the ARP table, and with ``family=inet6`` or
+    ``family=all`` the IPv6 neighbour table).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.list
+        salt '*' arp.list interface=eth0 states=stale,failed
+        salt '*' arp.list family=all network=192.0.2.0/24 netns=blue
+
+    interface
+        An interface name or a list of names. Default: every interface.
+
+    states
+        NUD state names: one name, a comma-separated string or a list, from
+        ``incomplete reachable stale delay probe failed noarp permanent none``.
+        Default: every state.
+
+    family
+        ``inet`` (IPv4, the default), ``inet6`` (IPv6) or ``all``.
+
+    network
+        Only entries whose address lies in this IPv4 or IPv6 CIDR.
+
+    exclude
+        Addresses or CIDRs (one, a comma-separated string or a list) whose
+        entries are left out.
+
+    min_age
+        Only entries last confirmed at least this many seconds ago.
+
+    netns
+        A named network namespace (as ``ip netns list`` shows it). Default:
+        the minion's own.
+    """
+    selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
+    with _open(netns) as sock:
+        return [entry for entry, _ in _selected(sock, selection)]
+
+
+def flush_stale(
+    interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None, test=None
+):
+    """
+    Delete the neighbour entries in the given NUD states (default: ``stale``)
+    and report them. ``permanent`` and ``noarp`` entries, and entries that a
+    routing daemon installed (flag ``extern_learn``), are never deleted.
+
+    Returns ``{"deleted": [...], "vanished": [...]}``: the entries deleted,
+    and those that the dump showed but that were gone before their delete
+    (the kernel or another flush removed them first; that is not an error).
+    With ``test=True`` nothing is deleted and the return is
+    ``{"would_delete": [...]}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.flush_stale
+        salt '*' arp.flush_stale interface=eth0 test=True
+        salt '*' arp.flush_stale states=stale,failed exclude=192.0.2.1 min_age=300
+        salt '*' arp.flush_stale family=all netns=blue
+
+    interface
+        An interface name or a list of names. Default: every interface.
+
+    states
+        The NUD states to flush: one name, a comma-separated string or a
+        list, from ``incomplete reachable stale delay probe failed none``.
+        Default: ``stale``.
+
+    family
+        ``inet`` (IPv4, the default), ``inet6`` (IPv6) or ``all``.
+
+    network
+        Only entries whose address lies in this IPv4 or IPv6 CIDR.
+
+    exclude
+        Addresses or CIDRs (one, a comma-separated string or a list) never
+        to touch, e.g. the default gateway.
+
+    min_age
+        Keep entries confirmed less than this many seconds ago.
+
+    netns
+        A named network namespace (as ``ip netns list`` shows it). Default:
+        the minion's own.
+
+    test
+        Report what would be deleted, delete nothing. Default: the minion's
+        ``test`` option.
+    """
+    selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
+    return _flush(selection, netns, test)
+
+
+def flush(interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None, test=None):
+    """
+    Delete every learned neighbour entry (every state but ``permanent`` and
+    ``noarp``) on the chosen interfaces: what ``ip neigh flush`` does, and
+    what the field's cron job did. Entries flagged ``extern_learn`` belong
+    to routing daemons and are kept.
+
+    Returns the same data as :py:func:`arp.flush_stale <flush_stale>`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.flush interface=eth0
+        salt '*' arp.flush family=all exclude=192.0.2.1 test=True
+
+    The arguments are those of :py:func:`arp.flush_stale <flush_stale>`;
+    ``states`` defaults to every learned state.
+    """
+    selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
+    return _flush(selection, netns, test)
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def _names(value, what, split=True):
+    """A name, a comma-separated string (when ``split``) or a list -> list of str."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = value.decode() if isinstance(value, bytes) else value
+        items = value.split(",") if split else [value]
+    elif isinstance(value, (list, tuple, set)):
+        items = list(value)
+    else:
+        raise SaltInvocationError(f"{what} must be a string or a list, not {type(value).__name__}: {value!r}")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise SaltInvocationError(f"{what} must hold strings, not {type(item).__name__}: {item!r}")
+        if item.strip():
+            names.append(item.strip())
+    return names
+
+
+def _network(value, what):
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError) as err:
+        raise SaltInvocationError(f"{what}: {value!r} is not an IPv4 or IPv6 address or CIDR ({err})") from None
+
+
+def _selection(interface, states, family, network, exclude, min_age, netns, flushing):
+    """Check every argument before anything touches the kernel; return a dict."""
+    valid = [name for name in NUD_BITS if not (flushing and name in CONFIGURED_STATES)]
+    names = valid if states is None else _names(states, "states")
+    if not names:
+        raise SaltInvocationError(f"states is empty; choose from: {', '.join(valid)}")
+    for name in names:
+        if name.lower() in CONFIGURED_STATES and flushing:
+            raise SaltInvocationError(
+                f"state {name!r} is configuration, not learned state, and is never flushed; "
+                f"flushable states: {', '.join(valid)}"
+            )
+        if name.lower() not in valid:
+            raise SaltInvocationError(f"unknown NUD state {name!r}; valid states: {', '.join(valid)}")
+    wanted = {NUD_BITS[name.lower()] for name in names}
+
+    if family not in FAMILIES:
+        raise SaltInvocationError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
+    if network is not None and network != "":
+        network = _network(network, "network")
+        if family != "all" and FAMILIES[family] != (socket.AF_INET if network.version == 4 else socket.AF_INET6):
+            raise SaltInvocationError(
+                f"network {network} is IPv{network.version} but family is {family!r}; "
+                f"use family={'inet' if network.version == 4 else 'inet6'} or family=all"
+            )
+    else:
+        network = None
+    excluded = [_network(item, "exclude") for item in _names(exclude, "exclude")]
+
+    if isinstance(min_age, bool):
+        raise SaltInvocationError(f"min_age must be a number of seconds, not {min_age!r}")
+    try:
+        min_age = float(min_age or 0)
+    except (TypeError, ValueError):
+        raise SaltInvocationError(f"min_age must be a number of seconds, not {min_age!r}") from None
+    if min_age < 0 or min_age != min_age:
+        raise SaltInvocationError(f"min_age must be zero or more seconds, not {min_age!r}")
+
+    if netns is not None:
+        if not isinstance(netns, str) or netns not in pyroute2.netns.listnetns():
+            existing = ", ".join(sorted(pyroute2.netns.listnetns())) or "none"
+            raise SaltInvocationError(f"network namespace {netns!r} does not exist; existing namespaces: {existing}")
+
+    return {
+        "interfaces": _names(interface, "interface", split=False),
+        "states": wanted,
+        "family": FAMILIES[family],
+        "network": network,
+        "exclude": excluded,
+        "min_age": min_age,
+        "flushing": flushing,
+        "where": _where(netns),
+    }
+
+
+# ------------------------------------------------------------------ netlink
+
+
+class _Socket:
+    """A bound rtnetlink socket, opened in a named namespace through pyroute2."""
+
+    def __init__(self, netns):
+        self.where = _where(netns)
+        try:
+            if netns is None:
+                self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            else:
+                # flags=0: never create a namespace that is missing.
+                self.sock = pyroute2.netns.create_socket(
+                    netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE, flags=0
+                )
+            self.sock.settimeout(60)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            self.sock.bind((0, 0))
+        except OSError as err:
+            raise CommandExecutionError(f"cannot open a netlink socket in {self.where}: {_why(err.errno)}") from err
+        self.seq = 0
+        self.buf = bytearray(1 << 16)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, traceback):
+        self.sock.close()
+        if isinstance(err, OSError):
+            why = _why(err.errno) if err.errno else str(err) or "timed out"
+            raise CommandExecutionError(f"netlink in {self.where} failed: {why}") from err
+
+    def dump(self, msg_type, header):
+        """Yield (type, data, offset, length) for each message of a dump."""
+        self.seq += 1
+        request = NLMSG_HDR.pack(NLMSG_HDR.size + len(header), msg_type, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0)
+        self.sock.send(request + header)
+        view = memoryview(self.buf)
+        while True:
+            size = self.sock.recv_into(self.buf)
+            data = bytes(view[:size])
+            offset = 0
+            while offset + NLMSG_HDR.size <= size:
+                length, kind, flags, seq, _ = NLMSG_HDR.unpack_from(data, offset)
+                if kind == NLMSG_DONE:
+                    return
+                if kind == NLMSG_ERROR:
+                    (code,) = ERRNO.unpack_from(data, offset + NLMSG_HDR.size)
+                    raise CommandExecutionError(f"the kernel refused the dump: {_why(-code)}")
+                yield kind, data, offset, length
+                offset += (length + 3) & ~3
+
+    def delete(self, messages):
+        """
+        Delete neighbour entries given as their dumped messages.
+
+        Sends ``BATCH`` messages a ``send``; only the last of a batch asks for
+        an ack, failures are answered anyway. Returns ``{index: errno}`` for
+        the messages that failed.
+        """
+        failed = {}
+        for start in range(0, len(messages), BATCH):
+            batch = messages[start : start + BATCH]
+            first = self.seq + 1
+            out = bytearray()
+            for number, (data, offset, length) in enumerate(batch):
+                self.seq += 1
+                last = number == len(batch) - 1
+                out += NLMSG_HDR.pack(length, RTM_DELNEIGH, NLM_F_REQUEST | (NLM_F_ACK if last else 0), self.seq, 0)
+                out += data[offset + NLMSG_HDR.size : offset + length]
+                out += bytes(-length % 4)
+            self.sock.send(out)
+            for seq, code in self._answers(self.seq):
+                if code:
+                    failed[start + seq - first] = code
+        return failed
+
+    def _answers(self, last_seq):
+        """Yield (seq, errno) of error/ack messages until the ack of ``last_seq``."""
+        while True:
+            size = self.sock.recv_into(self.buf)
+            offset = 0
+            while offset + NLMSG_HDR.size <= size:
+                length, kind, _, seq, _ = NLMSG_HDR.unpack_from(self.buf, offset)
+                if kind == NLMSG_ERROR:
+                    (code,) = ERRNO.unpack_from(self.buf, offset + NLMSG_HDR.size)
+                    yield seq, -code
+                    if seq == last_seq:
+                        return
+                offset += (length + 3) & ~3
+
+
+def _open(netns):
+    return _Socket(netns)
+
+
+def _where(netns):
+    return f"network namespace {netns!r}" if netns else "the minion's network namespace"
+
+
+def _why(code):
+    """An errno in words."""
+    if code in (errno.EPERM, errno.EACCES):
+        return (
+            f"{os.strerror(code)} ({errno.errorcode[code]}): changing the neighbour table needs "
+            "CAP_NET_ADMIN; run the Salt minion as root"
+        )
+    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
+
+
+def _interfaces(sock):
+    """{ifindex: ifname} of the namespace."""
+    names = {}
+    for kind, data, offset, length in sock.dump(RTM_GETLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+        if kind != RTM_NEWLINK:
+            continue
+        index = IFINFOMSG.unpack_from(data, offset + NLMSG_HDR.size)[2]
+        for kind_, value in _attrs(data, offset + NLMSG_HDR.size + IFINFOMSG.size, offset + length):
+            if kind_ == IFLA_IFNAME:
+                names[index] = value.rstrip(b"\0").decode(errors="replace")
+    return names
+
+
+def _attrs(data, offset, end):
+    """Yield (type, payload) of the netlink attributes in data[offset:end]."""
+    while offset + NLATTR.size <= end:
+        length, kind = NLATTR.unpack_from(data, offset)
+        if length < NLATTR.size:
+            return
+        yield kind & 0x3FFF, data[offset + NLATTR.size : offset + length]
+        offset += (length + 3) & ~3
+
+
+STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
+FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _entry(data, offset, length, ifnames):
+    """The neighbour entry dict for the RTM_NEWNEIGH message at data[offset:]."""
+    family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
+    entry = {
+        "dst": None,
+        "lladdr": None,
+        "ifname": ifnames.get(ifindex),
+        "ifindex": ifindex,
+        "family": FAMILY_NAMES.get(family, str(family)),
+        "state": STATE_NAMES.get(state) or "|".join(n for b, n in STATE_NAMES.items() if b & state),
+        "flags": [name for bit, name in FLAG_NAMES.items() if bit & flags],
+        "probes": 0,
+        "confirmed": None,
+        "used": None,
+        "updated": None,
+    }
+    for kind, value in _attrs(data, offset + NLMSG_HDR.size + NDMSG.size, offset + length):
+        if kind == NDA_DST:
+            entry["dst"] = socket.inet_ntop(family, value)
+        elif kind == NDA_LLADDR:
+            entry["lladdr"] = value.hex(":") if value else None
+        elif kind == NDA_CACHEINFO:
+            confirmed, used, updated, _ = CACHEINFO.unpack_from(value)
+            entry["confirmed"] = round(confirmed / HZ, 2)
+            entry["used"] = round(used / HZ, 2)
+            entry["updated"] = round(updated / HZ, 2)
+        elif kind == NDA_PROBES:
+            entry["probes"] = U32.unpack_from(value)[0]
+    return entry
+
+
+def _selected(sock, selection):
+    """Yield (entry, message) for every entry of the table that the selection matches."""
+    ifnames = _interfaces(sock)
+    indexes = None
+    if selection["interfaces"]:
+        by_name = {name: index for index, name in ifnames.items()}
+        unknown = [name for name in selection["interfaces"] if name not in by_name]
+        if unknown:
+            raise SaltInvocationError(
+                f"no interface named {', '.join(map(repr, unknown))} in {selection['where']}; "
+                f"interfaces there: {', '.join(sorted(by_name))}"
+            )
+        indexes = {by_name[name] for name in selection["interfaces"]}
+    states = selection["states"]
+    network, exclude, min_age = selection["network"], selection["exclude"], selection["min_age"]
+    for kind, data, offset, length in sock.dump(RTM_GETNEIGH, NDMSG.pack(selection["family"], 0, 0, 0, 0)):
+        if kind != RTM_NEWNEIGH:
+            continue
+        family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
+        if family not in FAMILY_NAMES or state not in states or (indexes is not None and ifindex not in indexes):
+            continue
+        if selection["flushing"] and flags & NTF_EXT_LEARNED:
+            continue
+        entry = _entry(data, offset, length, ifnames)
+        if entry["dst"] is None:
+            continue
+        if network is not None or exclude:
+            address = ipaddress.ip_address(entry["dst"])
+            if network is not None and address not in network:
+                continue
+            if any(address in excluded for excluded in exclude):
+                continue
+        if min_age and (entry["confirmed"] or 0) < min_age:
+            continue
+        yield entry, (data, offset, length)
+
+
+def _has_net_admin():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    return False
+
+
+def _flush(selection, netns, test):
+    if test is None:
+        test = __opts__.get("test", False)
+    with _open(netns) as sock:
+        chosen = list(_selected(sock, selection))
+        if test:
+            return {"would_delete": [entry for entry, _ in chosen]}
+        if chosen and not _has_net_admin():
+            raise CommandExecutionError(
+                "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
+                "run the Salt minion as root. Nothing was deleted."
+            )
+        failed = sock.delete([message for _, message in chosen])
+    deleted, vanished, errors = [], [], []
+    for index, (entry, _) in enumerate(chosen):
+        code = failed.get(index)
+        if code is None:
+            deleted.append(entry)
+        elif code == errno.ENOENT:
+            vanished.append(entry)
+        else:
+            errors.append(f"{entry['dst']} on {entry['ifname']}: {_why(code)}")
+    log.info("arp: deleted %d neighbour entries, %d vanished first", len(deleted), len(vanished))
+    if errors:
+        raise CommandExecutionError(
+            f"{len(errors)} of {len(chosen)} deletes failed ({len(deleted)} deleted): " + "; ".join(errors[:10])
+        )
+    return {"deleted": deleted, "vanished": vanished}

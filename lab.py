@@ -1,0 +1,236 @@
+"""
+Throwaway network labs in namespaces, for the tests and the demo.
+
+Every namespace made here is named ``arph-<role>-<pid>-<n>`` and is deleted when
+its ``Lab`` closes, whatever happened inside. Addresses come from the
+documentation ranges only (192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32).
+
+Run ``python lab.py blackhole`` (as root, with the module's dependencies
+installed) for the demo: it reproduces the black hole and fixes it with
+``salt-call --local arp.flush_stale``.
+"""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+
+PREFIX = "arph-"
+HERE = os.path.dirname(os.path.abspath(__file__))
+_counter = itertools.count(1)
+
+# Per-interface neighbour timers that keep entries in the state a test puts
+# them in: nothing turns stale, nothing is probed again within the hour.
+FROZEN_TIMERS = {
+    "base_reachable_time_ms": 3600000,
+    "delay_first_probe_time": 3600,
+    "retrans_time_ms": 3600000,
+}
+
+
+def run(*args, check=True, **kwargs):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
+
+
+class Namespace:
+    """A network namespace that this process created."""
+
+    def __init__(self, role):
+        self.name = f"{PREFIX}{role}-{os.getpid()}-{next(_counter)}"
+        run("ip", "netns", "add", self.name)
+
+    def ip(self, *args, **kwargs):
+        return run("ip", "-n", self.name, *args, **kwargs)
+
+    def batch(self, lines):
+        """Run many ``ip`` commands in one process."""
+        return run("ip", "-n", self.name, "-batch", "-", input="\n".join(lines) + "\n")
+
+    def exec(self, *args, **kwargs):
+        return run("ip", "netns", "exec", self.name, *args, **kwargs)
+
+    def popen(self, *args):
+        return subprocess.Popen(("ip", "netns", "exec", self.name, *args), stdout=subprocess.PIPE, text=True)
+
+    def sysctl(self, **values):
+        self.exec("sysctl", "-q", "-w", *(f"{key}={value}" for key, value in values.items()))
+
+    def freeze_timers(self, ifname):
+        for family in ("ipv4", "ipv6"):
+            self.sysctl(**{f"net.{family}.neigh.{ifname}.{key}": value for key, value in FROZEN_TIMERS.items()})
+
+    def neighbours(self):
+        """The table as ``ip -j neigh show nud all`` reports it."""
+        return json.loads(self.ip("-j", "neigh", "show", "nud", "all").stdout or "[]")
+
+    def delete(self):
+        run("ip", "netns", "delete", self.name, check=False)
+
+
+class Lab:
+    """Namespaces and processes that are all removed on close, even after a failure."""
+
+    def __init__(self):
+        self.namespaces = []
+        self.processes = []
+
+    def namespace(self, role):
+        namespace = Namespace(role)
+        self.namespaces.append(namespace)
+        return namespace
+
+    def close(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        for namespace in self.namespaces:
+            namespace.delete()
+        self.namespaces.clear()
+        self.processes.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def table(lab):
+    """
+    A namespace with two veth pairs (a0-a1, b0-b1, both ends inside) whose
+    timers are frozen, ready for entries in any NUD state on a0 and b0.
+    """
+    ns = lab.namespace("table")
+    lines = []
+    for side, net4, net6 in (("a", "192.0.2", "2001:db8:a:"), ("b", "198.51.100", "2001:db8:b:")):
+        lines += [f"link add {side}0 type veth peer name {side}1"]
+    ns.batch(lines)
+    for side in "ab":
+        ns.freeze_timers(f"{side}0")
+    lines = []
+    for side, net4, net6 in (("a", "192.0.2", "2001:db8:a:"), ("b", "198.51.100", "2001:db8:b:")):
+        lines += [
+            f"link set {side}0 up",
+            f"link set {side}1 up",
+            f"addr add {net4}.1/24 dev {side}0",
+            f"addr add {net6}:1/64 dev {side}0 nodad",
+        ]
+    ns.batch(lines)
+    return ns
+
+
+def add_entries(ns, entries):
+    """
+    Create neighbour entries for real. ``entries``: dicts with dst, ifname,
+    state, optional lladdr and flags (e.g. ["extern_learn"], ["router"]).
+    State ``delay`` is reached the kernel's way: a stale entry that is sent to.
+    """
+    lines, delayed = [], []
+    for entry in entries:
+        state = "stale" if entry["state"] == "delay" else entry["state"]
+        line = f"neigh replace {entry['dst']} dev {entry['ifname']} nud {state}"
+        if entry.get("lladdr"):
+            line += f" lladdr {entry['lladdr']}"
+        line += "".join(f" {flag}" for flag in entry.get("flags", ()))
+        lines.append(line)
+        if entry["state"] == "delay":
+            delayed.append(entry["dst"])
+    if lines:
+        ns.batch(lines)
+    if delayed:
+        send = "import socket,sys\nfor a in sys.argv[1:]:\n s=socket.socket(socket.AF_INET6 if ':' in a else socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x',(a,9))"
+        ns.exec(sys.executable, "-c", send, *delayed)
+
+
+# ------------------------------------------------------------ the black hole
+
+DB_IP, WORKER_IP, PORT = "192.0.2.10", "192.0.2.20", 27017
+OLD_MAC, NEW_MAC, DB_MAC = "02:00:00:00:20:01", "02:00:00:00:20:02", "02:00:00:00:10:01"
+
+SERVER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", %d))
+s.listen(16)
+print("listening", flush=True)
+while True:
+    s.accept()[0].close()
+""" % PORT
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()
+except OSError as err:
+    print(err)
+    sys.exit(1)
+"""
+
+
+class BlackHole:
+    """
+    A database namespace and worker namespaces on one bridge. The old worker
+    had WORKER_IP with OLD_MAC; it is gone, a new worker has the same IP with
+    NEW_MAC, and the database still maps WORKER_IP to OLD_MAC (state stale).
+    The new worker holds a static entry for the database, as hosts on a
+    cloud fabric do, so the database never sees an ARP request from it.
+
+    A connect from the database then goes to OLD_MAC and fails. (The kernel
+    then moves the entry to delay, probes OLD_MAC and, some 8 s later, asks
+    the whole segment again; a cloud fabric that answers ARP for absent
+    hosts keeps it wrong. A failed check therefore spoils its lab: build a
+    second one to show the fix.)
+    """
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.switch = lab.namespace("switch")
+        self.switch.batch(["link add br0 type bridge", "link set br0 up"])
+        self.db = self._host("db", DB_IP, DB_MAC)
+        old = self._host("worker", WORKER_IP, OLD_MAC)
+        # The old worker talks to the database: the database learns OLD_MAC.
+        server = self._serve(old)
+        assert self.connect(timeout=5), "the old worker is not reachable from the database"
+        # The old worker is destroyed (its last process too, or the kernel
+        # keeps the namespace). The database's entry ages to stale, which
+        # the kernel does after a minute of silence; here at once.
+        server.kill()
+        server.wait()
+        old.delete()
+        self.db.ip("neigh", "change", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "stale")
+        self.worker = self._host("worker", WORKER_IP, NEW_MAC)
+        self.worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
+        self._serve(self.worker)
+
+    def _host(self, role, address, mac):
+        ns = self.lab.namespace(role)
+        port = f"p{ns.name.rsplit('-', 2)[-1]}{role[0]}"
+        self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        self.switch.batch([f"link set {port} master br0", f"link set {port} up"])
+        ns.batch(
+            [
+                f"link set eth0 address {mac}",
+                f"addr add {address}/24 dev eth0",
+                "link set eth0 up",
+                "link set lo up",
+            ]
+        )
+        return ns
+
+    def _serve(self, ns):
+        server = ns.popen(sys.executable, "-c", SERVER)
+        self.lab.processes.append(server)
+        server.stdout.readline()
+        return server
+
+    def connect(self, timeout=2):
+        """A TCP connect from the database to the worker's port; True if it succeeds."""
+        result = self.db.exec(sys.executable, "-c", CONNECT, WORKER_IP, str(PORT), str(timeout), check=False)
+        return result.returncode == 0
+
+    def entry(self):
+        """The database's entry for WORKER_IP, as ``ip -j neigh`` shows it."""
+        return next((e for e in self.db.neighbours() if e["dst"] == WORKER_IP), None)

@@ -1,0 +1,88 @@
+"""Fixtures shared by every test: namespace labs, the Salt loader, and the CI rule on skips."""
+
+import ipaddress
+import os
+import shutil
+import subprocess
+
+import pytest
+import salt._logging
+
+import lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IN_CI = bool(os.environ.get("CI"))
+
+
+def unavailable(reason):
+    """Skip here; in CI, where every kernel and Salt test must run, fail."""
+    if IN_CI:
+        pytest.fail(f"cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"a test skipped in CI did not run: {report.longrepr}"
+
+
+def pytest_sessionfinish(session):
+    # Salt's temporary log handler writes to a closed stream at exit otherwise.
+    salt._logging.shutdown_temp_handler()
+
+
+@pytest.fixture(scope="session")
+def can_make_namespaces():
+    if os.geteuid() != 0:
+        unavailable("network namespace tests need root")
+    if not shutil.which("ip"):
+        unavailable("iproute2's ip(8) is not installed")
+    with lab.Lab() as probe:
+        try:
+            probe.namespace("probe")
+        except subprocess.CalledProcessError as err:
+            unavailable(f"cannot create a network namespace: {err.stderr.strip()}")
+
+
+@pytest.fixture
+def netlab(can_make_namespaces):
+    """A Lab whose namespaces are deleted after the test, passed or failed."""
+    with lab.Lab() as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+def minion_opts(salt_factories):
+    factory = salt_factories.salt_minion_daemon(
+        "arp-functional", overrides={"file_client": "local", "module_dirs": [REPO]}
+    )
+    return factory.config.copy()
+
+
+@pytest.fixture(scope="session")
+def loaders(minion_opts):
+    from saltfactories.utils.functional import Loaders
+
+    return Loaders(minion_opts)
+
+
+@pytest.fixture
+def arp(loaders):
+    """The execution module as the Salt loader loads it from this checkout."""
+    return loaders.modules.arp
+
+
+def snapshot(ns):
+    """{(dst, dev): (lladdr, state, flags)} of a namespace's table, read by ip(8)."""
+    table = {}
+    for entry in ns.neighbours():
+        if ipaddress.ip_address(entry["dst"]).is_multicast:
+            continue  # the kernel's own IPv6 multicast entries come and go
+        flags = tuple(sorted(key for key in ("router", "extern_learn") if key in entry))
+        state = entry["state"][0].lower() if entry.get("state") else "none"
+        table[(entry["dst"], entry["dev"])] = (entry.get("lladdr"), state, flags)
+    return table
