@@ -1,0 +1,151 @@
+"""arp.flush_stale and arp.flush against real kernel tables: what goes, what stays."""
+
+import ipaddress
+import threading
+
+import pytest
+from salt.exceptions import SaltInvocationError
+
+from tests.conftest import snapshot
+
+LEARNED = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "none")
+
+
+def matches(key, value, interfaces=None, states=("stale",), family="inet", network=None, exclude=(), min_age=0):
+    """The oracle: does a selection pick this entry (as snapshot() keys and values it)?"""
+    dst, dev = key
+    _, state, flags = value
+    address = ipaddress.ip_address(dst)
+    return (
+        (interfaces is None or dev in interfaces)
+        and state in states
+        and "extern_learn" not in flags
+        and (family == "all" or address.version == (4 if family == "inet" else 6))
+        and (network is None or address in ipaddress.ip_network(network))
+        and not any(address in ipaddress.ip_network(item) for item in exclude)
+    )
+
+
+def keys(entries):
+    return {(entry["dst"], entry["ifname"]) for entry in entries}
+
+
+@pytest.mark.parametrize(
+    "arguments, oracle",
+    [
+        ({}, {}),
+        ({"interface": "a0"}, {"interfaces": ["a0"]}),
+        ({"family": "inet6"}, {"family": "inet6"}),
+        ({"family": "all", "states": "stale,failed,incomplete"}, {"family": "all", "states": ("stale", "failed", "incomplete")}),
+        ({"states": ["reachable", "delay", "probe"]}, {"states": ("reachable", "delay", "probe")}),
+        (
+            {"network": "198.51.100.0/24", "exclude": ["198.51.100.10"], "states": "stale,failed"},
+            {"network": "198.51.100.0/24", "exclude": ["198.51.100.10/32"], "states": ("stale", "failed")},
+        ),
+        ({"family": "all", "exclude": "192.0.2.0/24,2001:db8:b::/64"}, {"family": "all", "exclude": ["192.0.2.0/24", "2001:db8:b::/64"]}),
+    ],
+)
+def test_flush_stale_deletes_exactly_the_selection(arp, table, arguments, oracle):
+    ns, before = table
+    expected_gone = {key for key, value in before.items() if matches(key, value, **oracle)}
+    assert expected_gone, "the selection must match something"
+
+    result = arp.flush_stale(netns=ns.name, **arguments)
+
+    assert keys(result["deleted"]) == expected_gone
+    assert result["vanished"] == []
+    assert all(entry["state"] in LEARNED for entry in result["deleted"])
+    after = snapshot(ns)
+    assert after == {key: value for key, value in before.items() if key not in expected_gone}
+
+
+def test_min_age_keeps_recently_confirmed_entries(arp, table):
+    """Entries added as stale were confirmed long ago (twice base_reachable_time); reachable ones just now."""
+    ns, before = table
+    ages = {(e["dst"], e["ifname"]): e["confirmed"] for e in arp.list(netns=ns.name)}
+    assert ages[("192.0.2.10", "a0")] > 3600 > 60 > ages[("192.0.2.11", "a0")]
+
+    result = arp.flush_stale(states="stale,reachable", min_age=60, netns=ns.name)
+
+    gone = {key for key, value in before.items() if matches(key, value, states=("stale",))}
+    assert keys(result["deleted"]) == gone
+    assert snapshot(ns) == {key: value for key, value in before.items() if key not in gone}
+
+
+def test_flush_deletes_every_learned_entry_and_keeps_configuration(arp, table):
+    ns, before = table
+    result = arp.flush(family="all", netns=ns.name)
+
+    expected_gone = {key for key, value in before.items() if matches(key, value, states=LEARNED, family="all")}
+    assert keys(result["deleted"]) == expected_gone
+    kept = snapshot(ns)
+    assert kept == {key: value for key, value in before.items() if key not in expected_gone}
+    assert {state for _, state, flags in kept.values() if "extern_learn" not in flags} == {"permanent", "noarp"}
+
+
+@pytest.mark.parametrize("function", ["flush_stale", "flush"])
+def test_test_mode_deletes_nothing_and_reports_what_a_live_run_deletes(arp, table, function):
+    ns, before = table
+    planned = getattr(arp, function)(family="all", netns=ns.name, test=True)
+    assert set(planned) == {"would_delete"} and planned["would_delete"]
+    assert snapshot(ns) == before
+
+    done = getattr(arp, function)(family="all", netns=ns.name)
+    strip = lambda entries: sorted((e["dst"], e["ifname"], e["state"], e["lladdr"]) for e in entries)  # noqa: E731
+    assert strip(planned["would_delete"]) == strip(done["deleted"])
+    assert done["vanished"] == []
+
+
+def test_two_flushes_at_once_both_succeed(arp, table):
+    ns, before = table
+    results, errors = [], []
+
+    def flush():
+        try:
+            results.append(arp.flush(family="all", netns=ns.name))
+        except Exception as err:  # pylint: disable=broad-except
+            errors.append(err)
+
+    threads = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == [] and len(results) == 2
+    expected_gone = {key for key, value in before.items() if matches(key, value, states=LEARNED, family="all")}
+    first, second = results
+    # Each entry is deleted by exactly one of them; the other found it gone.
+    assert keys(first["deleted"]) | keys(second["deleted"]) == expected_gone
+    assert not keys(first["deleted"]) & keys(second["deleted"])
+    for result in results:
+        assert keys(result["deleted"]) | keys(result["vanished"]) <= expected_gone
+    assert snapshot(ns) == {key: value for key, value in before.items() if key not in expected_gone}
+
+
+@pytest.mark.parametrize(
+    "function, arguments, message",
+    [
+        ("flush_stale", {"interface": "eth9"}, "no interface named 'eth9' in network namespace"),
+        ("flush_stale", {"interface": ["a0", "nope0"]}, "no interface named 'nope0'"),
+        ("flush_stale", {"states": "stale,bogus"}, "unknown NUD state 'bogus'; valid states: incomplete, reachable, stale"),
+        ("flush", {"states": "permanent"}, "state 'permanent' is configuration"),
+        ("flush_stale", {"states": ["stale", "noarp"]}, "state 'noarp' is configuration"),
+        ("flush_stale", {"states": ""}, "states is empty"),
+        ("flush_stale", {"family": "ipx"}, "unknown family 'ipx'; valid families: inet, inet6, all"),
+        ("flush_stale", {"network": "192.0.2.0/33"}, "network: '192.0.2.0/33' is not an IPv4 or IPv6"),
+        ("flush_stale", {"network": "2001:db8::/32", "family": "inet"}, "network 2001:db8::/32 is IPv6 but family is 'inet'"),
+        ("flush", {"exclude": "192.0.2.1,not-an-address"}, "exclude: 'not-an-address' is not"),
+        ("flush_stale", {"min_age": -5}, "min_age must be zero or more seconds"),
+        ("flush_stale", {"min_age": "soon"}, "min_age must be a number of seconds"),
+        ("flush_stale", {"netns": "arph-no-such-namespace"}, "network namespace 'arph-no-such-namespace' does not exist"),
+        ("list", {"netns": "../../proc/1/ns/net"}, "does not exist"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(arp, table, function, arguments, message):
+    ns, before = table
+    arguments.setdefault("netns", ns.name)
+    with pytest.raises(SaltInvocationError) as refused:
+        getattr(arp, function)(family=arguments.pop("family", "all"), **arguments)
+    assert message in str(refused.value)
+    assert snapshot(ns) == before
