@@ -5,7 +5,7 @@ Every namespace made here is named ``arph-<role>-<pid>-<n>`` and is deleted when
 its ``Lab`` closes, whatever happened inside. Addresses come from the
 documentation ranges only (192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32).
 
-Run ``python lab.py blackhole`` (as root, with the module's dependencies
+Run ``python lab.py demo`` (as root, with the module's dependencies
 installed) for the demo: it reproduces the black hole and fixes it with
 ``salt-call --local arp.flush_stale``.
 """
@@ -234,3 +234,68 @@ class BlackHole:
     def entry(self):
         """The database's entry for WORKER_IP, as ``ip -j neigh`` shows it."""
         return next((e for e in self.db.neighbours() if e["dst"] == WORKER_IP), None)
+
+
+# ------------------------------------------------------------ masterless Salt
+
+
+def salt_call(config_dir, *args, prefix=(), **kwargs):
+    """Run this virtualenv's ``salt-call --local`` with the module from this checkout."""
+    command = [*prefix, os.path.join(os.path.dirname(sys.executable), "salt-call")]
+    command += ["--local", "--config-dir", config_dir, "--module-dirs", HERE, *args]
+    return run(*command, check=False, **kwargs)
+
+
+def salt_config(directory):
+    """A masterless minion config in ``directory`` that keeps every Salt file there."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "minion"), "w", encoding="utf-8") as config:
+        config.write(f"root_dir: {directory}\nfile_client: local\nlog_level: warning\nid: arp-hygiene-lab\n")
+    return directory
+
+
+def demo():
+    """The black hole and its fix, told step by step. Returns the exit status."""
+    import tempfile
+
+    def say(text):
+        print(f"\n== {text}", flush=True)
+
+    def show_entry(hole):
+        entry = hole.entry()
+        print(f"   database's entry for {WORKER_IP}: {entry and (entry.get('lladdr'), entry['state'])}")
+
+    with tempfile.TemporaryDirectory(prefix="arp-hygiene-demo-") as tmp, Lab() as lab:
+        config = salt_config(tmp)
+        say("Without arp-hygiene: an old worker had 192.0.2.20; it is gone, a new one has the same IP")
+        hole = BlackHole(lab)
+        print(f"   old worker MAC {OLD_MAC}, new worker MAC {NEW_MAC}")
+        show_entry(hole)
+        say(f"Health check: TCP connect from the database to {WORKER_IP}:{PORT}, 2 s timeout")
+        failed = not hole.connect()
+        print("   connect FAILED: the database sends to the old MAC, a NIC that no longer exists" if failed else "   connect succeeded?!")
+        lab.close()
+
+        say("With arp-hygiene: the same story, and the flush that cron runs on the database")
+        hole = BlackHole(lab)
+        show_entry(hole)
+        command = ["--out=yaml", "arp.flush_stale", f"netns={hole.db.name}"]
+        print("   salt-call --local " + " ".join(command))
+        result = salt_call(config, *command)
+        print("   " + (result.stdout + result.stderr).strip().replace("\n", "\n   "))
+        show_entry(hole)
+        say(f"Health check again: TCP connect to {WORKER_IP}:{PORT}, 2 s timeout")
+        fixed = hole.connect()
+        print("   connect succeeded: the database asked the segment and learned the new MAC" if fixed else "   connect FAILED")
+        show_entry(hole)
+    left = [name for name in run("ip", "netns", "list").stdout.split() if name.startswith(f"{PREFIX}")]
+    say("Lab removed." if not left else f"Lab NOT removed: {' '.join(left)}")
+    ok = failed and result.returncode == 0 and fixed
+    say("Demo passed: black hole reproduced, and fixed by arp.flush_stale." if ok else "Demo FAILED: see above.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["demo"]:
+        sys.exit("usage: python lab.py demo")
+    sys.exit(demo())

@@ -46,6 +46,9 @@ try:
     from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETLINK, RTM_GETNEIGH, RTM_NEWLINK, RTM_NEWNEIGH
     from pyroute2.netlink.rtnl.ndmsg import NTF_EXT_LEARNED, flags as NTF_BITS, states as NUD_BITS
 
+    STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
+    # iproute2's word for NTF_EXT_LEARNED, the one operators see in `ip neigh`.
+    FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
     HAS_PYROUTE2 = True
 except ImportError:
     HAS_PYROUTE2 = False
@@ -433,8 +436,6 @@ def _attrs(data, offset, end):
         offset += (length + 3) & ~3
 
 
-STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
-FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
 HZ = os.sysconf("SC_CLK_TCK")
 
 

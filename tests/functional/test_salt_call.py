@@ -1,0 +1,64 @@
+"""The module through whole salt-call processes, and the black hole in real traffic."""
+
+import json
+import os
+
+import pytest
+
+import lab
+from tests.conftest import snapshot
+
+
+@pytest.fixture(scope="module")
+def salt_config(tmp_path_factory):
+    return lab.salt_config(str(tmp_path_factory.mktemp("salt-call")))
+
+
+def test_salt_call_prints_json(salt_config, table):
+    ns, before = table
+    result = lab.salt_call(salt_config, "--out=json", "arp.flush_stale", f"netns={ns.name}", "family=all", "test=True")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    planned = output["local"]["would_delete"]
+    assert {(e["dst"], e["ifname"]) for e in planned} == {
+        key for key, (_, state, flags) in before.items() if state == "stale" and "extern_learn" not in flags
+    }
+    assert snapshot(ns) == before
+
+
+def test_without_cap_net_admin_nothing_is_deleted(salt_config, table):
+    ns, before = table
+    drop = ("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin")
+    result = lab.salt_call(salt_config, "--out=json", "--retcode-passthrough", "arp.flush_stale", f"netns={ns.name}", prefix=drop)
+    assert result.returncode != 0
+    assert "needs CAP_NET_ADMIN" in result.stdout + result.stderr
+    assert snapshot(ns) == before
+
+
+def test_virtual_refuses_without_pyroute2_and_says_how_to_install_it(salt_config, tmp_path):
+    # A pyroute2 that cannot be imported, ahead of the real one on the path.
+    (tmp_path / "pyroute2").mkdir()
+    (tmp_path / "pyroute2" / "__init__.py").write_text("raise ImportError('pyroute2 is not installed')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    result = lab.salt_call(salt_config, "arp.list", env=env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "'arp' __virtual__ returned False" in output
+    assert "needs the pyroute2 library" in output and "pip install pyroute2" in output
+
+
+@pytest.mark.traffic
+def test_reused_ip_black_hole_and_its_fix(arp, netlab):
+    # Without a flush: the database sends to the old worker's MAC; the connect fails.
+    hole = lab.BlackHole(netlab)
+    assert hole.entry()["lladdr"] == lab.OLD_MAC and hole.entry()["state"] == ["STALE"]
+    assert not hole.connect(timeout=2)
+    netlab.close()
+
+    # The same story, with arp.flush_stale run while the entry is stale.
+    hole = lab.BlackHole(netlab)
+    assert hole.entry()["state"] == ["STALE"]
+    result = arp.flush_stale(netns=hole.db.name)
+    assert [(e["dst"], e["lladdr"], e["state"]) for e in result["deleted"]] == [(lab.WORKER_IP, lab.OLD_MAC, "stale")]
+    assert hole.connect(timeout=2)
+    assert hole.entry()["lladdr"] == lab.NEW_MAC
