@@ -133,7 +133,7 @@ def list_(interface=None, states=None, family="inet", network=None, exclude=None
         the minion's own.
     """
     selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
-    with _open(netns) as sock:
+    with _Socket(netns) as sock:
         return [entry for entry, _ in _selected(sock, selection)]
 
 
@@ -395,10 +395,6 @@ class _Socket:
                 offset += (length + 3) & ~3
 
 
-def _open(netns):
-    return _Socket(netns)
-
-
 def _where(netns):
     return f"network namespace {netns!r}" if netns else "the minion's network namespace"
 
@@ -518,7 +514,7 @@ def _has_net_admin():
 def _flush(selection, netns, test):
     if test is None:
         test = __opts__.get("test", False)
-    with _open(netns) as sock:
+    with _Socket(netns) as sock:
         chosen = list(_selected(sock, selection))
         if test:
             return {"would_delete": [entry for entry, _ in chosen]}
