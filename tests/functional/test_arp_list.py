@@ -40,6 +40,8 @@ def test_list_agrees_with_pyroute2_decoding(arp, table):
         names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
         theirs = {}
         for msg in ipr.get_neighbours():
+            if msg.get("NDA_DST").startswith("ff"):
+                continue  # the kernel's own IPv6 multicast entries come and go between two reads
             info = msg.get("NDA_CACHEINFO")
             theirs[(msg.get("NDA_DST"), msg["ifindex"])] = {
                 "dst": msg.get("NDA_DST"),
@@ -51,8 +53,8 @@ def test_list_agrees_with_pyroute2_decoding(arp, table):
                 "probes": msg.get("NDA_PROBES"),
                 "confirmed": info["ndm_confirmed"],
             }
-    ours = {(e["dst"], e["ifindex"]): e for e in arp.list(family="all", netns=ns.name)}
-    assert set(ours) == set(theirs)
+    ours = {(e["dst"], e["ifindex"]): e for e in arp.list(family="all", netns=ns.name) if not e["dst"].startswith("ff")}
+    assert len(ours) > 40 and set(ours) == set(theirs)
     from pyroute2.netlink.rtnl.ndmsg import flags as flag_bits, states as state_bits
 
     for key, mine in ours.items():
