@@ -74,3 +74,16 @@ def test_interface_names_are_not_split():
 def test_bad_arguments(arguments, message):
     with pytest.raises(SaltInvocationError, match=message):
         select(**arguments)
+
+
+def test_virtual_refuses_other_systems(monkeypatch):
+    # No kernel here can be made to be another OS: this is the path a mock is for.
+    monkeypatch.setattr(arp.salt.utils.platform, "is_linux", lambda: False)
+    assert arp.__virtual__() == (
+        False,
+        "The arp module needs Linux: it manages the Linux neighbour table over netlink.",
+    )
+
+
+def test_virtual_loads_on_linux_with_pyroute2():
+    assert arp.__virtual__() == "arp"
