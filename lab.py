@@ -103,14 +103,11 @@ def table(lab):
     timers are frozen, ready for entries in any NUD state on a0 and b0.
     """
     ns = lab.namespace("table")
+    sides = (("a", "192.0.2", "2001:db8:a:"), ("b", "198.51.100", "2001:db8:b:"))
+    ns.batch([f"link add {side}0 type veth peer name {side}1" for side, _, _ in sides])
     lines = []
-    for side, net4, net6 in (("a", "192.0.2", "2001:db8:a:"), ("b", "198.51.100", "2001:db8:b:")):
-        lines += [f"link add {side}0 type veth peer name {side}1"]
-    ns.batch(lines)
-    for side in "ab":
-        ns.freeze_timers(f"{side}0")
-    lines = []
-    for side, net4, net6 in (("a", "192.0.2", "2001:db8:a:"), ("b", "198.51.100", "2001:db8:b:")):
+    for side, net4, net6 in sides:
+        ns.freeze_timers(f"{side}0")  # before link up, so nothing ages meanwhile
         lines += [
             f"link set {side}0 up",
             f"link set {side}1 up",
