@@ -435,9 +435,9 @@ def _attrs(data, offset, end):
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def _entry(data, offset, length, ifnames):
-    """The neighbour entry dict for the RTM_NEWNEIGH message at data[offset:]."""
-    family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
+def _entry(header, data, offset, length, ifnames):
+    """The neighbour entry dict for the RTM_NEWNEIGH message at data[offset:], whose ndmsg is ``header``."""
+    family, ifindex, state, flags, _ = header
     entry = {
         "dst": None,
         "lladdr": None,
@@ -484,12 +484,12 @@ def _selected(sock, selection):
     for kind, data, offset, length in sock.dump(RTM_GETNEIGH, NDMSG.pack(selection["family"], 0, 0, 0, 0)):
         if kind != RTM_NEWNEIGH:
             continue
-        family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
+        header = family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
         if family not in FAMILY_NAMES or state not in states or (indexes is not None and ifindex not in indexes):
             continue
         if selection["flushing"] and flags & NTF_EXT_LEARNED:
             continue
-        entry = _entry(data, offset, length, ifnames)
+        entry = _entry(header, data, offset, length, ifnames)
         if entry["dst"] is None:
             continue
         if network is not None or exclude:
