@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 import lab
 from tests.conftest import snapshot
-from tests.functional.test_arp_flush import LEARNED, matches
+from tests.functional.test_arp_flush import LEARNED, keys, matches
 
 STATES = ("stale", "reachable", "probe", "failed", "incomplete", "permanent", "noarp")
 PREFIXES = {("a0", 4): "192.0.2.", ("b0", 4): "198.51.100.", ("a0", 6): "2001:db8:a::", ("b0", 6): "2001:db8:b::"}
@@ -52,7 +52,7 @@ def test_flush_removes_exactly_the_matching_entries(arp, can_make_namespaces, en
         ns = lab.table(made)
         lab.add_entries(ns, entries)
         before = snapshot(ns)
-        assert set(before) == {(e["dst"], e["ifname"]) for e in entries}
+        assert set(before) == keys(entries)
 
         result = arp.flush_stale(
             interface=selection["interfaces"],
@@ -64,5 +64,5 @@ def test_flush_removes_exactly_the_matching_entries(arp, can_make_namespaces, en
         )
 
         gone = {key for key, value in before.items() if matches(key, value, **selection)}
-        assert {(e["dst"], e["ifname"]) for e in result["deleted"]} == gone
+        assert keys(result["deleted"]) == gone
         assert snapshot(ns) == {key: value for key, value in before.items() if key not in gone}

@@ -7,6 +7,7 @@ import pytest
 
 import lab
 from tests.conftest import snapshot
+from tests.functional.test_arp_flush import keys
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_salt_call_prints_json(salt_config, table):
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     planned = output["local"]["would_delete"]
-    assert {(e["dst"], e["ifname"]) for e in planned} == {
+    assert keys(planned) == {
         key for key, (_, state, flags) in before.items() if state == "stale" and "extern_learn" not in flags
     }
     assert snapshot(ns) == before
