@@ -18,7 +18,6 @@ import sys
 import time
 
 PREFIX = "arph-"
-HERE = os.path.dirname(os.path.abspath(__file__))
 _counter = itertools.count(1)
 
 # Per-interface neighbour timers that keep entries in the state a test puts
@@ -237,9 +236,12 @@ class BlackHole:
 
 
 def salt_call(config_dir, *args, prefix=(), **kwargs):
-    """Run this virtualenv's ``salt-call --local`` with the module from this checkout."""
+    """
+    Run this virtualenv's ``salt-call --local``; it finds the modules of this
+    checkout through the package's ``salt.loader`` entry point.
+    """
     command = [*prefix, os.path.join(os.path.dirname(sys.executable), "salt-call")]
-    command += ["--local", "--config-dir", config_dir, "--module-dirs", HERE, *args]
+    command += ["--local", "--config-dir", config_dir, *args]
     return run(*command, check=False, **kwargs)
 
 

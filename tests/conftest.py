@@ -57,9 +57,9 @@ def netlab(can_make_namespaces):
 
 @pytest.fixture(scope="session")
 def minion_opts(salt_factories):
-    factory = salt_factories.salt_minion_daemon(
-        "arp-functional", overrides={"file_client": "local", "module_dirs": [REPO]}
-    )
+    # No module_dirs: the loader finds the modules through the package's
+    # salt.loader entry point (./run installs this checkout in editable mode).
+    factory = salt_factories.salt_minion_daemon("arp-functional", overrides={"file_client": "local"})
     return factory.config.copy()
 
 
