@@ -1,0 +1,18 @@
+{#- Makes pyroute2, which the arp module needs, importable by the Python that
+    runs the minion: pip (no bin_env: the minion's own Python, or salt-pip on
+    onedir installs), an OS package, or nothing (pyroute2:install). #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- set pyroute2 = arp_hygiene['pyroute2'] %}
+
+{%- if pyroute2['install'] == 'pip' %}
+arp_hygiene-pyroute2-pip-installed:
+  pip.installed:
+    - name: {{ pyroute2['pip'] | yaml_encode }}
+    - reload_modules: true
+{%- elif pyroute2['install'] == 'pkg' %}
+arp_hygiene-pyroute2-pkg-installed:
+  pkg.installed:
+    - name: {{ pyroute2['pkg'] | yaml_encode }}
+    - reload_modules: true
+{%- endif %}

@@ -1,0 +1,12 @@
+{#- Neighbour-table sysctls from pillar arp_hygiene:sysctl, kept in their own
+    file under /etc/sysctl.d so that clean.sls can remove them. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+
+{%- for key, value in arp_hygiene['sysctl'] | dictsort %}
+arp_hygiene-sysctl-sysctl-present-{{ key }}:
+  sysctl.present:
+    - name: {{ key }}
+    - value: {{ value }}
+    - config: {{ arp_hygiene['sysctl_file'] }}
+{%- endfor %}
