@@ -47,6 +47,15 @@ def test_virtual_refuses_without_pyroute2_and_says_how_to_install_it(salt_config
     assert "'arp' __virtual__ returned False" in output
     assert "needs the pyroute2 library" in output and "pip install pyroute2" in output
 
+    # The state module refuses too, and says why.
+    (tmp_path / "clean.sls").write_text("neighbours:\n  arp.no_stale: []\n")
+    result = lab.salt_call(salt_config, "--file-root", str(tmp_path), "state.apply", "clean", env=env)
+    assert result.returncode != 0
+    assert (
+        "Reason: 'arp' __virtual__ returned False: The arp state needs the arp execution module of arp-hygiene, "
+        "which needs pyroute2 and Linux" in result.stdout
+    )
+
 
 @pytest.mark.traffic
 def test_reused_ip_black_hole_and_its_fix(arp, netlab):

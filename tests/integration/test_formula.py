@@ -1,0 +1,210 @@
+"""The arp_hygiene formula through a real master and minions: highstate, cron, Salt's scheduler, bad pillar, clean."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import snapshot
+from tests.functional.test_arp_flush import keys, matches
+from tests.integration.conftest import DB, JOB, WEB, apply_clean, changed, job_lines
+
+# The environment cron gives a job on Debian: no virtualenv, no login shell.
+CRON_ENV = ("PATH=/usr/bin:/bin", "HOME=/root", "SHELL=/bin/sh", "LOGNAME=root")
+
+
+@pytest.fixture
+def report(tmp_path):
+    return tmp_path / "arp_hygiene.json"
+
+
+def settings(ns, report, **changes):
+    """Pillar arp_hygiene pointing the job at the lab namespace ``ns``."""
+    return {"method": "cron", "interval_minutes": 5, "report_file": str(report), "flush": {"family": "all", "netns": ns.name}} | changes
+
+
+def stale(before):
+    return {key for key, value in before.items() if matches(key, value, family="all")}
+
+
+def without(before, gone):
+    return {key: value for key, value in before.items() if key not in gone}
+
+
+def highstate(salt_cli, minion, *args):
+    ret = salt_cli.run("state.highstate", *args, minion_tgt=minion)
+    assert ret.returncode == 0, ret
+    assert all(state["result"] is not False for state in ret.data.values()), ret
+    return ret
+
+
+def scheduled(salt_cli, minion):
+    ret = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt=minion)
+    assert ret.returncode == 0, ret
+    return ret.data or {}
+
+
+def test_highstate_installs_the_job_on_database_minions_only(salt_cli, pillar, clean, table, report):
+    ns, before = table
+    pillar.set(settings(ns, report))
+
+    web = salt_cli.run("state.highstate", minion_tgt=WEB)
+    assert "arp_hygiene" not in json.dumps(web.data)
+    assert "No Top file or master_tops data matches found" in json.dumps(web.data)
+    assert job_lines() == []
+    assert snapshot(ns) == before
+
+    db = highstate(salt_cli, DB)
+    comment, job = job_lines()
+    assert comment == f"# arp-hygiene (Salt formula arp_hygiene) flushes stale neighbour entries SALT_CRON_IDENTIFIER:{JOB}"
+    assert job.startswith("*/5 * * * * ")
+    assert f"""'netns="{ns.name}"'""" in job and "arp.flush_stale" in job
+    # enforce: the highstate itself flushed the stale entries.
+    done = changed(db)["arp_hygiene-enforce-arp-no_stale"]
+    assert keys(done["deleted"]) == stale(before)
+    assert snapshot(ns) == without(before, stale(before))
+    assert JOB not in scheduled(salt_cli, DB) and JOB not in scheduled(salt_cli, WEB)
+
+
+def test_the_cron_command_flushes_in_crons_bare_environment(salt_cli, pillar, clean, table, report):
+    ns, before = table
+    pillar.set(settings(ns, report, enforce=False))
+    highstate(salt_cli, DB)
+    assert snapshot(ns) == before
+    command = job_lines()[1].split(None, 5)[5]
+
+    result = subprocess.run(["env", "-i", *CRON_ENV, "/bin/sh", "-c", command], cwd="/", capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert snapshot(ns) == without(before, stale(before))
+    flushed = json.loads(report.read_text())["local"]
+    assert keys(flushed["deleted"]) == stale(before)
+    assert flushed["vanished"] == []
+
+
+def test_a_new_interval_updates_the_line_in_place(salt_cli, pillar, clean, table, report):
+    ns, _ = table
+    pillar.set(settings(ns, report))
+    highstate(salt_cli, DB)
+    assert job_lines()[1].startswith("*/5 ")
+
+    pillar.set(settings(ns, report, interval_minutes=10))
+    dry = highstate(salt_cli, DB, "test=True")
+    (pending,) = [state for key, state in dry.data.items() if "arp_hygiene-cron-cron-present" in key]
+    # Salt's cron.present says in its comment, not in changes, what test=True would do.
+    assert pending["result"] is None and pending["comment"].endswith("is set to be updated")
+    assert job_lines()[1].startswith("*/5 "), "test=True wrote to the crontab"
+
+    highstate(salt_cli, DB)
+    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+    assert crontab.count(f"SALT_CRON_IDENTIFIER:{JOB}") == 1
+    assert crontab.count("arp.flush_stale") == 1
+    assert job_lines()[1].startswith("*/10 * * * * ")
+
+    assert changed(highstate(salt_cli, DB)) == {}
+
+
+def test_the_salt_scheduler_method_replaces_cron_and_its_job_runs(salt_cli, pillar, clean, table, report):
+    ns, before = table
+    pillar.set(settings(ns, report, enforce=False))
+    highstate(salt_cli, DB)
+    assert job_lines()
+
+    pillar.set(settings(ns, report, enforce=False, method="salt", interval_minutes=7))
+    highstate(salt_cli, DB)
+    assert job_lines() == []
+    job = scheduled(salt_cli, DB)[JOB]
+    assert job["function"] == "arp.flush_stale" and job["minutes"] == 7
+    assert job["kwargs"] == {"states": ["stale"], "family": "all", "netns": ns.name}
+    assert JOB not in scheduled(salt_cli, WEB)
+    assert changed(highstate(salt_cli, DB)) == {}
+    assert snapshot(ns) == before
+
+    ret = salt_cli.run("schedule.run_job", JOB, minion_tgt=DB)
+    assert ret.returncode == 0, ret
+    deadline = time.monotonic() + 60
+    while snapshot(ns) != without(before, stale(before)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert snapshot(ns) == without(before, stale(before)), "the scheduled job did not flush the stale entries"
+
+
+BAD_PILLAR = [
+    ({"interval_minutes": 0}, "pillar arp_hygiene:interval_minutes is 0; allowed: a whole number of minutes from 1 to 59"),
+    ({"interval_minutes": 61}, "pillar arp_hygiene:interval_minutes is 61; allowed: a whole number of minutes from 1 to 59"),
+    ({"interval_minutes": "5; touch {mark}"}, 'pillar arp_hygiene:interval_minutes is "5; touch {mark}"; allowed: a whole number'),
+    ({"flush": {"interfaces": ["eth0", "eth0;touch {mark}"]}}, 'pillar arp_hygiene:flush:interfaces is "eth0;touch {mark}"; allowed: interface names'),
+    ({"flush": {"netns": "$(touch {mark})"}}, 'pillar arp_hygiene:flush:netns is "$(touch {mark})"; allowed: the name of a network namespace'),
+    ({"flush": {"states": ["stale", "gone"]}}, 'pillar arp_hygiene:flush:states is ["stale", "gone"]; allowed: a list of NUD states from'),
+    ({"flush": {"states": ["permanent"]}}, "(permanent and noarp entries are never flushed)"),
+    ({"flush": {"network": "192.0.2.0/33"}}, 'pillar arp_hygiene:flush:network is "192.0.2.0/33"; allowed: an IPv4 or IPv6 CIDR'),
+    ({"flush": {"exclude": ["192.0.2.300"]}}, 'pillar arp_hygiene:flush:exclude is "192.0.2.300"; allowed: IPv4 or IPv6 addresses'),
+    ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
+    ({"interval": 5}, "pillar arp_hygiene:interval is not a setting of the formula; settings: method, interval_minutes"),
+    ({"sysctl": {"kernel.panic": 1}}, 'pillar arp_hygiene:sysctl has the key "kernel.panic"; allowed: net.ipv4|ipv6'),
+]
+
+
+@pytest.fixture(scope="module")
+def nothing_installed(salt_cli, pillar):
+    """One clean for all the bad pillars: none of them may install anything."""
+    apply_clean(salt_cli, pillar)
+
+
+@pytest.mark.parametrize("bad, message", BAD_PILLAR, ids=[str(bad) for bad, _ in BAD_PILLAR])
+def test_a_bad_pillar_fails_the_render_and_installs_nothing(salt_cli, pillar, nothing_installed, tmp_path, bad, message):
+    mark = tmp_path / "injected"
+    report = tmp_path / "arp_hygiene.json"
+    bad = json.loads(json.dumps(bad).replace("{mark}", str(mark)))
+    pillar.set({"report_file": str(report)} | bad)
+
+    ret = salt_cli.run("state.highstate", minion_tgt=DB)
+
+    assert ret.returncode != 0
+    errors = "\n".join(ret.data) if isinstance(ret.data, list) else json.dumps(ret.data)
+    assert message.replace("{mark}", str(mark)) in errors
+    assert job_lines() == []
+    assert not mark.exists() and not report.exists()
+
+
+def test_sysctl_settings_are_planned_with_test_true(salt_cli, pillar, clean):
+    # Only test=True: the tests never change the host's own sysctls.
+    path = "/proc/sys/net/ipv4/neigh/default/gc_stale_time"
+    with open(path, encoding="ascii") as current:
+        value = int(current.read())
+    pillar.set({"sysctl": {"net.ipv4.neigh.default.gc_stale_time": value + 1}})
+
+    ret = salt_cli.run("state.apply", "arp_hygiene.sysctl", "test=True", minion_tgt=DB)
+
+    assert ret.returncode == 0, ret
+    (state,) = ret.data.values()
+    assert state["result"] is None
+    assert state["comment"] == f"Sysctl option net.ipv4.neigh.default.gc_stale_time set to be changed to {value + 1}"
+    with open(path, encoding="ascii") as after:
+        assert int(after.read()) == value
+    assert not os.path.exists("/etc/sysctl.d/60-arp-hygiene.conf")
+
+
+def test_clean_leaves_no_trace(salt_cli, pillar, clean, table, report, db_minion):
+    ns, _ = table
+    pillar.set(settings(ns, report))
+    highstate(salt_cli, DB)
+    command = job_lines()[1].split(None, 5)[5]
+    subprocess.run(["env", "-i", *CRON_ENV, "/bin/sh", "-c", command], check=True, capture_output=True)
+    assert report.exists()
+
+    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
+    assert ret.returncode == 0, ret
+    assert job_lines() == []
+    assert not report.exists()
+
+    pillar.set(settings(ns, report, method="salt"))
+    highstate(salt_cli, DB)
+    assert JOB in scheduled(salt_cli, DB)
+    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
+    assert ret.returncode == 0, ret
+    assert JOB not in scheduled(salt_cli, DB)
+    persisted = os.path.join(os.path.dirname(db_minion.config["conf_file"]), "minion.d", "_schedule.conf")
+    assert not os.path.exists(persisted) or JOB not in open(persisted, encoding="utf-8").read()
+    assert job_lines() == []
