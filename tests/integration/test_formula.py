@@ -208,3 +208,28 @@ def test_clean_leaves_no_trace(salt_cli, pillar, clean, table, report, db_minion
     persisted = os.path.join(os.path.dirname(db_minion.config["conf_file"]), "minion.d", "_schedule.conf")
     assert not os.path.exists(persisted) or JOB not in open(persisted, encoding="utf-8").read()
     assert job_lines() == []
+
+
+@pytest.mark.parametrize(
+    "install, expected",
+    [
+        ("pip", {"pip": "pyroute2>=0.9.1,<0.10"}),
+        ("pkg", {"pkg": "python3-pyroute2"}),
+        ("none", {}),
+    ],
+)
+def test_pillar_chooses_how_pyroute2_is_installed(salt_cli, install, expected):
+    override = json.dumps({"arp_hygiene": {"pyroute2": {"install": install}, "method": "none"}})
+    ret = salt_cli.run("state.show_sls", "arp_hygiene", f"pillar={override}", minion_tgt=DB)
+    assert ret.returncode == 0, ret
+    installers = {
+        module: next(arg["name"] for arg in args if isinstance(arg, dict) and "name" in arg)
+        for key, state in ret.data.items()
+        if key.startswith("arp_hygiene-pyroute2-")
+        for module, args in state.items()
+        if not module.startswith("__")
+    }
+    assert installers == expected
+    enforce = ret.data["arp_hygiene-enforce-arp-no_stale"]["arp"]
+    requires = [arg["require"] for arg in enforce if isinstance(arg, dict) and "require" in arg]
+    assert requires == ([[{install: f"arp_hygiene-pyroute2-{install}-installed"}]] if expected else [])
