@@ -32,12 +32,24 @@ def root_crontab():
         unavailable("the formula's tests manage root's crontab: they need root")
     if not shutil.which("crontab"):
         unavailable("crontab is missing: ./run test installs Debian's cron package")
+    daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and process_name(pid) in ("cron", "crond")]
+    if daemons:
+        # It would start the jobs under test by itself, between two steps of a test.
+        unavailable(f"a cron daemon is running (pid {', '.join(daemons)}); stop it while the tests run")
     saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
     yield
     if saved.returncode == 0:
         subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
     else:
         subprocess.run(["crontab", "-r"], capture_output=True)
+
+
+def process_name(pid):
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None
 
 
 @pytest.fixture(scope="package")
