@@ -22,7 +22,9 @@ large tables) is deleted all the same; that is harmless, the kernel resolves
 the address again on the next packet.
 """
 
+import array
 import errno
+import gc
 import ipaddress
 import logging
 import os
@@ -58,8 +60,10 @@ log = logging.getLogger(__name__)
 __virtualname__ = "arp"
 __func_alias__ = {"list_": "list"}
 
-# Not in pyroute2: errors then echo only the failed message's header.
+# Not in pyroute2: errors then echo only the failed message's header; and
+# strict checking, under which the kernel filters a dump by NDA_IFINDEX.
 NETLINK_CAP_ACK = 10
+NETLINK_GET_STRICT_CHK = 12
 CAP_NET_ADMIN = 12
 
 NLMSG_HDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
@@ -70,7 +74,26 @@ CACHEINFO = struct.Struct("=IIII")  # confirmed, used, updated, refcnt (clock ti
 U32 = struct.Struct("=I")
 ERRNO = struct.Struct("=i")
 
-NDA_DST, NDA_LLADDR, NDA_CACHEINFO, NDA_PROBES = 1, 2, 3, 4
+NDA_DST, NDA_LLADDR, NDA_CACHEINFO, NDA_PROBES, NDA_IFINDEX = 1, 2, 3, 4, 8
+NLMSG_HEAD = struct.Struct("=IH")  # len, type
+NLMSG_FLAGS = struct.Struct("=H")
+NDHEAD = struct.Struct("=16xBxxxiHB")  # family, ifindex, state, flags of a whole message
+# A delete request: header, ndmsg, NDA_DST; all the kernel needs.
+DELETE = {
+    socket.AF_INET: struct.Struct("=IHHIIBxxxiHBBHH4s"),
+    socket.AF_INET6: struct.Struct("=IHHIIBxxxiHBBHH16s"),
+}
+# The layout the kernel gives nearly every entry that has a MAC address
+# (neigh_fill_info: NDA_DST, NDA_LLADDR, NDA_PROBES, NDA_CACHEINFO), by
+# message length, decoded with one unpack; the fields: len, type, flags, seq,
+# pid, family, ifindex, state, flags, type, then (len, type, value) of the
+# four attributes (NDA_CACHEINFO's value: confirmed, used, updated, refcnt).
+# Any other layout goes through the attribute loop of _entry().
+USUAL_LAYOUTS = {
+    76: struct.Struct("=IHHIIBxxxiHBBHH4sHH6s2xHHIHHIIII"),
+    88: struct.Struct("=IHHIIBxxxiHBBHH16sHH6s2xHHIHHIIII"),
+}
+USUAL_ATTRIBUTES = (NDA_DST, NDA_LLADDR, NDA_PROBES, NDA_CACHEINFO)
 IFLA_IFNAME = 3
 
 FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
@@ -134,7 +157,7 @@ def list_(interface=None, states=None, family="inet", network=None, exclude=None
     """
     selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
     with _Socket(netns) as sock:
-        return [entry for entry, _ in _selected(sock, selection)]
+        return _scan(sock, selection)
 
 
 def flush_stale(
@@ -323,8 +346,14 @@ class _Socket:
             self.sock.bind((0, 0))
         except OSError as err:
             raise CommandExecutionError(f"cannot open a netlink socket in {self.where}: {_why(err.errno)}") from err
+        try:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+            self.strict = True
+        except OSError:  # kernels before 4.20: filter in user space only
+            self.strict = False
         self.seq = 0
         self.buf = bytearray(1 << 16)
+        self.view = memoryview(self.buf)
 
     def __enter__(self):
         return self
@@ -335,49 +364,49 @@ class _Socket:
             why = _why(err.errno) if err.errno else str(err) or "timed out"
             raise CommandExecutionError(f"netlink in {self.where} failed: {why}") from err
 
-    def dump(self, msg_type, header):
-        """Yield (type, data, offset, length) for each message of a dump."""
+    def request(self, msg_type, payload):
+        """Start a dump."""
         self.seq += 1
-        request = NLMSG_HDR.pack(NLMSG_HDR.size + len(header), msg_type, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0)
-        self.sock.send(request + header)
-        view = memoryview(self.buf)
+        header = NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), msg_type, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0)
+        self.sock.send(header + payload)
+
+    def receive(self):
+        """The next buffer of a dump, as bytes."""
+        return bytes(self.view[: self.sock.recv_into(self.buf)])
+
+    def dump(self, msg_type, payload):
+        """Yield (type, data, offset, length) for each message of a dump."""
+        self.request(msg_type, payload)
         while True:
-            size = self.sock.recv_into(self.buf)
-            data = bytes(view[:size])
+            data = self.receive()
             offset = 0
-            while offset + NLMSG_HDR.size <= size:
-                length, kind, flags, seq, _ = NLMSG_HDR.unpack_from(data, offset)
+            while offset + NLMSG_HDR.size <= len(data):
+                length, kind = NLMSG_HDR.unpack_from(data, offset)[:2]
                 if kind == NLMSG_DONE:
                     return
-                if kind == NLMSG_ERROR:
-                    (code,) = ERRNO.unpack_from(data, offset + NLMSG_HDR.size)
-                    raise CommandExecutionError(f"the kernel refused the dump: {_why(-code)}")
+                _refused(kind, data, offset)
                 yield kind, data, offset, length
                 offset += (length + 3) & ~3
 
-    def delete(self, messages):
+    def delete(self, messages, positions):
         """
-        Delete neighbour entries given as their dumped messages.
-
-        Sends ``BATCH`` messages a ``send``; only the last of a batch asks for
-        an ack, failures are answered anyway. Returns ``{index: errno}`` for
-        the messages that failed.
+        Send the delete requests that _scan() laid end to end in the
+        bytearray ``messages`` (the i-th at ``positions[i]``, sequence number
+        ``first_seq + i``), ``BATCH`` to a ``send``. Only the last of a batch
+        asks for an ack; failures are answered anyway. Returns
+        ``{index: errno}`` for the requests that failed.
         """
         failed = {}
-        for start in range(0, len(messages), BATCH):
-            batch = messages[start : start + BATCH]
-            first = self.seq + 1
-            out = bytearray()
-            for number, (data, offset, length) in enumerate(batch):
-                self.seq += 1
-                last = number == len(batch) - 1
-                out += NLMSG_HDR.pack(length, RTM_DELNEIGH, NLM_F_REQUEST | (NLM_F_ACK if last else 0), self.seq, 0)
-                out += data[offset + NLMSG_HDR.size : offset + length]
-                out += bytes(-length % 4)
-            self.sock.send(out)
-            for seq, code in self._answers(self.seq):
+        total = len(positions)
+        first = self.seq + 1
+        view = memoryview(messages)
+        for start in range(0, total, BATCH):
+            end = min(start + BATCH, total)
+            self.sock.send(view[positions[start] : positions[end] if end < total else len(messages)])
+            for seq, code in self._answers(first + end - 1):
                 if code:
-                    failed[start + seq - first] = code
+                    failed[seq - first] = code
+        self.seq = first + total
         return failed
 
     def _answers(self, last_seq):
@@ -393,6 +422,13 @@ class _Socket:
                     if seq == last_seq:
                         return
                 offset += (length + 3) & ~3
+
+
+def _refused(kind, data, offset):
+    """Raise if a dump's message is the kernel's error."""
+    if kind == NLMSG_ERROR:
+        (code,) = ERRNO.unpack_from(data, offset + NLMSG_HDR.size)
+        raise CommandExecutionError(f"the kernel refused the dump: {_why(-code)}")
 
 
 def _where(netns):
@@ -458,16 +494,28 @@ def _entry(header, data, offset, length, ifnames):
             entry["lladdr"] = value.hex(":") if value else None
         elif kind == NDA_CACHEINFO:
             confirmed, used, updated, _ = CACHEINFO.unpack_from(value)
-            entry["confirmed"] = round(confirmed / HZ, 2)
-            entry["used"] = round(used / HZ, 2)
-            entry["updated"] = round(updated / HZ, 2)
+            entry["confirmed"], entry["used"], entry["updated"] = _age(confirmed), _age(used), _age(updated)
         elif kind == NDA_PROBES:
             entry["probes"] = U32.unpack_from(value)[0]
     return entry
 
 
-def _selected(sock, selection):
-    """Yield (entry, message) for every entry of the table that the selection matches."""
+def _scan(sock, selection, messages=None, positions=None):
+    """
+    The entries of the table that the selection matches, in dump order.
+
+    With ``messages`` (a bytearray) and ``positions`` (an array), a delete
+    request for each selected entry is also appended to ``messages`` and its
+    start to ``positions``, ready for ``_Socket.delete``; the i-th request
+    has the sequence number ``sock.seq + 1 + i`` once the dumps are done.
+
+    This is the hot path at 100,000 entries: entries in the usual layout are
+    decoded with one unpack and mostly decided on its first fields; ages are
+    shared per clock tick (a table's entries have few distinct ages, and a
+    float costs 24 bytes); the cyclic garbage collector, which would walk the
+    growing list of entries again and again, is paused (entries hold no
+    cycles).
+    """
     ifnames = _interfaces(sock)
     indexes = None
     if selection["interfaces"]:
@@ -479,28 +527,104 @@ def _selected(sock, selection):
                 f"interfaces there: {', '.join(sorted(by_name))}"
             )
         indexes = {by_name[name] for name in selection["interfaces"]}
-    states = selection["states"]
+    header = NDMSG.pack(selection["family"], 0, 0, 0, 0)
+    if indexes is not None and sock.strict:
+        # One dump per interface, filtered by the kernel.
+        requests = [header + NLATTR.pack(8, NDA_IFINDEX) + U32.pack(index) for index in sorted(indexes)]
+    else:
+        requests = [header]
+    seq = sock.seq + len(requests) + 1  # of the first delete request
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        entries = []
+        for request in requests:
+            sock.request(RTM_GETNEIGH, request)
+            while _scan_buffer(sock.receive(), selection, indexes, ifnames, entries, messages, positions, seq):
+                pass
+        if positions:
+            # The last request asks for an ack too (the others ask every BATCH).
+            last = positions[-1]
+            NLMSG_FLAGS.pack_into(messages, last + 6, NLM_F_REQUEST | NLM_F_ACK)
+        return entries
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _scan_buffer(data, selection, indexes, ifnames, entries, messages, positions, first_seq):
+    """Decode one buffer of a neighbour dump into ``entries``; False once the dump is done."""
+    states, skip_learned = selection["states"], selection["flushing"]
     network, exclude, min_age = selection["network"], selection["exclude"], selection["min_age"]
-    for kind, data, offset, length in sock.dump(RTM_GETNEIGH, NDMSG.pack(selection["family"], 0, 0, 0, 0)):
+    ages = selection.setdefault("ages", {})
+    size = len(data)
+    offset = 0
+    while offset + NLMSG_HDR.size <= size:
+        length, kind = NLMSG_HEAD.unpack_from(data, offset)
+        step = (length + 3) & ~3
         if kind != RTM_NEWNEIGH:
+            if kind == NLMSG_DONE:
+                return False
+            _refused(kind, data, offset)
+            offset += step
             continue
-        header = family, ifindex, state, flags, _ = NDMSG.unpack_from(data, offset + NLMSG_HDR.size)
-        if family not in FAMILY_NAMES or state not in states or (indexes is not None and ifindex not in indexes):
+        usual = USUAL_LAYOUTS.get(length)
+        if usual:
+            fields = usual.unpack_from(data, offset)
+            family, ifindex, state, flags = fields[5], fields[6], fields[7], fields[8]
+        else:
+            family, ifindex, state, flags = NDHEAD.unpack_from(data, offset)
+        if (
+            state not in states
+            or family not in FAMILY_NAMES
+            or (indexes is not None and ifindex not in indexes)
+            or (skip_learned and flags & NTF_EXT_LEARNED)
+        ):
+            offset += step
             continue
-        if selection["flushing"] and flags & NTF_EXT_LEARNED:
-            continue
-        entry = _entry(header, data, offset, length, ifnames)
-        if entry["dst"] is None:
-            continue
+        if usual and fields[11:21:3] == USUAL_ATTRIBUTES:
+            dst, confirmed, used, updated = fields[12], fields[21], fields[22], fields[23]
+            entry = {
+                "dst": socket.inet_ntop(family, dst),
+                "lladdr": fields[15].hex(":"),
+                "ifname": ifnames.get(ifindex),
+                "ifindex": ifindex,
+                "family": FAMILY_NAMES[family],
+                "state": STATE_NAMES[state],
+                "flags": [name for bit, name in FLAG_NAMES.items() if bit & flags] if flags else [],
+                "probes": fields[18],
+                "confirmed": ages.get(confirmed) or ages.setdefault(confirmed, _age(confirmed)),
+                "used": ages.get(used) or ages.setdefault(used, _age(used)),
+                "updated": ages.get(updated) or ages.setdefault(updated, _age(updated)),
+            }
+        else:
+            entry = _entry((family, ifindex, state, flags, 0), data, offset, length, ifnames)
+            if entry["dst"] is None:
+                offset += step
+                continue
+            dst = socket.inet_pton(family, entry["dst"])
+        offset += step
         if network is not None or exclude:
             address = ipaddress.ip_address(entry["dst"])
-            if network is not None and address not in network:
-                continue
-            if any(address in excluded for excluded in exclude):
+            if (network is not None and address not in network) or any(address in item for item in exclude):
                 continue
         if min_age and (entry["confirmed"] or 0) < min_age:
             continue
-        yield entry, (data, offset, length)
+        if messages is not None:
+            number = len(entries)
+            request = DELETE[family]
+            flags = NLM_F_REQUEST | (NLM_F_ACK if number % BATCH == BATCH - 1 else 0)
+            positions.append(len(messages))
+            messages += request.pack(
+                request.size, RTM_DELNEIGH, flags, first_seq + number, 0, family, ifindex, 0, 0, 0, len(dst) + 4, NDA_DST, dst
+            )
+        entries.append(entry)
+    return True
+
+
+def _age(ticks):
+    """Clock ticks (USER_HZ) -> seconds."""
+    return round(ticks / HZ, 2)
 
 
 def _has_net_admin():
@@ -515,17 +639,19 @@ def _flush(selection, netns, test):
     if test is None:
         test = __opts__.get("test", False)
     with _Socket(netns) as sock:
-        chosen = list(_selected(sock, selection))
         if test:
-            return {"would_delete": [entry for entry, _ in chosen]}
+            return {"would_delete": _scan(sock, selection)}
+        messages, positions = bytearray(), array.array("I")
+        chosen = _scan(sock, selection, messages, positions)
         if chosen and not _has_net_admin():
             raise CommandExecutionError(
                 "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
                 "run the Salt minion as root. Nothing was deleted."
             )
-        failed = sock.delete([message for _, message in chosen])
+        failed = sock.delete(messages, positions)
+        del messages
     deleted, vanished, errors = [], [], []
-    for index, (entry, _) in enumerate(chosen):
+    for index, entry in enumerate(chosen):
         code = failed.get(index)
         if code is None:
             deleted.append(entry)
