@@ -4,11 +4,12 @@ List and flush the kernel's neighbour table (ARP and IPv6 NDP) over netlink.
 :depends: pyroute2 (sockets, network namespaces, netlink constants)
 :platform: Linux
 
-The module talks rtnetlink directly: one socket per call, one dump, and
-deletes sent many to a ``send`` with no round trip per entry, so that a
-flush costs about what ``ip neigh flush`` costs. The dump is decoded here,
-field by field, because only a few fields are needed and pyroute2's generic
-decoder costs about 100 microseconds an entry.
+The module talks rtnetlink directly: one socket per call, one dump (one per
+interface when interfaces are named: the kernel filters by NDA_IFINDEX under
+strict checking), and deletes sent 512 to a ``send`` with no round trip per
+entry. The dump is decoded here, the usual message layout with one unpack,
+because pyroute2's generic decoder costs about 100 microseconds an entry; at
+100,000 entries a flush costs about 3.7 times ``ip neigh flush`` (bench/).
 
 Every function returns neighbour entries as plain dicts with the same keys:
 ``dst``, ``lladdr``, ``ifname``, ``ifindex``, ``family``, ``state``,

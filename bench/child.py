@@ -12,7 +12,6 @@ and the process's peak RSS before and after the call.
 import importlib.util
 import json
 import os
-import resource
 import sys
 import time
 
@@ -28,7 +27,13 @@ def load_arp():
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS. VmHWM, not getrusage: ru_maxrss also counts the
+    parent's memory that the fork copied before the exec."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(what, netns, interface):

@@ -48,17 +48,26 @@ REFERENCE = {PIPELINE: IP_FLUSH, ARP_FLUSH: IP_FLUSH, ARP_LIST: IP_SHOW, CALL_FL
 
 
 def timed(command):
-    """(wall seconds, peak RSS MB) of a command run to its end."""
+    """Wall seconds of a command run to its end."""
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: `arp -v` writes a lot
         start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=errors)
         seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
+        if result.returncode:
             errors.seek(0)
             raise RuntimeError(f"{command} failed: {errors.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds
+
+
+def peak_rss(command):
+    """
+    Peak RSS (MB) of a command, as GNU time reports it. Not our own wait4():
+    a child's ru_maxrss starts from this (large) process's RSS at the fork;
+    /usr/bin/time is small when it forks the command.
+    """
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *command], stdout=subprocess.DEVNULL, check=True)
+        return int(out.read().split()[-1]) / 1024
 
 
 def build(netlab, size):
@@ -87,19 +96,27 @@ def child(what, ns):
     return json.loads(result.stdout)
 
 
-def one_round(size, config_dir):
-    """{method: (seconds, peak RSS MB)} for one round at one size; each flush on a fresh table."""
+def one_round(size, config_dir, with_rss):
+    """
+    {method: (seconds, peak RSS MB or None)} for one round at one size, each
+    flush on a fresh table. iproute2's RSS is taken (``with_rss``) in runs of
+    its own, under /usr/bin/time, so that the timed runs stay bare.
+    """
     measured = {}
     with lab.Lab() as netlab:
         ns = build(netlab, size)
         assert count_stale(ns) == size, "the kernel did not keep every entry"
-        measured[IP_FLUSH] = timed(["ip", "-n", ns.name, "neigh", "flush", "nud", "stale", "dev", "a0"])
+        measured[IP_FLUSH] = timed(["ip", "-n", ns.name, "neigh", "flush", "nud", "stale", "dev", "a0"]), None
         assert count_stale(ns) == 0
         ns.delete()
+        if with_rss:
+            ns = build(netlab, size)
+            measured[IP_FLUSH] = measured[IP_FLUSH][0], peak_rss(["ip", "-n", ns.name, "neigh", "flush", "nud", "stale", "dev", "a0"])
+            ns.delete()
 
         if size <= 10_000:
             ns = build(netlab, size)
-            measured[PIPELINE] = timed(["ip", "netns", "exec", ns.name, "sh", "-c", FIELD_PIPELINE])[0], None
+            measured[PIPELINE] = timed(["ip", "netns", "exec", ns.name, "sh", "-c", FIELD_PIPELINE]), None
             assert count_stale(ns) == 0
             ns.delete()
 
@@ -110,7 +127,8 @@ def one_round(size, config_dir):
         ns.delete()
 
         ns = build(netlab, size)
-        measured[IP_SHOW] = timed(["ip", "-n", ns.name, "neigh", "show", "dev", "a0"])
+        show = ["ip", "-n", ns.name, "neigh", "show", "dev", "a0"]
+        measured[IP_SHOW] = timed(show), peak_rss(show) if with_rss else None
         listed = child("list", ns)
         assert listed["entries"] == size, listed
         measured[ARP_LIST] = listed["seconds"], listed["rss_mb"]
@@ -119,8 +137,8 @@ def one_round(size, config_dir):
         if size == 1_000:
             ns = build(netlab, size)
             base = [SALT_CALL, "--local", "--config-dir", config_dir, "--out=json"]
-            measured[CALL_PING] = timed([*base, "test.ping"])
-            measured[CALL_FLUSH] = timed([*base, "arp.flush_stale", f"netns={ns.name}", "interface=a0"])
+            measured[CALL_PING] = timed([*base, "test.ping"]), None
+            measured[CALL_FLUSH] = timed([*base, "arp.flush_stale", f"netns={ns.name}", "interface=a0"]), None
             assert count_stale(ns) == 0
     return measured
 
@@ -196,6 +214,7 @@ def chart(results, path):
         bars = axes.bar(xs, ys, width, label=method)
         axes.bar_label(bars, labels=[f"{y:.3g}" for y in ys], fontsize=7, rotation=90, padding=2)
     axes.set_yscale("log")
+    axes.set_ylim(top=axes.get_ylim()[1] * 3)  # room for the labels of the tallest bars
     axes.set_xticks([index + width * (len(methods) - 1) / 2 for index in range(len(sizes))])
     axes.set_xticklabels([f"{int(size):,} STALE entries" for size in sizes])
     axes.set_ylabel("wall seconds, median (log scale)")
@@ -218,13 +237,17 @@ def main():
         config_dir = lab.salt_config(tmp)
         for number in range(1, args.rounds + 1):
             for size in sizes:
-                measured = one_round(size, config_dir)
+                measured = one_round(size, config_dir, with_rss=number == 1)
                 for method, value in measured.items():
                     samples[size].setdefault(method, []).append(value)
                 for method, reference in REFERENCE.items():
                     if method in measured:
                         ratios[size].setdefault(method, []).append(measured[method][0] / measured[reference][0])
-                print(f"round {number}/{args.rounds}, {size:,} entries: " + ", ".join(f"{m} {v[0]:.3f} s" for m, v in measured.items()), flush=True)
+                print(
+                    f"round {number}/{args.rounds}, {size:,} entries: "
+                    + ", ".join(f"{method} {value[0]:.3f} s" for method, value in measured.items()),
+                    flush=True,
+                )
     results = {str(size): summary(samples[size], ratios[size]) for size in sizes}
     report = {
         "machine": {
