@@ -535,13 +535,14 @@ def _scan(sock, selection, messages=None, positions=None):
     else:
         requests = [header]
     seq = sock.seq + len(requests) + 1  # of the first delete request
+    ages = {}  # clock ticks -> seconds, shared by the entries
     collecting = gc.isenabled()
     gc.disable()
     try:
         entries = []
         for request in requests:
             sock.request(RTM_GETNEIGH, request)
-            while _scan_buffer(sock.receive(), selection, indexes, ifnames, entries, messages, positions, seq):
+            while _scan_buffer(sock.receive(), selection, indexes, ifnames, ages, entries, messages, positions, seq):
                 pass
         if positions:
             # The last request asks for an ack too (the others ask every BATCH).
@@ -553,11 +554,10 @@ def _scan(sock, selection, messages=None, positions=None):
             gc.enable()
 
 
-def _scan_buffer(data, selection, indexes, ifnames, entries, messages, positions, first_seq):
+def _scan_buffer(data, selection, indexes, ifnames, ages, entries, messages, positions, first_seq):
     """Decode one buffer of a neighbour dump into ``entries``; False once the dump is done."""
     states, skip_learned = selection["states"], selection["flushing"]
     network, exclude, min_age = selection["network"], selection["exclude"], selection["min_age"]
-    ages = selection.setdefault("ages", {})
     size = len(data)
     offset = 0
     while offset + NLMSG_HDR.size <= size:

@@ -70,6 +70,12 @@ def loaders(minion_opts):
     return Loaders(minion_opts)
 
 
+@pytest.fixture(params=(False, True), ids=("live", "test"))
+def testmode(request):
+    """Run a state test live and with test=True."""
+    return request.param
+
+
 @pytest.fixture
 def arp(loaders):
     """The execution module as the Salt loader loads it from this checkout."""

@@ -6,11 +6,6 @@ from tests.conftest import snapshot
 from tests.functional.test_arp_flush import keys, matches
 
 
-@pytest.fixture(params=(False, True), ids=("live", "test"))
-def testmode(request):
-    return request.param
-
-
 @pytest.fixture
 def states(loaders):
     return loaders.states

@@ -3,16 +3,10 @@
 import filecmp
 import os
 
-import pytest
 
 from tests.conftest import REPO, snapshot
 from tests.functional.test_arp_flush import keys, matches
 from tests.integration.conftest import DB
-
-
-@pytest.fixture(params=(False, True), ids=("live", "test"))
-def testmode(request):
-    return request.param
 
 
 def test_sync_all_delivers_the_modules_from_the_fileserver(salt_cli, db_minion):
