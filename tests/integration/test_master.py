@@ -3,7 +3,6 @@
 import filecmp
 import os
 
-
 from tests.conftest import REPO, snapshot
 from tests.functional.test_arp_flush import keys, matches
 from tests.integration.conftest import DB
