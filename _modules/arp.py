@@ -394,7 +394,7 @@ class _Socket:
         Send the delete requests that _scan() laid end to end in the
         bytearray ``messages`` (the i-th at ``positions[i]``, sequence number
         ``first_seq + i``), ``BATCH`` to a ``send``. Only the last of a batch
-        asks for an ack; failures are answered anyway. Returns
+        is made to ask for an ack; failures are answered anyway. Returns
         ``{index: errno}`` for the requests that failed.
         """
         failed = {}
@@ -403,6 +403,8 @@ class _Socket:
         view = memoryview(messages)
         for start in range(0, total, BATCH):
             end = min(start + BATCH, total)
+            # The batch's last request asks for the ack that ends its answers.
+            NLMSG_FLAGS.pack_into(messages, positions[end - 1] + 6, NLM_F_REQUEST | NLM_F_ACK)
             self.sock.send(view[positions[start] : positions[end] if end < total else len(messages)])
             for seq, code in self._answers(first + end - 1):
                 if code:
@@ -544,10 +546,6 @@ def _scan(sock, selection, messages=None, positions=None):
             sock.request(RTM_GETNEIGH, request)
             while _scan_buffer(sock.receive(), selection, indexes, ifnames, ages, entries, messages, positions, seq):
                 pass
-        if positions:
-            # The last request asks for an ack too (the others ask every BATCH).
-            last = positions[-1]
-            NLMSG_FLAGS.pack_into(messages, last + 6, NLM_F_REQUEST | NLM_F_ACK)
         return entries
     finally:
         if collecting:
@@ -612,12 +610,11 @@ def _scan_buffer(data, selection, indexes, ifnames, ages, entries, messages, pos
         if min_age and (entry["confirmed"] or 0) < min_age:
             continue
         if messages is not None:
-            number = len(entries)
             request = DELETE[family]
-            flags = NLM_F_REQUEST | (NLM_F_ACK if number % BATCH == BATCH - 1 else 0)
             positions.append(len(messages))
             messages += request.pack(
-                request.size, RTM_DELNEIGH, flags, first_seq + number, 0, family, ifindex, 0, 0, 0, len(dst) + 4, NDA_DST, dst
+                request.size, RTM_DELNEIGH, NLM_F_REQUEST, first_seq + len(entries), 0, family, ifindex, 0, 0, 0,
+                len(dst) + 4, NDA_DST, dst,
             )
         entries.append(entry)
     return True
