@@ -41,8 +41,9 @@ def no_stale(
     entries, and ``extern_learn`` ones, are never deleted.
 
     The changes list the deleted entries (``deleted``) and those that the
-    kernel removed on its own meanwhile (``vanished``); with ``test=True``
-    the entries that would be deleted, under the same keys.
+    kernel removed on its own meanwhile (``vanished``), each as
+    ``{interface: {address: MAC}}``; with ``test=True`` the entries that
+    would be deleted, under ``deleted``.
 
     .. code-block:: yaml
 
@@ -99,5 +100,7 @@ def no_stale(
     return ret
 
 
-def _count(entries):
-    return f"{len(entries)} neighbour {'entry' if len(entries) == 1 else 'entries'}"
+def _count(report):
+    """'N neighbour entries' of a flush's report {interface: {address: MAC}}."""
+    count = sum(len(entries) for entries in report.values())
+    return f"{count} neighbour {'entry' if count == 1 else 'entries'}"

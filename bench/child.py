@@ -42,7 +42,7 @@ def main(what, netns, interface):
     start = time.perf_counter()
     if what == "flush":
         result = arp.flush_stale(netns=netns, interface=interface, test=False)
-        count = len(result["deleted"])
+        count = sum(map(len, result["deleted"].values()))
     else:
         count = len(arp.list_(netns=netns, interface=interface))
     seconds = time.perf_counter() - start

@@ -1,5 +1,6 @@
 """Fixtures shared by every test: namespace labs, the Salt loader, and the CI rule on skips."""
 
+import importlib.util
 import ipaddress
 import os
 import shutil
@@ -12,6 +13,14 @@ import lab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IN_CI = bool(os.environ.get("CI"))
+
+
+def module_from_checkout(name):
+    """A module of _modules/ imported as plain Python, for tests of its internals."""
+    spec = importlib.util.spec_from_file_location(f"{name}_module", os.path.join(REPO, "_modules", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def unavailable(reason):

@@ -52,7 +52,7 @@ def test_flush_removes_exactly_the_matching_entries(arp, can_make_namespaces, en
         ns = lab.table(made)
         lab.add_entries(ns, entries)
         before = snapshot(ns)
-        assert set(before) == keys(entries)
+        assert set(before) == {(e["dst"], e["ifname"]) for e in entries}
 
         result = arp.flush_stale(
             interface=selection["interfaces"],

@@ -69,6 +69,6 @@ def test_reused_ip_black_hole_and_its_fix(arp, netlab):
     hole = lab.BlackHole(netlab)
     assert hole.entry()["state"] == ["STALE"]
     result = arp.flush_stale(netns=hole.db.name)
-    assert [(e["dst"], e["lladdr"], e["state"]) for e in result["deleted"]] == [(lab.WORKER_IP, lab.OLD_MAC, "stale")]
+    assert result["deleted"] == {"eth0": {lab.WORKER_IP: lab.OLD_MAC}}
     assert hole.connect(timeout=2)
     assert hole.entry()["lladdr"] == lab.NEW_MAC

@@ -81,7 +81,7 @@ def test_the_cron_command_flushes_in_crons_bare_environment(salt_cli, pillar, cl
     assert snapshot(ns) == without(before, stale(before))
     flushed = json.loads(report.read_text())["local"]
     assert keys(flushed["deleted"]) == stale(before)
-    assert flushed["vanished"] == []
+    assert flushed["vanished"] == {}
 
 
 def test_a_new_interval_updates_the_line_in_place(salt_cli, pillar, clean, table, report):

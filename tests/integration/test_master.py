@@ -25,7 +25,7 @@ def test_flush_stale_through_the_master(salt_cli, table):
 
     assert ret.returncode == 0, ret
     assert keys(ret.data["deleted"]) == stale
-    assert ret.data["vanished"] == []
+    assert ret.data["vanished"] == {}
     assert snapshot(ns) == {key: value for key, value in before.items() if key not in stale}
 
 

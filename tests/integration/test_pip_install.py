@@ -40,7 +40,7 @@ def test_a_pip_installed_copy_loads_arp_without_module_dirs(tmp_path, table):
     listed = subprocess.run([*salt_call, "arp.list", f"netns={ns.name}", "family=all"], capture_output=True, text=True, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     entries = [entry for entry in json.loads(listed.stdout)["local"] if not entry["dst"].startswith(("ff", "224."))]
-    assert keys(entries) == set(before)
+    assert {(entry["dst"], entry["ifname"]) for entry in entries} == set(before)
 
     state = subprocess.run(
         [*salt_call, "state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "test=True"], capture_output=True, text=True, cwd=tmp_path

@@ -1,18 +1,14 @@
 """Argument checking, which happens before anything touches the kernel."""
 
-import importlib.util
 import ipaddress
-import os
 import socket
 
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.conftest import REPO
+from tests.conftest import module_from_checkout
 
-spec = importlib.util.spec_from_file_location("arp_module", os.path.join(REPO, "_modules", "arp.py"))
-arp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(arp)
+arp = module_from_checkout("arp")
 
 
 def select(flushing=True, **kwargs):
@@ -50,6 +46,7 @@ def test_selection_is_parsed():
         "min_age": 30.0,
         "flushing": True,
         "where": "the minion's network namespace",
+        "state_table": bytes(1 if value == 0x04 else 0 for value in range(256)),
     }
 
 
