@@ -181,6 +181,11 @@ def summary(samples, ratios):
     return out
 
 
+def cell(text):
+    """Text for a markdown table cell: its pipes escaped."""
+    return text.replace("|", "\\|")
+
+
 def table(results):
     lines = [
         "| entries | method | median | min-max | ratio (median, min-max per round) | peak RSS |",
@@ -193,7 +198,7 @@ def table(results):
                 ratio = f"{row['ratio_median']:.2f}x {REFERENCE[method]} ({min(row['ratio']):.2f}-{max(row['ratio']):.2f})"
             rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
             lines.append(
-                f"| {int(size):,} | {method} | {row['median']:.3f} s | {row['min']:.3f}-{row['max']:.3f} s | {ratio} | {rss} |"
+                f"| {int(size):,} | {cell(method)} | {row['median']:.3f} s | {row['min']:.3f}-{row['max']:.3f} s | {ratio} | {rss} |"
             )
     return "\n".join(lines)
 
