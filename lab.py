@@ -143,6 +143,7 @@ def add_entries(ns, entries):
 # ------------------------------------------------------------ the black hole
 
 DB_IP, WORKER_IP, PORT = "192.0.2.10", "192.0.2.20", 27017
+DB_IP6, WORKER_IP6 = "2001:db8:1::10", "2001:db8:1::20"
 OLD_MAC, NEW_MAC, DB_MAC = "02:00:00:00:20:01", "02:00:00:00:20:02", "02:00:00:00:10:01"
 
 SERVER = """
@@ -166,7 +167,49 @@ except OSError as err:
 """
 
 
-class BlackHole:
+class Segment:
+    """
+    An Ethernet segment: a bridge in a switch namespace, and hosts, each a
+    namespace whose eth0 is plugged into the bridge.
+    """
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.switch = lab.namespace("switch")
+        self.switch.batch(["link add br0 type bridge", "link set br0 up"])
+
+    def host(self, role, address, mac, address6=None):
+        """A namespace on the segment with ``address``/24 (and ``address6``/64) on eth0."""
+        ns = self.lab.namespace(role)
+        port = f"p{ns.name.rsplit('-', 2)[-1]}{role[0]}"
+        self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        self.switch.batch([f"link set {port} master br0", f"link set {port} up"])
+        lines = [f"link set eth0 address {mac}", f"addr add {address}/24 dev eth0"]
+        if address6:
+            lines.append(f"addr add {address6}/64 dev eth0 nodad")
+        ns.batch([*lines, "link set eth0 up", "link set lo up"])
+        return ns
+
+    def serve(self, ns):
+        """A TCP server on PORT in ``ns``, stopped when the lab closes."""
+        server = ns.popen(sys.executable, "-c", SERVER)
+        self.lab.processes.append(server)
+        server.stdout.readline()
+        return server
+
+    @staticmethod
+    def reach(ns, address, timeout=2):
+        """A TCP connect from ``ns`` to ``address``:PORT; True if it succeeds."""
+        result = ns.exec(sys.executable, "-c", CONNECT, address, str(PORT), str(timeout), check=False)
+        return result.returncode == 0
+
+    @staticmethod
+    def neighbour(ns, address):
+        """The entry of ``ns`` for ``address``, as ``ip -j neigh`` shows it, or None."""
+        return next((e for e in ns.neighbours() if e["dst"] == address), None)
+
+
+class BlackHole(Segment):
     """
     A database namespace and worker namespaces on one bridge. The old worker
     had WORKER_IP with OLD_MAC; it is gone, a new worker has the same IP with
@@ -182,13 +225,11 @@ class BlackHole:
     """
 
     def __init__(self, lab):
-        self.lab = lab
-        self.switch = lab.namespace("switch")
-        self.switch.batch(["link add br0 type bridge", "link set br0 up"])
-        self.db = self._host("db", DB_IP, DB_MAC)
-        old = self._host("worker", WORKER_IP, OLD_MAC)
+        super().__init__(lab)
+        self.db = self.host("db", DB_IP, DB_MAC)
+        old = self.host("worker", WORKER_IP, OLD_MAC)
         # The old worker talks to the database: the database learns OLD_MAC.
-        server = self._serve(old)
+        server = self.serve(old)
         assert self.connect(timeout=5), "the old worker is not reachable from the database"
         # The old worker is destroyed (its last process too, or the kernel
         # keeps the namespace). The database's entry ages to stale, which
@@ -197,39 +238,17 @@ class BlackHole:
         server.wait()
         old.delete()
         self.db.ip("neigh", "change", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "stale")
-        self.worker = self._host("worker", WORKER_IP, NEW_MAC)
+        self.worker = self.host("worker", WORKER_IP, NEW_MAC)
         self.worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
-        self._serve(self.worker)
-
-    def _host(self, role, address, mac):
-        ns = self.lab.namespace(role)
-        port = f"p{ns.name.rsplit('-', 2)[-1]}{role[0]}"
-        self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
-        self.switch.batch([f"link set {port} master br0", f"link set {port} up"])
-        ns.batch(
-            [
-                f"link set eth0 address {mac}",
-                f"addr add {address}/24 dev eth0",
-                "link set eth0 up",
-                "link set lo up",
-            ]
-        )
-        return ns
-
-    def _serve(self, ns):
-        server = ns.popen(sys.executable, "-c", SERVER)
-        self.lab.processes.append(server)
-        server.stdout.readline()
-        return server
+        self.serve(self.worker)
 
     def connect(self, timeout=2):
         """A TCP connect from the database to the worker's port; True if it succeeds."""
-        result = self.db.exec(sys.executable, "-c", CONNECT, WORKER_IP, str(PORT), str(timeout), check=False)
-        return result.returncode == 0
+        return self.reach(self.db, WORKER_IP, timeout)
 
     def entry(self):
         """The database's entry for WORKER_IP, as ``ip -j neigh`` shows it."""
-        return next((e for e in self.db.neighbours() if e["dst"] == WORKER_IP), None)
+        return self.neighbour(self.db, WORKER_IP)
 
 
 # ------------------------------------------------------------ masterless Salt

@@ -32,13 +32,16 @@ import ipaddress
 import itertools
 import logging
 import os
+import select
 import socket
 import struct
+import time
 
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
+    import pyroute2
     import pyroute2.netns
     from pyroute2.netlink import (
         NETLINK_ROUTE,
@@ -49,6 +52,7 @@ try:
         NLMSG_ERROR,
         SOL_NETLINK,
     )
+    from pyroute2.netlink.exceptions import NetlinkError
     from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETLINK, RTM_GETNEIGH, RTM_NEWLINK, RTM_NEWNEIGH
     from pyroute2.netlink.rtnl.ndmsg import NTF_EXT_LEARNED, flags as NTF_BITS, states as NUD_BITS
 
@@ -244,6 +248,170 @@ def flush(interface=None, states=None, family="inet", network=None, exclude=None
     return _flush(selection, netns, test)
 
 
+def verify(
+    interface=None,
+    states=None,
+    family="inet",
+    network=None,
+    exclude=None,
+    min_age=0,
+    netns=None,
+    timeout=1,
+    rate=200,
+    fix=False,
+    test=None,
+):
+    """
+    Ask the network which MAC owns each cached address, and report the
+    entries whose MAC is wrong: the black holes that are not ``stale`` (an
+    old MAC kept ``reachable`` by unrelated traffic, or a static entry
+    gone wrong).
+
+    For every selected entry, an ARP request (IPv6: a neighbour
+    solicitation) for its address goes out of its interface; all are in
+    flight at once, ``rate`` per second, and answers are awaited for
+    ``timeout`` seconds after the last. The questions are asked the way
+    address-conflict detection asks them (RFC 5227 ARP probes from 0.0.0.0,
+    and for IPv6 solicitations from ``::``), so the owner answers without
+    learning anything about this host. IPv4 answers go to a throwaway
+    MAC that this host's kernel ignores: verifying changes no entry.
+    IPv6 answers go to all nodes, and the kernel takes a different MAC from
+    them on its own (as the owner's unsolicited advertisement would make it).
+
+    Returns ``{"ok": ..., "mismatch": ..., "unanswered": ..., "skipped":
+    ...}``, each ``{ifname: {dst: ...}}``: ``ok`` and ``unanswered`` map to
+    the cached MAC, ``mismatch`` to ``{"cached": MAC, "answered": [MACs]}``,
+    ``skipped`` to why an entry could not be asked about.
+
+    With ``fix=True``, mismatched learned entries are replaced with the MAC
+    that answered (state ``reachable``, as the kernel does on an answer), and
+    unanswered ``stale`` and ``failed`` entries are deleted; the return then
+    also has ``replaced`` (``{"old": MAC, "new": MAC}``) and ``deleted``.
+    Entries that answer as cached are never touched, nor ``permanent`` and
+    ``noarp`` entries, nor entries for which several MACs answered (an
+    address conflict: reported, left to a human). With ``test=True`` the
+    return has ``would_replace`` and ``would_delete`` instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.verify
+        salt '*' arp.verify interface=eth0 fix=True test=True
+        salt '*' arp.verify family=all states=reachable,stale fix=True
+        salt '*' arp.verify network=192.0.2.0/24 timeout=2 netns=blue
+
+    interface, states, family, network, exclude, min_age, netns
+        The selection, as for :py:func:`arp.flush_stale <flush_stale>`.
+        ``states`` defaults to every state whose entries hold a MAC:
+        ``reachable stale delay probe permanent``.
+
+    timeout
+        Seconds to wait for answers after the last question. Default: 1.
+
+    rate
+        Questions per second, at most. Default: 200.
+
+    fix
+        Repair what the answers show to be wrong. Default: False.
+
+    test
+        With ``fix``: report what would be repaired, change nothing.
+        Default: the minion's ``test`` option.
+    """
+    if states is None:
+        states = list(VERIFIED_STATES)
+    selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
+    timeout, rate = _positive(timeout, "timeout"), _positive(rate, "rate")
+    if test is None:
+        test = __opts__.get("test", False)
+    links = _links(netns)
+    _check_named_links(selection, links)
+    with _Socket(netns) as sock:
+        entries = _scan(sock, selection)
+    result = {"ok": {}, "mismatch": {}, "unanswered": {}, "skipped": {}}
+    asked = []
+    for entry in entries:
+        why = _unaskable(entry, links)
+        if why:
+            _put(result["skipped"], entry, why)
+        else:
+            asked.append(entry)
+    answers = _ask(asked, links, netns, timeout, rate)
+    for entry in asked:
+        answered = answers.get((entry["ifname"], entry["dst"]), [])
+        if not answered:
+            _put(result["unanswered"], entry, entry["lladdr"])
+        elif entry["lladdr"] in answered:
+            _put(result["ok"], entry, entry["lladdr"])
+        else:
+            _put(result["mismatch"], entry, {"cached": entry["lladdr"], "answered": answered})
+    if fix:
+        result.update(_repair(asked, answers, links, netns, test))
+    return result
+
+
+def announce(interface=None, family="all", netns=None, test=None):
+    """
+    Tell the segment this host's MAC for each of its addresses: a gratuitous
+    ARP request (IPv4) and an unsolicited neighbour advertisement (IPv6, with
+    the override flag) per address, so that hosts holding an old MAC for an
+    address that this host now has (a worker relaunched with a reused IP)
+    replace it at once. Hosts that have no entry for the address learn
+    nothing new (Linux's default ``arp_accept`` and ``accept_untracked_na``).
+
+    Returns ``{"announced": {ifname: [addresses]}}``; with ``test=True``,
+    ``{"would_announce": ...}`` and nothing is sent.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.announce
+        salt -G 'roles:worker' arp.announce interface=eth0 family=inet
+
+    interface
+        An interface name or a list of names. Default: every Ethernet
+        interface that is up and has an address.
+
+    family
+        ``inet``, ``inet6`` or ``all`` (the default).
+
+    netns
+        A named network namespace. Default: the minion's own.
+
+    test
+        Report what would be announced, send nothing. Default: the minion's
+        ``test`` option.
+    """
+    if family not in FAMILIES:
+        raise SaltInvocationError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
+    wanted = {"inet": (socket.AF_INET,), "inet6": (socket.AF_INET6,), "all": (socket.AF_INET, socket.AF_INET6)}[family]
+    names = _names(interface, "interface", split=False)
+    _check_netns(netns)
+    if test is None:
+        test = __opts__.get("test", False)
+    links = _links(netns)
+    _check_named_links({"interfaces": names, "family": FAMILIES[family], "where": _where(netns)}, links)
+    chosen = {}
+    for link in links.values():
+        if names and link["ifname"] not in names:
+            continue
+        if not names and (not link["up"] or link["type"] != ARPHRD_ETHER):
+            continue
+        addresses = [address for address in link["addresses"] if address[0] in wanted]
+        if addresses:
+            chosen[link["ifname"]] = addresses
+    if not test:
+        frames = []
+        for ifname, addresses in chosen.items():
+            link = next(link for link in links.values() if link["ifname"] == ifname)
+            frames += [(ifname, _announcement(link["mac"], address_family, address)) for address_family, address in addresses]
+        _send(frames, netns)
+    report = {ifname: [address for _, address in addresses] for ifname, addresses in chosen.items()}
+    return {"would_announce" if test else "announced": report}
+
+
 # ---------------------------------------------------------------- arguments
 
 
@@ -272,6 +440,13 @@ def _network(value, what):
         return ipaddress.ip_network(value, strict=False)
     except (TypeError, ValueError) as err:
         raise SaltInvocationError(f"{what}: {value!r} is not an IPv4 or IPv6 address or CIDR ({err})") from None
+
+
+def _check_netns(netns):
+    if netns is not None:
+        if not isinstance(netns, str) or netns not in pyroute2.netns.listnetns():
+            existing = ", ".join(sorted(pyroute2.netns.listnetns())) or "none"
+            raise SaltInvocationError(f"network namespace {netns!r} does not exist; existing namespaces: {existing}")
 
 
 def _selection(interface, states, family, network, exclude, min_age, netns, flushing):
@@ -312,10 +487,7 @@ def _selection(interface, states, family, network, exclude, min_age, netns, flus
     if min_age < 0 or min_age != min_age:
         raise SaltInvocationError(f"min_age must be zero or more seconds, not {min_age!r}")
 
-    if netns is not None:
-        if not isinstance(netns, str) or netns not in pyroute2.netns.listnetns():
-            existing = ", ".join(sorted(pyroute2.netns.listnetns())) or "none"
-            raise SaltInvocationError(f"network namespace {netns!r} does not exist; existing namespaces: {existing}")
+    _check_netns(netns)
 
     return {
         "interfaces": _names(interface, "interface", split=False),
@@ -845,3 +1017,329 @@ def _flush(selection, netns, test):
             + "; ".join(f"{dst} on {ifname}: {_why(code)}" for ifname, dst, code in errors[:10])
         )
     return {"deleted": deleted, "vanished": vanished}
+
+
+# ------------------------------------------------------------ ARP and NDP packets
+#
+# verify() and announce() speak to the segment through AF_PACKET sockets, one
+# per interface and protocol, opened in the namespace by pyroute2. Frames are
+# built here: Ethernet + ARP, and Ethernet + IPv6 + ICMPv6 for neighbour
+# discovery (RFC 826, 5227, 4861).
+
+VERIFIED_STATES = ("reachable", "stale", "delay", "probe", "permanent")
+ARPHRD_ETHER = 1
+LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
+IFF_UP = 0x1
+IFA_F_TENTATIVE = 0x40
+NUD_REACHABLE = 0x02
+ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_UNICAST, PACKET_OUTGOING = 263, 1, 3, 4
+ARPOP_REQUEST, ARPOP_REPLY = 1, 2
+ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT, ND_OPT_TARGET_LLADDR = 135, 136, 2
+NA_OVERRIDE = 0x20000000
+IPPROTO_ICMPV6 = 58
+BROADCAST = b"\xff" * 6
+ALL_NODES = socket.inet_pton(socket.AF_INET6, "ff02::1")
+ETHERNET = struct.Struct("!6s6sH")  # destination, source, type
+ARP_PACKET = struct.Struct("!HHBBH6s4s6s4s")  # hardware, protocol, sizes, op, sha, spa, tha, tpa
+IPV6_HEADER = struct.Struct("!IHBB16s16s")  # version etc., payload length, next header, hop limit, src, dst
+ND_MESSAGE = struct.Struct("!BBHI16s")  # type, code, checksum, flags/reserved, target
+PACKET_MREQ = struct.Struct("=iHH8s")  # ifindex, type, address length, address
+
+
+def _positive(value, what):
+    if isinstance(value, bool):
+        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}")
+    return number
+
+
+def _iproute(netns):
+    """pyroute2's IPRoute in the namespace (never creating it)."""
+    return pyroute2.IPRoute(netns=netns, flags=0) if netns else pyroute2.IPRoute()
+
+
+def _links(netns):
+    """{ifindex: {ifname, mac, type, up, addresses: [(family, address)]}} of the namespace."""
+    try:
+        with _iproute(netns) as ipr:
+            links = {}
+            for msg in ipr.get_links():
+                mac = msg.get("IFLA_ADDRESS")
+                links[msg["index"]] = {
+                    "ifname": msg.get("IFLA_IFNAME"),
+                    "mac": bytes.fromhex(mac.replace(":", "")) if mac else None,
+                    "type": msg["ifi_type"],
+                    "up": bool(msg["flags"] & IFF_UP),
+                    "addresses": [],
+                }
+            for msg in ipr.get_addr():
+                link = links.get(msg["index"])
+                if link is None or (msg.get("IFA_FLAGS") or msg["flags"]) & IFA_F_TENTATIVE:
+                    continue
+                link["addresses"].append((msg["family"], msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")))
+    except (OSError, NetlinkError) as err:
+        raise CommandExecutionError(f"cannot read the interfaces of {_where(netns)}: {err}") from err
+    return links
+
+
+def _link_type(link):
+    return LINK_TYPES.get(link["type"], f"type {link['type']}")
+
+
+def _check_named_links(selection, links):
+    """Refuse named interfaces that cannot speak ARP or NDP."""
+    by_name = {link["ifname"]: link for link in links.values()}
+    for name in selection["interfaces"]:
+        link = by_name.get(name)
+        if link is None:
+            raise SaltInvocationError(
+                f"no interface named {name!r} in {selection['where']}; interfaces there: {', '.join(sorted(by_name))}"
+            )
+        if link["type"] != ARPHRD_ETHER or not link["mac"]:
+            raise SaltInvocationError(
+                f"interface {name!r} is not an Ethernet interface (link {_link_type(link)}): "
+                "ARP and neighbour discovery need one"
+            )
+        if selection["family"] == socket.AF_INET and not any(f == socket.AF_INET for f, _ in link["addresses"]):
+            raise SaltInvocationError(f"interface {name!r} has no IPv4 address: it takes no part in ARP")
+
+
+def _unaskable(entry, links):
+    """Why an entry's address cannot be asked about, or None."""
+    link = links.get(entry["ifindex"])
+    if link is None:
+        return "its interface is gone"
+    if link["type"] != ARPHRD_ETHER or not link["mac"]:
+        return f"{link['ifname']} is not an Ethernet interface (link {_link_type(link)})"
+    if not link["up"]:
+        return f"{link['ifname']} is down"
+    if entry["family"] == "inet" and not any(family == socket.AF_INET for family, _ in link["addresses"]):
+        return f"{link['ifname']} has no IPv4 address"
+    return None
+
+
+def _put(report, entry, value):
+    report.setdefault(entry["ifname"], {})[entry["dst"]] = value
+
+
+def _throwaway_mac(links):
+    """A random locally administered unicast MAC that no interface here has."""
+    taken = {link["mac"] for link in links.values()}
+    while True:
+        mac = bytes([os.urandom(1)[0] & 0xFC | 0x02]) + os.urandom(5)
+        if mac not in taken:
+            return mac
+
+
+def _packet_socket(netns, link, family, throwaway=None):
+    """An AF_PACKET socket bound to the link, for ARP (AF_INET) or IPv6 frames."""
+    proto = ETH_P_ARP if family == socket.AF_INET else ETH_P_IPV6
+    try:
+        if netns:
+            sock = pyroute2.netns.create_socket(
+                netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto), flags=0
+            )
+        else:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        sock.bind((link["ifname"], proto))
+        sock.setblocking(False)
+        if throwaway:
+            # Answers to the throwaway MAC: a NIC's filter would drop them.
+            request = PACKET_MREQ.pack(link["index"], PACKET_MR_UNICAST, 6, throwaway + b"\0\0")
+            sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, request)
+    except OSError as err:
+        if err.errno in (errno.EPERM, errno.EACCES):
+            why = "permission denied: ARP and neighbour discovery need CAP_NET_RAW; run the Salt minion as root"
+        else:
+            why = _why(err.errno) if err.errno else str(err)
+        raise CommandExecutionError(f"cannot open a packet socket on {link['ifname']} in {_where(netns)}: {why}") from err
+    return sock
+
+
+def _icmpv6(src, dst, message):
+    """An IPv6 header and the ICMPv6 message with its checksum filled in."""
+    pseudo = src + dst + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6) + message
+    if len(pseudo) % 2:
+        pseudo += b"\0"
+    total = sum(array.array("H", pseudo))  # native order; folded and swapped below
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    checksum = socket.htons(~total & 0xFFFF)
+    message = message[:2] + struct.pack("!H", checksum) + message[4:]
+    return IPV6_HEADER.pack(6 << 28, len(message), IPPROTO_ICMPV6, 255, src, dst) + message
+
+
+def _question(mac, throwaway, family, dst):
+    """
+    The frame that asks who has ``dst``: an ARP probe (sender 0.0.0.0, whose
+    answer goes to the throwaway MAC), or a neighbour solicitation from ``::``
+    to the address's solicited-node group (answered to all nodes).
+    """
+    if family == socket.AF_INET:
+        arp = ARP_PACKET.pack(1, ETH_P_IP, 6, 4, ARPOP_REQUEST, throwaway, bytes(4), bytes(6), socket.inet_aton(dst))
+        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + arp
+    target = socket.inet_pton(socket.AF_INET6, dst)
+    group = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13] + target[13:]
+    solicitation = ND_MESSAGE.pack(ND_NEIGHBOR_SOLICIT, 0, 0, 0, target)
+    return ETHERNET.pack(b"\x33\x33" + group[12:], mac, ETH_P_IPV6) + _icmpv6(bytes(16), group, solicitation)
+
+
+def _announcement(mac, family, address):
+    """A gratuitous ARP request, or an unsolicited neighbour advertisement with the override flag."""
+    if family == socket.AF_INET:
+        own = socket.inet_aton(address)
+        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + ARP_PACKET.pack(
+            1, ETH_P_IP, 6, 4, ARPOP_REQUEST, mac, own, bytes(6), own
+        )
+    own = socket.inet_pton(socket.AF_INET6, address)
+    advert = ND_MESSAGE.pack(ND_NEIGHBOR_ADVERT, 0, 0, NA_OVERRIDE, own) + bytes([ND_OPT_TARGET_LLADDR, 1]) + mac
+    return ETHERNET.pack(b"\x33\x33\x00\x00\x00\x01", mac, ETH_P_IPV6) + _icmpv6(own, ALL_NODES, advert)
+
+
+def _answers_in(sock, family, throwaway):
+    """Yield (address, MAC) of the answers waiting on a packet socket."""
+    while True:
+        try:
+            frame, (_, _, kind, _, source) = sock.recvfrom(2048)
+        except BlockingIOError:
+            return
+        if kind == PACKET_OUTGOING:
+            continue
+        if family == socket.AF_INET:
+            if len(frame) < ETHERNET.size + ARP_PACKET.size:
+                continue
+            fields = ARP_PACKET.unpack_from(frame, ETHERNET.size)
+            if fields[4] == ARPOP_REPLY and fields[7] == throwaway:
+                yield socket.inet_ntoa(fields[6]), fields[5].hex(":")
+            continue
+        start = ETHERNET.size + IPV6_HEADER.size
+        if len(frame) < start + ND_MESSAGE.size or frame[ETHERNET.size + 6] != IPPROTO_ICMPV6:
+            continue
+        kind_, _, _, _, target = ND_MESSAGE.unpack_from(frame, start)
+        if kind_ != ND_NEIGHBOR_ADVERT:
+            continue
+        mac = source[:6]
+        offset = start + ND_MESSAGE.size
+        while offset + 8 <= len(frame) and frame[offset + 1]:
+            if frame[offset] == ND_OPT_TARGET_LLADDR:
+                mac = frame[offset + 2 : offset + 8]
+                break
+            offset += frame[offset + 1] * 8
+        yield socket.inet_ntop(socket.AF_INET6, target), mac.hex(":")
+
+
+def _ask(entries, links, netns, timeout, rate):
+    """
+    Ask about every entry's address at once (``rate`` questions a second)
+    and collect answers until all have one or ``timeout`` seconds after the
+    last question. Returns {(ifname, dst): [MACs, in the order they answered]}.
+    """
+    if not entries:
+        return {}
+    throwaway = _throwaway_mac(links)
+    sockets, questions = {}, []
+    try:
+        for entry in entries:
+            family = FAMILIES[entry["family"]]
+            link = dict(links[entry["ifindex"]], index=entry["ifindex"])
+            if (entry["ifname"], family) not in sockets:
+                sockets[(entry["ifname"], family)] = _packet_socket(
+                    netns, link, family, throwaway if family == socket.AF_INET else None
+                )
+            questions.append((sockets[(entry["ifname"], family)], _question(link["mac"], throwaway, family, entry["dst"])))
+        waiting = {(entry["ifname"], entry["dst"]) for entry in entries}
+        readers = {sock.fileno(): (ifname, family, sock) for (ifname, family), sock in sockets.items()}
+        answers, sent, deadline = {}, 0, None
+        start = time.monotonic()
+        while True:
+            now = time.monotonic()
+            while sent < len(questions) and start + sent / rate <= now:
+                sock, frame = questions[sent]
+                sock.send(frame)
+                sent += 1
+            if sent == len(questions):
+                deadline = deadline or now + timeout
+                if not waiting or now >= deadline:
+                    break
+                wait = deadline - now
+            else:
+                wait = start + sent / rate - now
+            for fileno in select.select(list(readers), [], [], max(wait, 0))[0]:
+                ifname, family, sock = readers[fileno]
+                for dst, mac in _answers_in(sock, family, throwaway):
+                    if (ifname, dst) in waiting or (ifname, dst) in answers:
+                        macs = answers.setdefault((ifname, dst), [])
+                        if mac not in macs:
+                            macs.append(mac)
+                        waiting.discard((ifname, dst))
+    except OSError as err:
+        raise CommandExecutionError(f"asking the segment failed in {_where(netns)}: {_why(err.errno)}") from err
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    return answers
+
+
+def _repair(entries, answers, links, netns, test):
+    """Replace the learned entries that a single other MAC answered for; delete unanswered stale and failed ones."""
+    replace, delete = {}, {}
+    for entry in entries:
+        if entry["state"] in CONFIGURED_STATES or "extern_learn" in entry["flags"]:
+            continue
+        answered = answers.get((entry["ifname"], entry["dst"]), [])
+        if len(answered) == 1 and entry["lladdr"] != answered[0]:
+            _put(replace, entry, {"old": entry["lladdr"], "new": answered[0]})
+        elif not answered and entry["state"] in ("stale", "failed"):
+            _put(delete, entry, entry["lladdr"])
+    if test:
+        return {"would_replace": replace, "would_delete": delete}
+    if (replace or delete) and not _has_net_admin():
+        raise CommandExecutionError(
+            "permission denied: repairing neighbour entries needs CAP_NET_ADMIN; run the Salt minion as root"
+        )
+    by_name = {link["ifname"]: index for index, link in links.items()}
+    deleted = {}
+    try:
+        with _iproute(netns) as ipr:
+            for ifname, found in replace.items():
+                for dst, change in found.items():
+                    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+                    ipr.neigh(
+                        "replace", dst=dst, lladdr=change["new"], ifindex=by_name[ifname], state=NUD_REACHABLE, family=family
+                    )
+            for ifname, found in delete.items():
+                for dst, lladdr in found.items():
+                    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+                    try:
+                        ipr.neigh("del", dst=dst, ifindex=by_name[ifname], family=family)
+                    except NetlinkError as err:
+                        if err.code != errno.ENOENT:  # gone already: fine
+                            raise
+                        continue
+                    deleted.setdefault(ifname, {})[dst] = lladdr
+    except (OSError, NetlinkError) as err:
+        code = getattr(err, "code", None) or getattr(err, "errno", None)
+        raise CommandExecutionError(f"repairing neighbour entries in {_where(netns)} failed: {_why(code) if code else err}") from err
+    return {"replaced": replace, "deleted": deleted}
+
+
+def _send(frames, netns):
+    """Send (ifname, frame) pairs, each out of its interface."""
+    sockets = {}
+    try:
+        for ifname, frame in frames:
+            if ifname not in sockets:
+                family = socket.AF_INET if frame[12:14] == struct.pack("!H", ETH_P_ARP) else socket.AF_INET6
+                sockets[ifname] = _packet_socket(netns, {"ifname": ifname}, family)
+            sockets[ifname].send(frame)
+    except OSError as err:
+        raise CommandExecutionError(f"sending announcements failed in {_where(netns)}: {_why(err.errno)}") from err
+    finally:
+        for sock in sockets.values():
+            sock.close()

@@ -1,0 +1,169 @@
+"""arp.verify and arp.announce on a real segment: a bridge and host namespaces."""
+
+import time
+
+import pytest
+from salt.exceptions import SaltInvocationError
+
+import lab
+from lab import DB_IP, DB_IP6, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+
+NOBODY, NOBODY_REACHABLE = "192.0.2.99", "192.0.2.98"
+
+
+@pytest.fixture
+def segment(netlab):
+    """(segment, db, worker): the new worker owns WORKER_IP(6) with NEW_MAC and holds a static entry for the db."""
+    segment = lab.Segment(netlab)
+    db = segment.host("db", DB_IP, DB_MAC, DB_IP6)
+    worker = segment.host("worker", WORKER_IP, NEW_MAC, WORKER_IP6)
+    worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
+    segment.serve(worker)
+    return segment, db, worker
+
+
+def table(ns):
+    """{dst: (lladdr, state)} of a namespace's eth0, multicast left out."""
+    return {e["dst"]: (e.get("lladdr"), tuple(e.get("state", ()))) for e in ns.neighbours() if not e["dst"].startswith("ff")}
+
+
+def cache(ns, address, lladdr, state):
+    ns.ip("neigh", "replace", address, "dev", "eth0", "lladdr", lladdr, "nud", state)
+
+
+def test_a_wrong_reachable_entry_is_a_mismatch_and_fix_repairs_it(arp, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    assert not segment.reach(db, WORKER_IP), "the black hole: the SYN goes to the old MAC"
+    assert arp.flush_stale(netns=db.name)["deleted"] == {}, "flush_stale rightly leaves a reachable entry"
+
+    found = arp.verify(netns=db.name)
+    assert found["mismatch"] == {"eth0": {WORKER_IP: {"cached": OLD_MAC, "answered": [NEW_MAC]}}}
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC, "verifying alone changes nothing"
+
+    fixed = arp.verify(netns=db.name, fix=True)
+    assert fixed["replaced"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
+    assert segment.reach(db, WORKER_IP)
+
+
+def test_test_mode_reports_the_repair_and_changes_nothing(arp, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    cache(db, NOBODY, "02:00:00:00:99:01", "stale")
+    before = table(db)
+
+    planned = arp.verify(netns=db.name, fix=True, test=True)
+
+    assert planned["would_replace"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert planned["would_delete"] == {"eth0": {NOBODY: "02:00:00:00:99:01"}}
+    assert "replaced" not in planned and "deleted" not in planned
+    assert table(db) == before
+
+
+def test_healthy_entries_are_ok_and_untouched(arp, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, NEW_MAC, "stale")
+    cache(db, WORKER_IP6, NEW_MAC, "reachable")
+    before = table(db)
+
+    result = arp.verify(family="all", netns=db.name, fix=True)
+
+    assert result["ok"] == {"eth0": {WORKER_IP: NEW_MAC, WORKER_IP6: NEW_MAC}}
+    assert result["mismatch"] == {} and result["replaced"] == {} and result["deleted"] == {}
+    assert table(db) == before
+
+
+def test_unanswered_entries_are_reported_and_only_stale_or_failed_ones_deleted(arp, segment):
+    segment, db, _ = segment
+    cache(db, NOBODY, "02:00:00:00:99:01", "stale")
+    cache(db, NOBODY_REACHABLE, "02:00:00:00:98:01", "reachable")
+
+    result = arp.verify(netns=db.name, fix=True, timeout=0.5)
+
+    assert result["unanswered"] == {"eth0": {NOBODY: "02:00:00:00:99:01", NOBODY_REACHABLE: "02:00:00:00:98:01"}}
+    assert result["deleted"] == {"eth0": {NOBODY: "02:00:00:00:99:01"}}
+    assert segment.neighbour(db, NOBODY) is None
+    assert segment.neighbour(db, NOBODY_REACHABLE)["lladdr"] == "02:00:00:00:98:01"
+
+
+def test_ipv6_wrong_entry_is_a_mismatch_and_fix_leaves_the_right_mac(arp, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP6, OLD_MAC, "reachable")
+
+    result = arp.verify(family="inet6", netns=db.name, fix=True)
+
+    assert result["mismatch"] == {"eth0": {WORKER_IP6: {"cached": OLD_MAC, "answered": [NEW_MAC]}}}
+    assert result["replaced"] == {"eth0": {WORKER_IP6: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert segment.neighbour(db, WORKER_IP6)["lladdr"] == NEW_MAC
+
+
+def test_200_entries_are_asked_about_at_once(arp, segment):
+    segment, db, _ = segment
+    db.batch([f"neigh replace 198.18.0.{n} dev eth0 lladdr 02:00:00:18:00:{n:02x} nud stale" for n in range(1, 201)])
+    cache(db, WORKER_IP, NEW_MAC, "stale")
+
+    start = time.monotonic()
+    result = arp.verify(netns=db.name, timeout=1)
+    seconds = time.monotonic() - start
+
+    assert len(result["unanswered"]["eth0"]) == 200 and result["ok"] == {"eth0": {WORKER_IP: NEW_MAC}}
+    # One by one, 200 timeouts would take 200 s; together: 1 s of questions (200 a second), then 1 s of waiting.
+    assert seconds < 10, seconds
+
+
+def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
+    segment, db, worker = segment
+    cache(db, WORKER_IP, OLD_MAC, "stale")
+    cache(db, WORKER_IP6, OLD_MAC, "stale")
+
+    planned = arp.announce(netns=worker.name, test=True)
+    assert {WORKER_IP, WORKER_IP6} <= set(planned["would_announce"]["eth0"])
+    time.sleep(0.2)
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC, "test mode sends nothing"
+
+    done = arp.announce(netns=worker.name)
+
+    assert done["announced"] == planned["would_announce"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        segment.neighbour(db, WORKER_IP)["lladdr"] != NEW_MAC or segment.neighbour(db, WORKER_IP6)["lladdr"] != NEW_MAC
+    ):
+        time.sleep(0.05)
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
+    assert segment.neighbour(db, WORKER_IP6)["lladdr"] == NEW_MAC
+    assert segment.reach(db, WORKER_IP)
+
+
+@pytest.mark.parametrize(
+    "function, arguments, message",
+    [
+        ("verify", {"interface": "lo"}, "interface 'lo' is not an Ethernet interface (link loopback)"),
+        ("verify", {"interface": "bare0"}, "interface 'bare0' has no IPv4 address"),
+        ("verify", {"interface": "eth9"}, "no interface named 'eth9'"),
+        ("verify", {"timeout": 0}, "timeout must be a positive number, not 0"),
+        ("verify", {"timeout": -1}, "timeout must be a positive number"),
+        ("verify", {"timeout": "soon"}, "timeout must be a positive number, not 'soon'"),
+        ("verify", {"rate": 0}, "rate must be a positive number"),
+        ("verify", {"states": "wobbly"}, "unknown NUD state 'wobbly'"),
+        ("announce", {"interface": "lo"}, "interface 'lo' is not an Ethernet interface"),
+        ("announce", {"interface": "bare0", "family": "inet"}, "interface 'bare0' has no IPv4 address"),
+        ("announce", {"family": "ipx"}, "unknown family 'ipx'"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, arguments, message):
+    segment, db, _ = segment
+    db.batch(["link add bare0 type veth peer name bare1", "link set bare0 up", "link set bare1 up"])
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    before = table(db)
+    with pytest.raises(SaltInvocationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        getattr(arp, function)(netns=db.name, fix=True, **arguments) if function == "verify" else getattr(arp, function)(
+            netns=db.name, **arguments
+        )
+    assert table(db) == before
+
+
+def test_a_missing_namespace_is_refused(arp):
+    for function in (arp.verify, arp.announce):
+        with pytest.raises(SaltInvocationError, match="network namespace 'arph-missing' does not exist"):
+            function(netns="arph-missing")
