@@ -1,5 +1,5 @@
 """
-Keep the kernel's neighbour table (ARP, IPv6 NDP) free of stale entries.
+Keep the kernel's neighbour table (ARP, IPv6 NDP) free of stale and wrong entries.
 
 :depends: the ``arp`` execution module of arp-hygiene (and so pyroute2)
 :platform: Linux
@@ -11,6 +11,11 @@ Keep the kernel's neighbour table (ARP, IPv6 NDP) free of stale entries.
         - interface: [eth0, eth1]
         - states: [stale, failed]
         - exclude: 192.0.2.1
+
+    neighbour entries hold the MAC their address answers with:
+      arp.verified:
+        - interface: eth0
+        - family: all
 """
 
 import logging
@@ -101,6 +106,96 @@ def no_stale(
 
 
 def _count(report):
-    """'N neighbour entries' of a flush's report {interface: {address: MAC}}."""
-    count = sum(len(entries) for entries in report.values())
+    """'N neighbour entries' of a report {interface: {address: ...}}."""
+    count = _number(report)
     return f"{count} neighbour {'entry' if count == 1 else 'entries'}"
+
+
+def verified(
+    name,
+    interface=None,
+    states=None,
+    family="inet",
+    network=None,
+    exclude=None,
+    min_age=0,
+    netns=None,
+    timeout=1,
+    rate=200,
+):
+    """
+    Make sure the selected neighbour entries hold the MAC that their address
+    answers with: ask the segment (``arp.verify``), replace learned entries
+    that hold another MAC, and delete ``stale`` and ``failed`` entries whose
+    address nobody answers for. Entries that answer as cached are never
+    touched, nor ``permanent``, ``noarp`` and ``extern_learn`` entries, nor
+    those for which several MACs answered (named in the comment).
+
+    The changes: ``replaced`` (``{interface: {address: {old, new}}}``) and
+    ``deleted`` (``{interface: {address: MAC}}``); with ``test=True`` the
+    same, of what a live run would do.
+
+    .. code-block:: yaml
+
+        database neighbours answer as cached:
+          arp.verified:
+            - interface: eth0
+            - family: all
+            - timeout: 2
+
+    name
+        A label for the state; it selects nothing.
+
+    interface, states, family, network, exclude, min_age, netns, timeout, rate
+        As for the execution module's ``arp.verify``.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    where = f"the neighbour table of network namespace {netns}" if netns else "the neighbour table"
+    try:
+        found = __salt__["arp.verify"](
+            interface=interface,
+            states=states,
+            family=family,
+            network=network,
+            exclude=exclude,
+            min_age=min_age,
+            netns=netns,
+            timeout=timeout,
+            rate=rate,
+            fix=True,
+            test=__opts__["test"],
+        )
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["result"] = False
+        ret["comment"] = f"Cannot verify neighbour entries: {err}"
+        return ret
+    if __opts__["test"]:
+        replaced, deleted = found["would_replace"], found["would_delete"]
+    else:
+        replaced, deleted = found["replaced"], found["deleted"]
+    ret["changes"] = {key: value for key, value in (("replaced", replaced), ("deleted", deleted)) if value}
+    asked = sum(_number(found[key]) for key in ("ok", "mismatch", "unanswered"))
+    parts = [f"{_number(found['ok'])} answered as cached", f"{_number(found['unanswered'])} unanswered"]
+    if found["skipped"]:
+        parts.append(f"{_number(found['skipped'])} skipped")
+    ret["comment"] = f"Asked about {asked} entries in {where}: " + ", ".join(parts) + "."
+    if ret["changes"]:
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] += f" Would replace {_count(replaced)} holding a wrong MAC, would delete {_count(deleted)}"
+        else:
+            ret["comment"] += f" Replaced {_count(replaced)} holding a wrong MAC, deleted {_count(deleted)}"
+        ret["comment"] += " nobody answered for."
+    left = [
+        f"{dst} on {ifname}"
+        for ifname, entries in found["mismatch"].items()
+        for dst in entries
+        if dst not in replaced.get(ifname, {})
+    ]
+    if left:
+        ret["comment"] += f" Left alone although another MAC answered (static, or several MACs): {', '.join(left)}."
+    return ret
+
+
+def _number(report):
+    return sum(len(entries) for entries in report.values())

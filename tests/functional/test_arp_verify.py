@@ -167,3 +167,51 @@ def test_a_missing_namespace_is_refused(arp):
     for function in (arp.verify, arp.announce):
         with pytest.raises(SaltInvocationError, match="network namespace 'arph-missing' does not exist"):
             function(netns="arph-missing")
+
+
+def test_verified_state_repairs_then_is_idempotent(loaders, segment, testmode):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    cache(db, NOBODY, "02:00:00:00:99:01", "stale")
+    before = table(db)
+
+    ret = loaders.states.arp.verified(name="db", netns=db.name, test=testmode)
+
+    assert ret.changes == {
+        "replaced": {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}},
+        "deleted": {"eth0": {NOBODY: "02:00:00:00:99:01"}},
+    }
+    if testmode:
+        assert ret.result is None
+        assert "Would replace 1 neighbour entry holding a wrong MAC, would delete 1 neighbour entry" in ret.comment
+        assert table(db) == before
+        return
+    assert ret.result is True
+    assert ret.comment == (
+        f"Asked about 2 entries in the neighbour table of network namespace {db.name}: 0 answered as cached, "
+        "1 unanswered. Replaced 1 neighbour entry holding a wrong MAC, deleted 1 neighbour entry nobody answered for."
+    )
+    assert segment.reach(db, WORKER_IP)
+
+    again = loaders.states.arp.verified(name="db", netns=db.name)
+    assert again.result is True and again.changes == {}
+    assert again.comment.endswith(": 1 answered as cached, 0 unanswered.")
+
+
+def test_verified_state_leaves_a_wrong_static_entry_and_says_so(loaders, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, OLD_MAC, "permanent")
+
+    ret = loaders.states.arp.verified(name="db", netns=db.name)
+
+    assert ret.result is True and ret.changes == {}
+    assert ret.comment.endswith(f"Left alone although another MAC answered (static, or several MACs): {WORKER_IP} on eth0.")
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC
+
+
+@pytest.mark.parametrize("arguments", [{"interface": "lo"}, {"timeout": 0}, {"netns": "arph-missing"}])
+def test_verified_state_fails_on_bad_input(loaders, segment, arguments):
+    _, db, _ = segment
+    ret = loaders.states.arp.verified(name="db", **{"netns": db.name, **arguments})
+    assert ret.result is False and ret.changes == {}
+    assert ret.comment.startswith("Cannot verify neighbour entries: ")
