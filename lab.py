@@ -3,11 +3,14 @@ Throwaway network labs in namespaces, for the tests and the demo.
 
 Every namespace made here is named ``arph-<role>-<pid>-<n>`` and is deleted when
 its ``Lab`` closes, whatever happened inside. Addresses come from the
-documentation ranges only (192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32).
+documentation and benchmark ranges only (192.0.2.0/24, 198.51.100.0/24,
+198.18.0.0/15, 2001:db8::/32).
 
 Run ``python lab.py demo`` (as root, with the module's dependencies
-installed) for the demo: it reproduces the black hole and fixes it with
-``salt-call --local arp.flush_stale``.
+installed) for the demo: it reproduces the black hole, then shows each fix
+working through ``salt-call --local``: ``arp.flush_stale`` for a stale entry,
+``arp.verify fix=True`` for a wrong reachable one, ``arp.announce`` from the
+new worker.
 """
 
 import itertools
@@ -211,40 +214,38 @@ class Segment:
 
 class BlackHole(Segment):
     """
-    A database namespace and worker namespaces on one bridge. The old worker
-    had WORKER_IP with OLD_MAC; it is gone, a new worker has the same IP with
-    NEW_MAC, and the database still maps WORKER_IP to OLD_MAC (state stale).
-    The new worker holds a static entry for the database, as hosts on a
-    cloud fabric do, so the database never sees an ARP request from it.
+    The incident: a database and workers on one segment, where (as on a cloud
+    network) workers hold a static entry for the database, so the database
+    never sees their ARP requests. The old worker had WORKER_IP with OLD_MAC
+    and talked to the database, which learned OLD_MAC; the old worker is gone
+    and a new one has WORKER_IP with NEW_MAC. The database still maps
+    WORKER_IP to OLD_MAC (``state``: stale, as after a minute of silence, or
+    reachable, as when unrelated traffic keeps confirming it).
 
-    A connect from the database then goes to OLD_MAC and fails. (The kernel
-    then moves the entry to delay, probes OLD_MAC and, some 8 s later, asks
-    the whole segment again; a cloud fabric that answers ARP for absent
-    hosts keeps it wrong. A failed check therefore spoils its lab: build a
-    second one to show the fix.)
+    The health check from the new worker then fails: its SYN reaches the
+    database, whose SYN-ACK goes to OLD_MAC, a NIC that no longer exists.
+    (With a stale entry the kernel then probes OLD_MAC and, some 8 s later,
+    asks the whole segment; a cloud fabric that answers ARP for absent hosts
+    keeps it wrong. A failed check therefore spoils its lab: build a second
+    one to show a fix.)
     """
 
-    def __init__(self, lab):
+    def __init__(self, lab, state="stale"):
         super().__init__(lab)
-        self.db = self.host("db", DB_IP, DB_MAC)
-        old = self.host("worker", WORKER_IP, OLD_MAC)
+        self.db = self.host("db", DB_IP, DB_MAC, DB_IP6)
+        self.serve(self.db)
+        old = self.host("worker", WORKER_IP, OLD_MAC, WORKER_IP6)
+        old.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
         # The old worker talks to the database: the database learns OLD_MAC.
-        server = self.serve(old)
-        assert self.connect(timeout=5), "the old worker is not reachable from the database"
-        # The old worker is destroyed (its last process too, or the kernel
-        # keeps the namespace). The database's entry ages to stale, which
-        # the kernel does after a minute of silence; here at once.
-        server.kill()
-        server.wait()
+        assert self.reach(old, DB_IP, timeout=5), "the database is not reachable from the old worker"
         old.delete()
-        self.db.ip("neigh", "change", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "stale")
-        self.worker = self.host("worker", WORKER_IP, NEW_MAC)
+        self.db.ip("neigh", "change", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", state)
+        self.worker = self.host("worker", WORKER_IP, NEW_MAC, WORKER_IP6)
         self.worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
-        self.serve(self.worker)
 
     def connect(self, timeout=2):
-        """A TCP connect from the database to the worker's port; True if it succeeds."""
-        return self.reach(self.db, WORKER_IP, timeout)
+        """The health check: a TCP connect from the new worker to the database's port; True if it succeeds."""
+        return self.reach(self.worker, DB_IP, timeout)
 
     def entry(self):
         """The database's entry for WORKER_IP, as ``ip -j neigh`` shows it."""
@@ -273,43 +274,82 @@ def salt_config(directory):
 
 
 def demo():
-    """The black hole and its fix, told step by step. Returns the exit status."""
+    """The incident and its fixes, told step by step. Returns the exit status."""
     import tempfile
+
+    results = []
 
     def say(text):
         print(f"\n== {text}", flush=True)
 
+    def tell(text):
+        print(f"   {text}", flush=True)
+
     def show_entry(hole):
         entry = hole.entry()
-        print(f"   database's entry for {WORKER_IP}: {entry and (entry.get('lladdr'), entry['state'])}")
+        tell(f"database's entry for {WORKER_IP}: " + (f"{entry.get('lladdr')} {entry['state'][0]}" if entry else "none"))
+
+    def check(hole, expected):
+        tell(f"health check from the new worker: TCP connect to {DB_IP}:{PORT}, 2 s timeout (nc -vz -w 2)")
+        passed = hole.connect()
+        results.append(passed == expected)
+        if passed:
+            tell("connect succeeded")
+        else:
+            tell("connect FAILED: the database's SYN-ACK goes to the old MAC, a NIC that no longer exists")
+        return passed
+
+    def salt(config, *command):
+        tell("salt-call --local --out=yaml " + " ".join(command))
+        result = salt_call(config, "--out=yaml", *command)
+        tell((result.stdout + result.stderr).strip().replace("\n", "\n   "))
+        results.append(result.returncode == 0)
 
     with tempfile.TemporaryDirectory(prefix="arp-hygiene-demo-") as tmp, Lab() as lab:
         config = salt_config(tmp)
-        say("Without arp-hygiene: an old worker had 192.0.2.20; it is gone, a new one has the same IP")
+        say(f"The incident: an old worker had {WORKER_IP}; it is gone, and a new worker has the same IP")
+        tell(f"old worker MAC {OLD_MAC}, new worker MAC {NEW_MAC}, database {DB_IP}")
+        tell("the workers hold a static entry for the database, as on a cloud network: the database never")
+        tell("sees their ARP requests, so nothing tells it that the MAC changed")
         hole = BlackHole(lab)
-        print(f"   old worker MAC {OLD_MAC}, new worker MAC {NEW_MAC}")
         show_entry(hole)
-        say(f"Health check: TCP connect from the database to {WORKER_IP}:{PORT}, 2 s timeout")
-        failed = not hole.connect()
-        print("   connect FAILED: the database sends to the old MAC, a NIC that no longer exists" if failed else "   connect succeeded?!")
+        check(hole, expected=False)
         lab.close()
 
-        say("With arp-hygiene: the same story, and the flush that cron runs on the database")
+        say("Fix 1, a stale entry: arp.flush_stale, which the formula's cron job runs every 5 minutes")
         hole = BlackHole(lab)
         show_entry(hole)
-        command = ["--out=yaml", "arp.flush_stale", f"netns={hole.db.name}"]
-        print("   salt-call --local " + " ".join(command))
-        result = salt_call(config, *command)
-        print("   " + (result.stdout + result.stderr).strip().replace("\n", "\n   "))
+        salt(config, "arp.flush_stale", f"netns={hole.db.name}")
         show_entry(hole)
-        say(f"Health check again: TCP connect to {WORKER_IP}:{PORT}, 2 s timeout")
-        fixed = hole.connect()
-        print("   connect succeeded: the database asked the segment and learned the new MAC" if fixed else "   connect FAILED")
+        check(hole, expected=True)
+        tell("the database asked the segment and learned the new MAC:")
         show_entry(hole)
+        lab.close()
+
+        say("Fix 2, a wrong entry that is reachable (unrelated traffic keeps confirming it)")
+        hole = BlackHole(lab, state="reachable")
+        show_entry(hole)
+        check(hole, expected=False)
+        tell("arp.flush_stale rightly leaves reachable entries alone:")
+        salt(config, "arp.flush_stale", f"netns={hole.db.name}")
+        tell("arp.verify asks the segment who owns each cached address, and fix=True repairs what is wrong:")
+        salt(config, "arp.verify", "fix=True", f"netns={hole.db.name}")
+        show_entry(hole)
+        check(hole, expected=True)
+        lab.close()
+
+        say("Fix 3, from the other side: the new worker announces its MAC when it starts (arp.announce)")
+        hole = BlackHole(lab)
+        show_entry(hole)
+        check(hole, expected=False)
+        salt(config, "arp.announce", "family=inet", f"netns={hole.worker.name}")
+        time.sleep(0.2)  # the database's kernel takes the announcement
+        show_entry(hole)
+        check(hole, expected=True)
     left = [name for name in run("ip", "netns", "list").stdout.split() if name.startswith(f"{PREFIX}")]
     say("Lab removed." if not left else f"Lab NOT removed: {' '.join(left)}")
-    ok = failed and result.returncode == 0 and fixed
-    say("Demo passed: black hole reproduced, and fixed by arp.flush_stale." if ok else "Demo FAILED: see above.")
+    ok = all(results) and not left
+    say("Demo passed: the black hole reproduced, and each fix shown working." if ok else "Demo FAILED: see above.")
     return 0 if ok else 1
 
 

@@ -1,29 +1,36 @@
-{#- Removes what the formula installed: the cron job, the scheduler job, the
-    last report and the sysctl file. Sysctl values already applied stay until
-    the next boot. pyroute2 and the cron package stay: other software may
-    use them. #}
+{#- Removes what the formula installed: the cron jobs (flush, verify, announce
+    at boot), the scheduler jobs, the last reports and the sysctl file.
+    Sysctl values already applied stay until the next boot. pyroute2 and the
+    cron package stay: other software may use them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 
 {%- if salt['cmd.which']('crontab') %}
-arp_hygiene-clean-cron-absent:
+{%-   for job in (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['announce_job']) %}
+
+arp_hygiene-clean-cron-absent-{{ job }}:
   cron.absent:
-    - name: {{ arp_hygiene['job'] }}
-    - identifier: {{ arp_hygiene['job'] }}
+    - name: {{ job }}
+    - identifier: {{ job }}
     - user: root
+{%-     if job == arp_hygiene['announce_job'] %}
+    - special: '@reboot'
+{%-     endif %}
+{%-   endfor %}
 {%- endif %}
+{%- for job in (arp_hygiene['job'], arp_hygiene['verify_job']) %}
 
-arp_hygiene-clean-schedule-absent:
+arp_hygiene-clean-schedule-absent-{{ job }}:
   schedule.absent:
-    - name: {{ arp_hygiene['job'] }}
+    - name: {{ job }}
     - persist: true
+{%- endfor %}
+{%- for report_file in (arp_hygiene['report_file'], arp_hygiene['verify']['report_file']) if report_file %}
 
-{%- if arp_hygiene['report_file'] %}
-
-arp_hygiene-clean-file-absent-report:
+arp_hygiene-clean-file-absent-{{ report_file }}:
   file.absent:
-    - name: {{ arp_hygiene['report_file'] | yaml_encode }}
-{%- endif %}
+    - name: {{ report_file | yaml_encode }}
+{%- endfor %}
 
 arp_hygiene-clean-file-absent-sysctl:
   file.absent:

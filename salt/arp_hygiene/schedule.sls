@@ -1,20 +1,28 @@
-{#- method salt: the same job on Salt's own scheduler, in the minion process,
-    returning its result to the master like any job. Any other method
-    removes it. #}
+{#- method salt: the same jobs on Salt's own scheduler, in the minion process,
+    returning their results to the master like any job. Any other method (or
+    verify disabled, for the verification job) removes them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- set salt_method = arp_hygiene['method'] == 'salt' %}
+{%- set jobs = [
+      (arp_hygiene['job'], 'arp.flush_stale', arp_hygiene['kwargs'], salt_method),
+      (arp_hygiene['verify_job'], 'arp.verify', dict(arp_hygiene['verify_kwargs'], fix=true),
+       salt_method and arp_hygiene['verify']['enabled']),
+    ] %}
 
-{%- if arp_hygiene['method'] == 'salt' %}
-arp_hygiene-schedule-schedule-present:
+{%- for job, function, kwargs, wanted in jobs %}
+{%-   if wanted %}
+arp_hygiene-schedule-schedule-present-{{ job }}:
   schedule.present:
-    - name: {{ arp_hygiene['job'] }}
-    - function: arp.flush_stale
-    - job_kwargs: {{ arp_hygiene['kwargs'] | json }}
+    - name: {{ job }}
+    - function: {{ function }}
+    - job_kwargs: {{ kwargs | json }}
     - minutes: {{ arp_hygiene['interval_minutes'] }}
     - persist: true
-{%- else %}
-arp_hygiene-schedule-schedule-absent:
+{%-   else %}
+arp_hygiene-schedule-schedule-absent-{{ job }}:
   schedule.absent:
-    - name: {{ arp_hygiene['job'] }}
+    - name: {{ job }}
     - persist: true
-{%- endif %}
+{%-   endif %}
+{%- endfor %}

@@ -72,3 +72,16 @@ def test_reused_ip_black_hole_and_its_fix(arp, netlab):
     assert result["deleted"] == {"eth0": {lab.WORKER_IP: lab.OLD_MAC}}
     assert hole.connect(timeout=2)
     assert hole.entry()["lladdr"] == lab.NEW_MAC
+
+
+@pytest.mark.traffic
+def test_the_demo_reproduces_the_incident_and_shows_each_fix(can_make_namespaces, capsys):
+    assert lab.demo() == 0
+    told = capsys.readouterr().out
+    # The incident, then each scene's failed check before its fix and the successful one after.
+    assert told.count("connect FAILED: the database's SYN-ACK goes to the old MAC") == 3
+    assert told.count("connect succeeded") == 3
+    for command in ("arp.flush_stale netns=", "arp.verify fix=True netns=", "arp.announce family=inet netns="):
+        assert f"salt-call --local --out=yaml {command}" in told
+    assert "192.0.2.20:\n           new: 02:00:00:00:20:02\n           old: 02:00:00:00:20:01" in told
+    assert told.rstrip().endswith("Demo passed: the black hole reproduced, and each fix shown working.")

@@ -140,11 +140,11 @@ def clean(salt_cli, pillar):
     apply_clean(salt_cli, pillar)
 
 
-def job_lines():
-    """Root's crontab lines that belong to the formula's job: [comment, job] or []."""
+def job_lines(job=JOB):
+    """Root's crontab lines that belong to one of the formula's jobs: [comment, job] or []."""
     crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
     for number, line in enumerate(crontab):
-        if f"SALT_CRON_IDENTIFIER:{JOB}" in line:
+        if f"SALT_CRON_IDENTIFIER:{job}" in line:
             return crontab[number : number + 2]
     return []
 

@@ -143,6 +143,13 @@ BAD_PILLAR = [
     ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
     ({"interval": 5}, "pillar arp_hygiene:interval is not a setting of the formula; settings: method, interval_minutes"),
     ({"sysctl": {"kernel.panic": 1}}, 'pillar arp_hygiene:sysctl has the key "kernel.panic"; allowed: net.ipv4|ipv6'),
+    ({"verify": {"enabled": "yes"}}, 'pillar arp_hygiene:verify:enabled is "yes"; allowed: true or false'),
+    ({"verify": {"timeout": 0}}, "pillar arp_hygiene:verify:timeout is 0; allowed: a number of seconds above 0, at most 30"),
+    ({"verify": {"rate": "9; touch {mark}"}}, 'pillar arp_hygiene:verify:rate is "9; touch {mark}"; allowed: questions per second'),
+    ({"verify": {"states": ["noarp"]}}, 'pillar arp_hygiene:verify:states is ["noarp"]; allowed: a list of NUD states from'),
+    ({"verify": {"fix": False}}, "pillar arp_hygiene:verify:fix is not a setting of the formula; settings of verify: enabled"),
+    ({"announce": {"family": "ipx"}}, 'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all'),
+    ({"announce": {"interfaces": ["eth0$(touch {mark})"]}}, 'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"'),
 ]
 
 
