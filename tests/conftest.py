@@ -135,3 +135,17 @@ def table(netlab):
     made = {(e["dst"], e["ifname"]): e["state"] for e in every_state()}
     assert {key: before.get(key, (None, "missing"))[1] for key in made} == made, "the kernel did not keep the states"
     return ns, before
+
+
+@pytest.fixture
+def segment(netlab):
+    """
+    (segment, db, worker) on a lab segment: the new worker owns WORKER_IP(6)
+    with NEW_MAC, serves PORT, and holds a static entry for the database.
+    """
+    segment = lab.Segment(netlab)
+    db = segment.host("db", lab.DB_IP, lab.DB_MAC, lab.DB_IP6)
+    worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)
+    worker.ip("neigh", "replace", lab.DB_IP, "dev", "eth0", "lladdr", lab.DB_MAC, "nud", "permanent")
+    segment.serve(worker)
+    return segment, db, worker

@@ -3,8 +3,6 @@
 import pytest
 from pyroute2 import IPRoute
 
-from tests.conftest import snapshot
-
 KEYS = {"dst", "lladdr", "ifname", "ifindex", "family", "state", "flags", "probes", "confirmed", "used", "updated"}
 
 

@@ -5,21 +5,9 @@ import time
 import pytest
 from salt.exceptions import SaltInvocationError
 
-import lab
-from lab import DB_IP, DB_IP6, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+from lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
 
 NOBODY, NOBODY_REACHABLE = "192.0.2.99", "192.0.2.98"
-
-
-@pytest.fixture
-def segment(netlab):
-    """(segment, db, worker): the new worker owns WORKER_IP(6) with NEW_MAC and holds a static entry for the db."""
-    segment = lab.Segment(netlab)
-    db = segment.host("db", DB_IP, DB_MAC, DB_IP6)
-    worker = segment.host("worker", WORKER_IP, NEW_MAC, WORKER_IP6)
-    worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
-    segment.serve(worker)
-    return segment, db, worker
 
 
 def table(ns):

@@ -4,26 +4,11 @@ import json
 import subprocess
 import time
 
-import pytest
-
-import lab
-from lab import DB_IP, DB_IP6, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+from lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
 from tests.integration.conftest import DB, changed, job_lines
 from tests.integration.test_formula import CRON_ENV, highstate
 
 VERIFY_JOB, ANNOUNCE_JOB = "arp_hygiene-verify", "arp_hygiene-announce"
-
-
-@pytest.fixture
-def segment(netlab):
-    """(segment, db, worker): the new worker owns WORKER_IP(6) with NEW_MAC; the db caches the old MAC, reachable."""
-    segment = lab.Segment(netlab)
-    db = segment.host("db", DB_IP, DB_MAC, DB_IP6)
-    worker = segment.host("worker", WORKER_IP, NEW_MAC, WORKER_IP6)
-    worker.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
-    segment.serve(worker)
-    db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
-    return segment, db, worker
 
 
 def run_as_cron(command):
@@ -33,6 +18,7 @@ def run_as_cron(command):
 
 def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pillar, clean, segment, tmp_path):
     segment, db, _ = segment
+    db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
     verified = tmp_path / "verify.json"
     settings = {
         "method": "cron",
@@ -69,6 +55,7 @@ def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pil
 
 def test_announce_tells_the_segment_and_installs_a_boot_job(salt_cli, pillar, clean, segment):
     segment, db, worker = segment
+    db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
     db.ip("neigh", "replace", WORKER_IP6, "dev", "eth0", "lladdr", OLD_MAC, "nud", "stale")
     pillar.set({"announce": {"netns": worker.name}})
 
