@@ -11,8 +11,8 @@ NOBODY, NOBODY_REACHABLE = "192.0.2.99", "192.0.2.98"
 
 
 def table(ns):
-    """{dst: (lladdr, state)} of a namespace's eth0, multicast left out."""
-    return {e["dst"]: (e.get("lladdr"), tuple(e.get("state", ()))) for e in ns.neighbours() if not e["dst"].startswith("ff")}
+    """A namespace's table as ``ip -j neigh show nud all`` reports it, by address; multicast left out."""
+    return {entry["dst"]: entry for entry in ns.neighbours() if not entry["dst"].startswith("ff")}
 
 
 def cache(ns, address, lladdr, state):

@@ -36,6 +36,17 @@ def test_without_cap_net_admin_nothing_is_deleted(salt_config, table):
     assert snapshot(ns) == before
 
 
+
+def test_verify_without_cap_net_raw_says_so_and_changes_nothing(salt_config, segment):
+    segment, db, _ = segment
+    db.ip("neigh", "replace", lab.WORKER_IP, "dev", "eth0", "lladdr", lab.OLD_MAC, "nud", "reachable")
+    drop = ("setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw")
+    command = ("--out=json", "--retcode-passthrough", "arp.verify", "fix=True", f"netns={db.name}")
+    result = lab.salt_call(salt_config, *command, prefix=drop)
+    assert result.returncode != 0
+    assert "permission denied: ARP and neighbour discovery need CAP_NET_RAW" in result.stdout + result.stderr
+    assert segment.neighbour(db, lab.WORKER_IP)["lladdr"] == lab.OLD_MAC
+
 def test_virtual_refuses_without_pyroute2_and_says_how_to_install_it(salt_config, tmp_path):
     # A pyroute2 that cannot be imported, ahead of the real one on the path.
     (tmp_path / "pyroute2").mkdir()
