@@ -330,6 +330,8 @@ def verify(
         states = list(VERIFIED_STATES)
     selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
     timeout, rate = _positive(timeout, "timeout"), _positive(rate, "rate")
+    if not isinstance(fix, bool):
+        raise SaltInvocationError(f"fix must be True or False, not {fix!r}")
     if test is None:
         test = __opts__.get("test", False)
     links = _links(netns)

@@ -133,6 +133,7 @@ def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
         ("verify", {"timeout": -1}, "timeout must be a positive number"),
         ("verify", {"timeout": "soon"}, "timeout must be a positive number, not 'soon'"),
         ("verify", {"rate": 0}, "rate must be a positive number"),
+        ("verify", {"fix": "yes"}, "fix must be True or False, not 'yes'"),
         ("verify", {"states": "wobbly"}, "unknown NUD state 'wobbly'"),
         ("announce", {"interface": "lo"}, "interface 'lo' is not an Ethernet interface"),
         ("announce", {"interface": "bare0", "family": "inet"}, "interface 'bare0' has no IPv4 address"),
@@ -145,9 +146,10 @@ def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, argume
     cache(db, WORKER_IP, OLD_MAC, "reachable")
     before = table(db)
     with pytest.raises(SaltInvocationError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        getattr(arp, function)(netns=db.name, fix=True, **arguments) if function == "verify" else getattr(arp, function)(
-            netns=db.name, **arguments
-        )
+        if function == "verify":
+            arp.verify(netns=db.name, **{"fix": True, **arguments})
+        else:
+            arp.announce(netns=db.name, **arguments)
     assert table(db) == before
 
 
