@@ -337,7 +337,7 @@ def verify(
     links = _links(netns)
     _check_named_links(selection, links)
     with _Socket(netns) as sock:
-        entries = _scan(sock, selection)
+        entries = _scan(sock, selection, ifnames={index: link["ifname"] for index, link in links.items()})
     result = {"ok": {}, "mismatch": {}, "unanswered": {}, "skipped": {}}
     asked = []
     for entry in entries:
@@ -356,7 +356,7 @@ def verify(
         else:
             _put(result["mismatch"], entry, {"cached": entry["lladdr"], "answered": answered})
     if fix:
-        result.update(_repair(asked, answers, links, netns, test))
+        result.update(_repair(asked, answers, netns, test))
     return result
 
 
@@ -402,7 +402,7 @@ def announce(interface=None, family="all", netns=None, test=None):
         test = __opts__.get("test", False)
     links = _links(netns)
     _check_named_links({"interfaces": names, "family": FAMILIES[family], "where": _where(netns)}, links)
-    chosen = {}
+    chosen = []  # (link, [(family, address)])
     for link in links.values():
         if names and link["ifname"] not in names:
             continue
@@ -410,14 +410,10 @@ def announce(interface=None, family="all", netns=None, test=None):
             continue
         addresses = [address for address in link["addresses"] if address[0] in wanted]
         if addresses:
-            chosen[link["ifname"]] = addresses
+            chosen.append((link, addresses))
     if not test:
-        frames = []
-        for ifname, addresses in chosen.items():
-            link = next(link for link in links.values() if link["ifname"] == ifname)
-            frames += [(ifname, _announcement(link["mac"], address_family, address)) for address_family, address in addresses]
-        _send(frames, netns)
-    report = {ifname: [address for _, address in addresses] for ifname, addresses in chosen.items()}
+        _send(chosen, netns)
+    report = {link["ifname"]: [address for _, address in addresses] for link, addresses in chosen}
     return {"would_announce" if test else "announced": report}
 
 
@@ -690,12 +686,13 @@ def _entry(header, data, offset, length, ifnames):
     return entry
 
 
-def _scan(sock, selection, chosen=None):
+def _scan(sock, selection, chosen=None, ifnames=None):
     """
     The entries of the table that the selection matches, in dump order: as
     entry dicts, or, for a flush (``chosen``, a :class:`_Chosen`), as
     interface names, addresses and MACs, with a delete request for each
-    unless ``chosen`` is for a test run.
+    unless ``chosen`` is for a test run. ``ifnames`` ({ifindex: name}): the
+    namespace's interfaces when the caller has read them already.
 
     This is the hot path at 100,000 entries. A flush decodes each dump buffer
     whose messages all have the usual layout column by column
@@ -706,7 +703,8 @@ def _scan(sock, selection, chosen=None):
     would walk the growing list of entries again and again, is paused
     (entries hold no cycles).
     """
-    ifnames = _interfaces(sock)
+    if ifnames is None:
+        ifnames = _interfaces(sock)
     indexes = None
     if selection["interfaces"]:
         by_name = {name: index for index, name in ifnames.items()}
@@ -1074,13 +1072,14 @@ def _iproute(netns):
 
 
 def _links(netns):
-    """{ifindex: {ifname, mac, type, up, addresses: [(family, address)]}} of the namespace."""
+    """{ifindex: {index, ifname, mac, type, up, addresses: [(family, address)]}} of the namespace."""
     try:
         with _iproute(netns) as ipr:
             links = {}
             for msg in ipr.get_links():
                 mac = msg.get("IFLA_ADDRESS")
                 links[msg["index"]] = {
+                    "index": msg["index"],
                     "ifname": msg.get("IFLA_IFNAME"),
                     "mac": bytes.fromhex(mac.replace(":", "")) if mac else None,
                     "type": msg["ifi_type"],
@@ -1167,7 +1166,8 @@ def _packet_socket(netns, link, family, throwaway=None):
             why = "permission denied: ARP and neighbour discovery need CAP_NET_RAW; run the Salt minion as root"
         else:
             why = _why(err.errno) if err.errno else str(err)
-        raise CommandExecutionError(f"cannot open a packet socket on {link['ifname']} in {_where(netns)}: {why}") from err
+        where = f"{link['ifname']} in {_where(netns)}"
+        raise CommandExecutionError(f"cannot open a packet socket on {where}: {why}") from err
     return sock
 
 
@@ -1256,12 +1256,11 @@ def _ask(entries, links, netns, timeout, rate):
     try:
         for entry in entries:
             family = FAMILIES[entry["family"]]
-            link = dict(links[entry["ifindex"]], index=entry["ifindex"])
-            if (entry["ifname"], family) not in sockets:
-                sockets[(entry["ifname"], family)] = _packet_socket(
-                    netns, link, family, throwaway if family == socket.AF_INET else None
-                )
-            questions.append((sockets[(entry["ifname"], family)], _question(link["mac"], throwaway, family, entry["dst"])))
+            link = links[entry["ifindex"]]
+            key = (entry["ifname"], family)
+            if key not in sockets:
+                sockets[key] = _packet_socket(netns, link, family, throwaway if family == socket.AF_INET else None)
+            questions.append((sockets[key], _question(link["mac"], throwaway, family, entry["dst"])))
         waiting = {(entry["ifname"], entry["dst"]) for entry in entries}
         readers = {sock.fileno(): (ifname, family, sock) for (ifname, family), sock in sockets.items()}
         answers, sent, deadline = {}, 0, None
@@ -1295,60 +1294,64 @@ def _ask(entries, links, netns, timeout, rate):
     return answers
 
 
-def _repair(entries, answers, links, netns, test):
+def _repair(entries, answers, netns, test):
     """Replace the learned entries that a single other MAC answered for; delete unanswered stale and failed ones."""
-    replace, delete = {}, {}
+    replace, delete = [], []  # (entry, the MAC that answered) and entries
     for entry in entries:
         if entry["state"] in CONFIGURED_STATES or "extern_learn" in entry["flags"]:
             continue
         answered = answers.get((entry["ifname"], entry["dst"]), [])
         if len(answered) == 1 and entry["lladdr"] != answered[0]:
-            _put(replace, entry, {"old": entry["lladdr"], "new": answered[0]})
+            replace.append((entry, answered[0]))
         elif not answered and entry["state"] in ("stale", "failed"):
-            _put(delete, entry, entry["lladdr"])
+            delete.append(entry)
+    replaced, deleted = {}, {}
+    for entry, new in replace:
+        _put(replaced, entry, {"old": entry["lladdr"], "new": new})
     if test:
-        return {"would_replace": replace, "would_delete": delete}
+        for entry in delete:
+            _put(deleted, entry, entry["lladdr"])
+        return {"would_replace": replaced, "would_delete": deleted}
     if (replace or delete) and not _has_net_admin():
         raise CommandExecutionError(
             "permission denied: repairing neighbour entries needs CAP_NET_ADMIN; run the Salt minion as root"
         )
-    by_name = {link["ifname"]: index for index, link in links.items()}
-    deleted = {}
     try:
         with _iproute(netns) as ipr:
-            for ifname, found in replace.items():
-                for dst, change in found.items():
-                    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-                    ipr.neigh(
-                        "replace", dst=dst, lladdr=change["new"], ifindex=by_name[ifname], state=NUD_REACHABLE, family=family
-                    )
-            for ifname, found in delete.items():
-                for dst, lladdr in found.items():
-                    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-                    try:
-                        ipr.neigh("del", dst=dst, ifindex=by_name[ifname], family=family)
-                    except NetlinkError as err:
-                        if err.code != errno.ENOENT:  # gone already: fine
-                            raise
-                        continue
-                    deleted.setdefault(ifname, {})[dst] = lladdr
+            for entry, new in replace:
+                ipr.neigh(
+                    "replace",
+                    dst=entry["dst"],
+                    lladdr=new,
+                    ifindex=entry["ifindex"],
+                    state=NUD_REACHABLE,
+                    family=FAMILIES[entry["family"]],
+                )
+            for entry in delete:
+                try:
+                    ipr.neigh("del", dst=entry["dst"], ifindex=entry["ifindex"], family=FAMILIES[entry["family"]])
+                except NetlinkError as err:
+                    if err.code != errno.ENOENT:  # gone already: fine
+                        raise
+                    continue
+                _put(deleted, entry, entry["lladdr"])
     except (OSError, NetlinkError) as err:
         code = getattr(err, "code", None) or getattr(err, "errno", None)
-        raise CommandExecutionError(f"repairing neighbour entries in {_where(netns)} failed: {_why(code) if code else err}") from err
-    return {"replaced": replace, "deleted": deleted}
+        why = _why(code) if code else err
+        raise CommandExecutionError(f"repairing neighbour entries in {_where(netns)} failed: {why}") from err
+    return {"replaced": replaced, "deleted": deleted}
 
 
-def _send(frames, netns):
-    """Send (ifname, frame) pairs, each out of its interface."""
-    sockets = {}
+def _send(chosen, netns):
+    """Announce each (link, [(family, address)]) out of its link: one packet socket per link."""
+    sockets = []
     try:
-        for ifname, frame in frames:
-            if ifname not in sockets:
-                family = socket.AF_INET if frame[12:14] == struct.pack("!H", ETH_P_ARP) else socket.AF_INET6
-                sockets[ifname] = _packet_socket(netns, {"ifname": ifname}, family)
-            sockets[ifname].send(frame)
+        for link, addresses in chosen:
+            sockets.append(_packet_socket(netns, link, addresses[0][0]))
+            for family, address in addresses:
+                sockets[-1].send(_announcement(link["mac"], family, address))
     except OSError as err:
         raise CommandExecutionError(f"sending announcements failed in {_where(netns)}: {_why(err.errno)}") from err
     finally:
-        for sock in sockets.values():
+        for sock in sockets:
             sock.close()
