@@ -13,6 +13,7 @@ working through ``salt-call --local``: ``arp.flush_stale`` for a stale entry,
 new worker.
 """
 
+import ipaddress
 import itertools
 import json
 import os
@@ -170,6 +171,68 @@ except OSError as err:
 """
 
 
+# Frames seen on an interface (not those it sends), for the tests' checks of
+# what reaches the wire: hex strings, one a frame, printed as JSON at the end.
+CAPTURE = """
+import json, select, socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+print("ready", flush=True)
+frames, end = [], time.monotonic() + float(sys.argv[2])
+while (left := end - time.monotonic()) > 0:
+    if select.select([s], [], [], left)[0]:
+        frame, where = s.recvfrom(65535)
+        if where[2] != socket.PACKET_OUTGOING:
+            frames.append(frame.hex())
+print(json.dumps(frames), flush=True)
+"""
+
+# A host that answers ARP requests for an address it does not configure
+# (its kernel stays out of it), with its own MAC, after a delay: the second
+# claimant of an address conflict, fast or slow.
+RESPONDER = """
+import socket, struct, sys, time
+ifname, address, delay = sys.argv[1], socket.inet_aton(sys.argv[2]), float(sys.argv[4])
+mac = bytes.fromhex(sys.argv[3].replace(":", ""))
+arp = struct.Struct("!HHBBH6s4s6s4s")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifname, 0x0806))
+print("ready", flush=True)
+while True:
+    frame, where = s.recvfrom(2048)
+    if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
+        continue
+    op, sha, spa, tpa = (lambda f: (f[4], f[5], f[6], f[8]))(arp.unpack_from(frame, 14))
+    if op == 1 and tpa == address:
+        time.sleep(delay)
+        s.send(sha + mac + b"\\x08\\x06" + arp.pack(1, 0x0800, 6, 4, 2, mac, address, sha, spa))
+"""
+
+
+def arp_fields(frame):
+    """(op, sha, spa, tha, tpa) of an Ethernet ARP frame as text, or None."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x06":
+        return None
+    op = int.from_bytes(frame[20:22], "big")
+    sha, spa, tha, tpa = frame[22:28], frame[28:32], frame[32:38], frame[38:42]
+    return op, sha.hex(":"), ".".join(map(str, spa)), tha.hex(":"), ".".join(map(str, tpa))
+
+
+class Capture:
+    """Frames that reach ``ifname`` of ``ns`` for ``seconds``: start it, act, then read ``frames()``."""
+
+    def __init__(self, lab, ns, ifname="eth0", seconds=3.0):
+        self.process = ns.popen(sys.executable, "-c", CAPTURE, ifname, str(seconds))
+        lab.processes.append(self.process)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def frames(self):
+        """The frames, as bytes, once the capture has ended."""
+        out = self.process.stdout.read()
+        self.process.wait()
+        return [bytes.fromhex(frame) for frame in json.loads(out.splitlines()[-1])]
+
+
 class Segment:
     """
     An Ethernet segment: a bridge in a switch namespace, and hosts, each a
@@ -180,6 +243,11 @@ class Segment:
         self.lab = lab
         self.switch = lab.namespace("switch")
         self.switch.batch(["link add br0 type bridge", "link set br0 up"])
+        self.ports = {}  # host namespace name -> its port on the bridge
+
+    def sent_by(self, ns, seconds=3.0):
+        """A Capture of every frame that ``ns`` sends onto the segment (read on its bridge port)."""
+        return Capture(self.lab, self.switch, self.ports[ns.name], seconds)
 
     def host(self, role, address, mac, address6=None):
         """A namespace on the segment with ``address``/24 (and ``address6``/64) on eth0."""
@@ -187,6 +255,7 @@ class Segment:
         port = f"p{ns.name.rsplit('-', 2)[-1]}{role[0]}"
         self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
         self.switch.batch([f"link set {port} master br0", f"link set {port} up"])
+        self.ports[ns.name] = port
         lines = [f"link set eth0 address {mac}", f"addr add {address}/24 dev eth0"]
         if address6:
             lines.append(f"addr add {address6}/64 dev eth0 nodad")
@@ -199,6 +268,13 @@ class Segment:
         self.lab.processes.append(server)
         server.stdout.readline()
         return server
+
+    def responder(self, ns, address, mac, delay=0.0):
+        """A user-space ARP responder in ``ns`` that claims ``address`` with ``mac`` after ``delay`` seconds."""
+        process = ns.popen(sys.executable, "-c", RESPONDER, "eth0", address, mac, str(delay))
+        self.lab.processes.append(process)
+        assert process.stdout.readline().strip() == "ready"
+        return process
 
     @staticmethod
     def reach(ns, address, timeout=2):

@@ -33,6 +33,7 @@ the address again on the next packet.
 """
 
 import array
+import ctypes
 import errno
 import gc
 import ipaddress
@@ -60,7 +61,15 @@ try:
         SOL_NETLINK,
     )
     from pyroute2.netlink.exceptions import NetlinkError
-    from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETLINK, RTM_GETNEIGH, RTM_NEWLINK, RTM_NEWNEIGH
+    from pyroute2.netlink.rtnl import (
+        RTM_DELNEIGH,
+        RTM_GETADDR,
+        RTM_GETLINK,
+        RTM_GETNEIGH,
+        RTM_NEWADDR,
+        RTM_NEWLINK,
+        RTM_NEWNEIGH,
+    )
     from pyroute2.netlink.rtnl.ndmsg import NTF_EXT_LEARNED, flags as NTF_BITS, states as NUD_BITS
 
     STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
@@ -109,7 +118,15 @@ USUAL_LAYOUTS = {
     88: struct.Struct("=IHHIIBxxxiHBBHH16sHH6s2xHHIHHIIII"),
 }
 USUAL_ATTRIBUTES = (NDA_DST, NDA_LLADDR, NDA_PROBES, NDA_CACHEINFO)
-IFLA_IFNAME = 3
+# Links and their addresses (struct ifinfomsg, struct ifaddrmsg and attributes).
+IFLA_ADDRESS, IFLA_IFNAME = 1, 3
+IFF_UP = 0x1
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
+# NDA_FLAGS_EXT (Linux 5.16): NTF_EXT_MANAGED marks an entry the administrator
+# asked the kernel to keep resolved (`ip neigh add ... managed`): configuration.
+NDA_FLAGS_EXT, NTF_EXT_MANAGED = 15, 0x1
 
 FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
 FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
@@ -228,6 +245,8 @@ def flush_stale(
         Report what would be deleted, delete nothing. Default: the minion's
         ``test`` option.
     """
+    if states is None:  # `states: ~` in an SLS: the documented default, never every state
+        states = "stale"
     selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
     return _flush(selection, netns, test)
 
@@ -269,43 +288,52 @@ def verify(
     test=None,
 ):
     """
-    Ask the network which MAC owns each cached address, and report the
-    entries whose MAC is wrong: the black holes that are not ``stale`` (an
-    old MAC kept ``reachable`` by unrelated traffic, or a static entry
-    gone wrong).
+    Ask the network whether each cached neighbour entry still holds the MAC
+    that owns its address, and report the entries that do not: the black
+    holes that are not ``stale`` (an old MAC kept ``reachable`` by unrelated
+    traffic, or a static entry gone wrong).
 
-    For every selected entry, an ARP request (IPv6: a neighbour
-    solicitation) for its address goes out of its interface; all are in
-    flight at once, ``rate`` per second, and answers are awaited for
-    ``timeout`` seconds after the last. The questions are asked the way
-    address-conflict detection asks them (RFC 5227 ARP probes from 0.0.0.0,
-    and for IPv6 solicitations from ``::``), so the owner answers without
-    learning anything about this host. IPv4 answers go to a throwaway
-    MAC that this host's kernel ignores: verifying changes no entry.
-    IPv6 answers go to all nodes, and the kernel takes a different MAC from
-    them on its own (as the owner's unsolicited advertisement would make it).
+    Only the questions the kernel itself asks go out, from this host's own
+    address and MAC (README, "What verify sends"): never an RFC 5227 ARP
+    probe (sender 0.0.0.0) nor a duplicate address detection solicitation
+    (source ``::``), which a host taking the address over would count as a
+    rival. All are in flight at once, ``rate`` per second, and answers are
+    collected for ``timeout`` seconds after the last question.
 
-    Returns ``{"ok": ..., "mismatch": ..., "unanswered": ..., "skipped":
-    ...}``, each ``{ifname: {dst: ...}}``: ``ok`` and ``unanswered`` map to
-    the cached MAC, ``mismatch`` to ``{"cached": MAC, "answered": [MACs]}``,
-    ``skipped`` to why an entry could not be asked about.
+    - Without ``fix``, each entry's cached MAC alone is asked (the kernel's
+      unicast reachability probe): ``ok`` if it answers, ``unanswered`` if
+      not (its host is gone, or the address moved). This host's kernel takes
+      an answer as it takes its own: a confirmed entry may turn
+      ``reachable``; no MAC changes.
+    - With ``fix=True``, the whole segment is asked (the kernel's own address
+      resolution: an ARP broadcast, a solicitation to the solicited-node
+      group), which also finds who holds the address now: ``mismatch`` if
+      one other MAC answered (the entry is replaced with it: the MAC
+      changes, its state becomes ``reachable``, its flags stay), ``conflict``
+      if several MACs answered (never repaired: if this host's kernel took
+      one of the answers, the cached MAC is put back), ``unanswered`` if
+      nobody did (``stale`` and ``failed`` entries are deleted). Entries that
+      answer as cached are never touched, nor ``permanent``, ``noarp``,
+      ``extern_learn`` and ``managed`` entries. The return then also has
+      ``replaced`` (``{"old": MAC, "new": MAC}``) and ``deleted``.
+    - With ``test=True`` nothing at all is sent and nothing changes: the
+      return is ``{"would_ask": ..., "skipped": ...}``, the entries a live
+      run would ask about.
 
-    With ``fix=True``, mismatched learned entries are replaced with the MAC
-    that answered (state ``reachable``, as the kernel does on an answer), and
-    unanswered ``stale`` and ``failed`` entries are deleted; the return then
-    also has ``replaced`` (``{"old": MAC, "new": MAC}``) and ``deleted``.
-    Entries that answer as cached are never touched, nor ``permanent`` and
-    ``noarp`` entries, nor entries for which several MACs answered (an
-    address conflict: reported, left to a human). With ``test=True`` the
-    return has ``would_replace`` and ``would_delete`` instead.
+    Returns ``{"ok": ..., "mismatch": ..., "conflict": ..., "unanswered":
+    ..., "skipped": ...}``, each ``{ifname: {dst: ...}}``: ``ok`` and
+    ``unanswered`` map to the cached MAC, ``mismatch`` and ``conflict`` to
+    ``{"cached": MAC, "answered": [MACs]}``, ``skipped`` to why an entry
+    could not be asked about. A repair that fails midway raises with what it
+    changed so far.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' arp.verify
-        salt '*' arp.verify interface=eth0 fix=True test=True
-        salt '*' arp.verify family=all states=reachable,stale fix=True
+        salt '*' arp.verify interface=eth0 fix=True
+        salt '*' arp.verify family=all states=reachable,stale fix=True test=True
         salt '*' arp.verify network=192.0.2.0/24 timeout=2 netns=blue
 
     interface, states, family, network, exclude, min_age, netns
@@ -314,49 +342,67 @@ def verify(
         ``reachable stale delay probe permanent``.
 
     timeout
-        Seconds to wait for answers after the last question. Default: 1.
+        Seconds to wait for answers after the last question, above 0 and at
+        most 30. Default: 1.
 
     rate
-        Questions per second, at most. Default: 200.
+        Questions per second, from 1 to 10000. Default: 200. A run whose
+        questions would take more than 300 seconds is refused before
+        anything is sent: raise ``rate`` or narrow the selection.
 
     fix
-        Repair what the answers show to be wrong. Default: False.
+        Ask the whole segment and repair what the answers show to be wrong.
+        Default: False.
 
     test
-        With ``fix``: report what would be repaired, change nothing.
-        Default: the minion's ``test`` option.
+        Send nothing, change nothing; report what a live run would ask
+        about. Default: the minion's ``test`` option.
     """
     if states is None:
         states = list(VERIFIED_STATES)
     selection = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
-    timeout, rate = _positive(timeout, "timeout"), _positive(rate, "rate")
-    if not isinstance(fix, bool):
-        raise SaltInvocationError(f"fix must be True or False, not {fix!r}")
-    if test is None:
-        test = __opts__.get("test", False)
+    timeout = _bounded(timeout, "timeout", 0, TIMEOUT_LIMIT, "seconds")
+    rate = _bounded(rate, "rate", RATE_LIMITS[0], RATE_LIMITS[1], "questions a second")
+    fix, test = _boolean(fix, "fix"), _test(test)
     links = _links(netns)
-    _check_named_links(selection, links)
+    _check_named_links(selection["interfaces"], selection["family"], links, selection["where"])
     with _Socket(netns) as sock:
-        entries = _scan(sock, selection, ifnames={index: link["ifname"] for index, link in links.items()})
-    result = {"ok": {}, "mismatch": {}, "unanswered": {}, "skipped": {}}
-    asked = []
+        entries = _scan(sock, selection, ifnames=_LinkNames(netns, links))
+    skipped, asked = {}, []
     for entry in entries:
         why = _unaskable(entry, links)
         if why:
-            _put(result["skipped"], entry, why)
+            _put(skipped, entry, why)
         else:
             asked.append(entry)
-    answers = _ask(asked, links, netns, timeout, rate)
+    if test:
+        would_ask = {}
+        for entry in asked:
+            _put(would_ask, entry, entry["lladdr"])
+        return {"would_ask": would_ask, "skipped": skipped}
+    if len(asked) / rate > RUN_LIMIT:
+        raise SaltInvocationError(
+            f"asking about {len(asked)} entries at {rate:g} a second would take {len(asked) / rate:.0f} s, "
+            f"over the {RUN_LIMIT} s a verify run may take: raise rate or narrow the selection"
+        )
+    # The whole segment is asked only when a repair is wanted: its answers
+    # reach this host's kernel, which may take them as its own.
+    answers = _ask(asked, links, netns, timeout, rate, segment=lambda entry: fix)
+    result = {"ok": {}, "mismatch": {}, "conflict": {}, "unanswered": {}, "skipped": skipped}
     for entry in asked:
-        answered = answers.get((entry["ifname"], entry["dst"]), [])
+        answered = answers.get((entry["ifindex"], entry["dst"]), [])
         if not answered:
             _put(result["unanswered"], entry, entry["lladdr"])
-        elif entry["lladdr"] in answered:
+        elif len(answered) > 1:
+            _put(result["conflict"], entry, {"cached": entry["lladdr"], "answered": answered})
+        elif answered[0] == entry["lladdr"]:
             _put(result["ok"], entry, entry["lladdr"])
         else:
             _put(result["mismatch"], entry, {"cached": entry["lladdr"], "answered": answered})
+    if result["conflict"]:
+        log.warning("arp: several MACs answer for %s", result["conflict"])
     if fix:
-        result.update(_repair(asked, answers, netns, test))
+        result.update(_repair(result, asked, netns))
     return result
 
 
@@ -368,9 +414,11 @@ def announce(interface=None, family="all", netns=None, test=None):
     address that this host now has (a worker relaunched with a reused IP)
     replace it at once. Hosts that have no entry for the address learn
     nothing new (Linux's default ``arp_accept`` and ``accept_untracked_na``).
+    Addresses still in duplicate address detection are not announced.
 
     Returns ``{"announced": {ifname: [addresses]}}``; with ``test=True``,
-    ``{"would_announce": ...}`` and nothing is sent.
+    ``{"would_announce": ...}`` and nothing is sent. If sending fails on an
+    interface, the error names it and carries what was announced before.
 
     CLI Example:
 
@@ -380,8 +428,8 @@ def announce(interface=None, family="all", netns=None, test=None):
         salt -G 'roles:worker' arp.announce interface=eth0 family=inet
 
     interface
-        An interface name or a list of names. Default: every Ethernet
-        interface that is up and has an address.
+        An interface name or a list of names (each must be up). Default:
+        every Ethernet interface that is up and has an address.
 
     family
         ``inet``, ``inet6`` or ``all`` (the default).
@@ -393,28 +441,25 @@ def announce(interface=None, family="all", netns=None, test=None):
         Report what would be announced, send nothing. Default: the minion's
         ``test`` option.
     """
-    if family not in FAMILIES:
-        raise SaltInvocationError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
-    wanted = {"inet": (socket.AF_INET,), "inet6": (socket.AF_INET6,), "all": (socket.AF_INET, socket.AF_INET6)}[family]
+    family = _family(family)
+    wanted = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
     names = _names(interface, "interface", split=False)
     _check_netns(netns)
-    if test is None:
-        test = __opts__.get("test", False)
+    test = _test(test)
     links = _links(netns)
-    _check_named_links({"interfaces": names, "family": FAMILIES[family], "where": _where(netns)}, links)
-    chosen = []  # (link, [(family, address)])
+    _check_named_links(names, family, links, _where(netns), need_up=True)
+    chosen = []  # (link, [(family, address, prefix)])
     for link in links.values():
         if names and link["ifname"] not in names:
             continue
-        if not names and (not link["up"] or link["type"] != ARPHRD_ETHER):
+        if not names and (not link["up"] or link["type"] != ARPHRD_ETHER or not link["mac"]):
             continue
         addresses = [address for address in link["addresses"] if address[0] in wanted]
         if addresses:
             chosen.append((link, addresses))
-    if not test:
-        _send(chosen, netns)
-    report = {link["ifname"]: [address for _, address in addresses] for link, addresses in chosen}
-    return {"would_announce" if test else "announced": report}
+    if test:
+        return {"would_announce": {link["ifname"]: [address for _, address, _ in addresses] for link, addresses in chosen}}
+    return {"announced": _send(chosen, netns)}
 
 
 # ---------------------------------------------------------------- arguments
@@ -437,21 +482,82 @@ def _names(value, what, split=True):
             raise SaltInvocationError(f"{what} must hold strings, not {type(item).__name__}: {item!r}")
         if item.strip():
             names.append(item.strip())
+        elif not split:
+            # An empty name must never widen the selection to every interface.
+            raise SaltInvocationError(f"{what} names cannot be empty or blank: {value!r}")
     return names
 
 
+def _family(value):
+    """``inet``, ``inet6`` or ``all`` (any case) -> its address family."""
+    if not isinstance(value, str) or value.lower() not in FAMILIES:
+        raise SaltInvocationError(f"unknown family {value!r}; valid families: {', '.join(FAMILIES)}")
+    return FAMILIES[value.lower()]
+
+
+def _boolean(value, what):
+    if not isinstance(value, bool):
+        raise SaltInvocationError(f"{what} must be True or False, not {value!r}")
+    return value
+
+
+def _test(test):
+    """The test argument, or the minion's ``test`` option when it is not given."""
+    return __opts__.get("test", False) if test is None else _boolean(test, "test")
+
+
 def _network(value, what):
+    """
+    An address or CIDR -> (network, scope): ``scope`` is the interface name
+    of an IPv6 scope id (``fe80::1%eth0``, ``fe80::%eth0/64``), which limits
+    the network to the entries on that interface, or None.
+    """
+    if not isinstance(value, str):
+        raise SaltInvocationError(f"{what} must be an address or CIDR as a string, not {type(value).__name__}: {value!r}")
     try:
-        return ipaddress.ip_network(value, strict=False)
-    except (TypeError, ValueError) as err:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError as err:
         raise SaltInvocationError(f"{what}: {value!r} is not an IPv4 or IPv6 address or CIDR ({err})") from None
+    scope = getattr(network.network_address, "scope_id", None)
+    if scope == "":
+        raise SaltInvocationError(f"{what}: {value!r} has an empty scope id after '%'")
+    return network, scope
 
 
 def _check_netns(netns):
     if netns is not None:
         if not isinstance(netns, str) or netns not in pyroute2.netns.listnetns():
-            existing = ", ".join(sorted(pyroute2.netns.listnetns())) or "none"
-            raise SaltInvocationError(f"network namespace {netns!r} does not exist; existing namespaces: {existing}")
+            raise SaltInvocationError(
+                f"network namespace {netns!r} does not exist (`ip netns list` shows the named namespaces)"
+            )
+
+
+def _seconds(value, what):
+    """A finite number of seconds, zero or more (numbers or numeric strings; never a bool or a list)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SaltInvocationError(f"{what} must be a number of seconds, not {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SaltInvocationError(f"{what} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number < float("inf"):  # also refuses NaN
+        raise SaltInvocationError(f"{what} must be zero or more seconds, finite, not {value!r}")
+    return number
+
+
+def _bounded(value, what, low, high, unit):
+    """A number above ``low`` (0) or from ``low`` (otherwise), at most ``high``: what bounds a verify run."""
+    lowest = "above 0" if low == 0 else f"from {low}"
+    message = f"{what} must be a number of {unit} {lowest}, at most {high}, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SaltInvocationError(message)
+    try:
+        number = float(value)
+    except ValueError:
+        raise SaltInvocationError(message) from None
+    if not (number > 0 if low == 0 else number >= low) or not number <= high:  # also refuses NaN
+        raise SaltInvocationError(message)
+    return number
 
 
 def _selection(interface, states, family, network, exclude, min_age, netns, flushing):
@@ -470,36 +576,31 @@ def _selection(interface, states, family, network, exclude, min_age, netns, flus
             raise SaltInvocationError(f"unknown NUD state {name!r}; valid states: {', '.join(valid)}")
     wanted = {NUD_BITS[name.lower()] for name in names}
 
-    if family not in FAMILIES:
-        raise SaltInvocationError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
+    family = _family(family)
     if network is not None and network != "":
         network = _network(network, "network")
-        if family != "all" and FAMILIES[family] != (socket.AF_INET if network.version == 4 else socket.AF_INET6):
+        version = network[0].version
+        if family != socket.AF_UNSPEC and family != (socket.AF_INET if version == 4 else socket.AF_INET6):
             raise SaltInvocationError(
-                f"network {network} is IPv{network.version} but family is {family!r}; "
-                f"use family={'inet' if network.version == 4 else 'inet6'} or family=all"
+                f"network {network[0]} is IPv{version} but family is {FAMILY_NAMES[family]!r}; "
+                f"use family={'inet' if version == 4 else 'inet6'} or family=all"
             )
     else:
         network = None
     excluded = [_network(item, "exclude") for item in _names(exclude, "exclude")]
-
-    if isinstance(min_age, bool):
-        raise SaltInvocationError(f"min_age must be a number of seconds, not {min_age!r}")
-    try:
-        min_age = float(min_age or 0)
-    except (TypeError, ValueError):
-        raise SaltInvocationError(f"min_age must be a number of seconds, not {min_age!r}") from None
-    if min_age < 0 or min_age != min_age:
-        raise SaltInvocationError(f"min_age must be zero or more seconds, not {min_age!r}")
-
+    min_age = _seconds(0 if min_age is None else min_age, "min_age")
     _check_netns(netns)
+    interfaces = _names(interface, "interface", split=False)
+    scopes = {scope for _, scope in ([network] if network else []) + excluded if scope is not None}
 
     return {
-        "interfaces": _names(interface, "interface", split=False),
+        "interfaces": interfaces,
         "states": wanted,
-        "family": FAMILIES[family],
+        "family": family,
         "network": network,
         "exclude": excluded,
+        # Interface names of scope ids, checked against the namespace's links by _scan().
+        "scopes": scopes,
         "min_age": min_age,
         "flushing": flushing,
         "where": _where(netns),
@@ -515,6 +616,7 @@ class _Socket:
     """A bound rtnetlink socket, opened in a named namespace through pyroute2."""
 
     def __init__(self, netns):
+        self.netns = netns
         self.where = _where(netns)
         try:
             if netns is None:
@@ -631,17 +733,82 @@ def _why(code):
     return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
 
 
-def _interfaces(sock):
-    """{ifindex: ifname} of the namespace."""
-    names = {}
+def _link_name(raw):
+    """
+    A link's name (the kernel's bytes) as a str that maps back to that link
+    alone: UTF-8 as it is; a name that is not UTF-8, or holds a backslash,
+    with each other byte as ``\\xHH`` and each backslash doubled (what
+    Python's ``backslashreplace`` does, made reversible). Interface
+    arguments are compared with these names.
+    """
+    try:
+        name = raw.decode()
+    except UnicodeDecodeError:
+        name = None
+    if name is not None and "\\" not in name:
+        return name
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def _read_links(sock, addresses=False):
+    """
+    {ifindex: {index, ifname, mac, type, up, addresses}} of the namespace,
+    ``addresses`` (with ``addresses=True``) as [(family, address, prefix
+    length)] of the addresses that are not tentative or failed DAD.
+    """
+    links = {}
     for kind, data, offset, length in sock.dump(RTM_GETLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
         if kind != RTM_NEWLINK:
             continue
-        index = IFINFOMSG.unpack_from(data, offset + NLMSG_HDR.size)[2]
+        _, link_type, index, flags, _ = IFINFOMSG.unpack_from(data, offset + NLMSG_HDR.size)
+        link = {"index": index, "ifname": None, "mac": None, "type": link_type, "up": bool(flags & IFF_UP), "addresses": []}
         for kind_, value in _attrs(data, offset + NLMSG_HDR.size + IFINFOMSG.size, offset + length):
             if kind_ == IFLA_IFNAME:
-                names[index] = value.rstrip(b"\0").decode(errors="replace")
-    return names
+                link["ifname"] = _link_name(value.rstrip(b"\0"))
+            elif kind_ == IFLA_ADDRESS:
+                link["mac"] = bytes(value)
+        links[index] = link
+    if not addresses:
+        return links
+    for kind, data, offset, length in sock.dump(RTM_GETADDR, IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+        if kind != RTM_NEWADDR:
+            continue
+        family, prefix, flags, _, index = IFADDRMSG.unpack_from(data, offset + NLMSG_HDR.size)
+        local = address = None
+        for kind_, value in _attrs(data, offset + NLMSG_HDR.size + IFADDRMSG.size, offset + length):
+            if kind_ == IFA_LOCAL:
+                local = value
+            elif kind_ == IFA_ADDRESS:
+                address = value
+            elif kind_ == IFA_FLAGS:
+                flags = U32.unpack_from(value)[0]
+        link = links.get(index)
+        if link is None or family not in FAMILY_NAMES or flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+            continue
+        link["addresses"].append((family, socket.inet_ntop(family, local or address), prefix))
+    return links
+
+
+class _LinkNames(dict):
+    """
+    {ifindex: name} of a namespace's links. An entry on a link made after
+    this was read makes it read the links again, once; a link that is gone
+    by then is named ``(ifindex N)``, which no interface can be called.
+    """
+
+    def __init__(self, netns, links):
+        super().__init__((index, link["ifname"]) for index, link in links.items())
+        self.netns = netns
+        self.fresh = False
+
+    def __missing__(self, index):
+        if not self.fresh:
+            self.fresh = True
+            with _Socket(self.netns) as sock:
+                self.update((number, link["ifname"]) for number, link in _read_links(sock).items())
+            if index in self:
+                return self[index]
+        return f"(ifindex {index})"
 
 
 def _attrs(data, offset, end):
@@ -663,7 +830,7 @@ def _entry(header, data, offset, length, ifnames):
     entry = {
         "dst": None,
         "lladdr": None,
-        "ifname": ifnames.get(ifindex),
+        "ifname": ifnames[ifindex],
         "ifindex": ifindex,
         "family": FAMILY_NAMES.get(family, str(family)),
         "state": STATE_NAMES.get(state) or "|".join(n for b, n in STATE_NAMES.items() if b & state),
@@ -683,6 +850,8 @@ def _entry(header, data, offset, length, ifnames):
             entry["confirmed"], entry["used"], entry["updated"] = _age(confirmed), _age(used), _age(updated)
         elif kind == NDA_PROBES:
             entry["probes"] = U32.unpack_from(value)[0]
+        elif kind == NDA_FLAGS_EXT and U32.unpack_from(value)[0] & NTF_EXT_MANAGED:
+            entry["flags"].append("managed")
     return entry
 
 
@@ -704,17 +873,10 @@ def _scan(sock, selection, chosen=None, ifnames=None):
     (entries hold no cycles).
     """
     if ifnames is None:
-        ifnames = _interfaces(sock)
-    indexes = None
-    if selection["interfaces"]:
-        by_name = {name: index for index, name in ifnames.items()}
-        unknown = [name for name in selection["interfaces"] if name not in by_name]
-        if unknown:
-            raise SaltInvocationError(
-                f"no interface named {', '.join(map(repr, unknown))} in {selection['where']}; "
-                f"interfaces there: {', '.join(sorted(by_name))}"
-            )
-        indexes = {by_name[name] for name in selection["interfaces"]}
+        ifnames = _LinkNames(sock.netns, _read_links(sock))
+    by_name = {name: index for index, name in ifnames.items()}
+    _check_names([*selection["interfaces"], *sorted(selection["scopes"])], by_name, selection["where"])
+    indexes = {by_name[name] for name in selection["interfaces"]} if selection["interfaces"] else None
     header = NDMSG.pack(selection["family"], 0, 0, 0, 0)
     if indexes is not None and sock.strict:
         # One dump per interface, filtered by the kernel.
@@ -783,7 +945,8 @@ class _Chosen:
     def report(self, failed=None):
         """
         ``{ifname: {dst: lladdr}}`` of the chosen entries whose index is not
-        in ``failed``, and that of those that failed with ENOENT (vanished),
+        in ``failed``, and that of those that failed with ENOENT or ENODEV
+        (vanished: the entry, or its whole link, was gone first),
         and the other failures as [(ifname, dst, errno)].
         """
         done, vanished, errors = {}, {}, []
@@ -799,7 +962,7 @@ class _Chosen:
             code = failed.get(index)
             if code is None:
                 done.setdefault(ifname, {})[dst] = lladdr
-            elif code == errno.ENOENT:
+            elif code in (errno.ENOENT, errno.ENODEV):  # gone first, or with its link
                 vanished.setdefault(ifname, {})[dst] = lladdr
             else:
                 errors.append((ifname, dst, code))
@@ -840,7 +1003,7 @@ def _scan_buffer(data, selection, indexes, ifnames, ages, entries, messages, pos
             entry = {
                 "dst": socket.inet_ntop(family, dst),
                 "lladdr": fields[15].hex(":"),
-                "ifname": ifnames.get(ifindex),
+                "ifname": ifnames[ifindex],
                 "ifindex": ifindex,
                 "family": FAMILY_NAMES[family],
                 "state": STATE_NAMES[state],
@@ -852,14 +1015,16 @@ def _scan_buffer(data, selection, indexes, ifnames, ages, entries, messages, pos
             }
         else:
             entry = _entry((family, ifindex, state, flags, 0), data, offset, length, ifnames)
-            if entry["dst"] is None:
-                offset += step
+            if entry["dst"] is None or (skip_learned and "managed" in entry["flags"]):
+                offset += step  # managed entries are configuration: never flushed
                 continue
             dst = socket.inet_pton(family, entry["dst"])
         offset += step
         if network is not None or exclude:
             address = ipaddress.ip_address(entry["dst"])
-            if (network is not None and address not in network) or any(address in item for item in exclude):
+            if (network is not None and not _inside(address, entry["ifname"], network)) or any(
+                _inside(address, entry["ifname"], item) for item in exclude
+            ):
                 continue
         if min_age and (entry["confirmed"] or 0) < min_age:
             continue
@@ -872,6 +1037,22 @@ def _scan_buffer(data, selection, indexes, ifnames, ages, entries, messages, pos
             )
         entries.append(entry)
     return True
+
+
+def _check_names(names, existing, where):
+    """Refuse interface names (arguments, scope ids) that name no link of the namespace."""
+    unknown = [name for name in names if name not in existing]
+    if unknown:
+        raise SaltInvocationError(
+            f"no interface named {', '.join(map(repr, unknown))} in {where}; "
+            f"interfaces there: {', '.join(map(repr, sorted(existing)))}"
+        )
+
+
+def _inside(address, ifname, item):
+    """Is the address, on that interface, in the (network, scope) item?"""
+    network, scope = item
+    return address in network and (scope is None or scope == ifname)
 
 
 # Column decoding, for a buffer of messages that all have the usual layout
@@ -952,9 +1133,9 @@ def _choose_columns(data, selection, indexes, ifnames, chosen, first_seq):
         count = selected
 
     if ifindexes.count(ifindexes[0]) == count:
-        names = ifnames.get(ifindexes[0])
+        names = ifnames[ifindexes[0]]
     else:
-        names = [ifnames.get(index) for index in ifindexes]
+        names = [ifnames[index] for index in ifindexes]
     addresses = _column(data, length, 32, address_size)
     if family == socket.AF_INET:
         dsts = (",".join(["%d.%d.%d.%d"] * count) % tuple(addresses)).split(",")
@@ -999,8 +1180,7 @@ def _has_net_admin():
 
 
 def _flush(selection, netns, test):
-    if test is None:
-        test = __opts__.get("test", False)
+    test = _test(test)
     with _Socket(netns) as sock:
         chosen = _scan(sock, selection, _Chosen(requests=not test))
         if test:
@@ -1019,9 +1199,14 @@ def _flush(selection, netns, test):
         sum(map(len, vanished.values())),
     )
     if errors:
+        # What was deleted is reported with the error (``info``, as pkg.install does).
+        failures = {}
+        for ifname, dst, code in errors:
+            failures.setdefault(ifname, {})[dst] = _why(code)
         raise CommandExecutionError(
             f"{len(errors)} of {chosen.count} deletes failed ({chosen.count - len(errors)} deleted or gone): "
-            + "; ".join(f"{dst} on {ifname}: {_why(code)}" for ifname, dst, code in errors[:10])
+            + "; ".join(f"{dst} on {ifname}: {_why(code)}" for ifname, dst, code in errors[:10]),
+            info={"deleted": deleted, "vanished": vanished, "failed": failures},
         )
     return {"deleted": deleted, "vanished": vanished}
 
@@ -1031,91 +1216,100 @@ def _flush(selection, netns, test):
 # verify() and announce() speak to the segment through AF_PACKET sockets, one
 # per interface and protocol, opened in the namespace by pyroute2. Frames are
 # built here: Ethernet + ARP, and Ethernet + IPv6 + ICMPv6 for neighbour
-# discovery (RFC 826, 5227, 4861).
+# discovery (RFC 826, 4861).
+#
+# verify asks only the questions the kernel itself asks (RFC 826 requests and
+# RFC 4861 solicitations from this host's own address and MAC), never an
+# RFC 5227 probe (sender 0.0.0.0) nor a DAD solicitation (source ::): those
+# tell a host that is taking an address over that another host claims it.
 
 VERIFIED_STATES = ("reachable", "stale", "delay", "probe", "permanent")
 ARPHRD_ETHER = 1
 LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
-IFF_UP = 0x1
-IFA_F_TENTATIVE = 0x40
-NUD_REACHABLE = 0x02
+NUD_REACHABLE, NUD_STALE = 0x02, 0x04
 ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
-SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_UNICAST, PACKET_OUTGOING = 263, 1, 3, 4
+SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
 ARPOP_REQUEST, ARPOP_REPLY = 1, 2
-ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT, ND_OPT_TARGET_LLADDR = 135, 136, 2
+ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT = 135, 136
+ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR = 1, 2
 NA_OVERRIDE = 0x20000000
 IPPROTO_ICMPV6 = 58
 BROADCAST = b"\xff" * 6
 ALL_NODES = socket.inet_pton(socket.AF_INET6, "ff02::1")
+LINK_LOCAL = ipaddress.ip_network("fe80::/10")
 ETHERNET = struct.Struct("!6s6sH")  # destination, source, type
 ARP_PACKET = struct.Struct("!HHBBH6s4s6s4s")  # hardware, protocol, sizes, op, sha, spa, tha, tpa
 IPV6_HEADER = struct.Struct("!IHBB16s16s")  # version etc., payload length, next header, hop limit, src, dst
 ND_MESSAGE = struct.Struct("!BBHI16s")  # type, code, checksum, flags/reserved, target
-PACKET_MREQ = struct.Struct("=iHH8s")  # ifindex, type, address length, address
+# A verify run: seconds to wait for answers, questions a second, and how long
+# the questions may take in all, so that a scheduled run always ends.
+TIMEOUT_LIMIT, RATE_LIMITS, RUN_LIMIT = 30, (1, 10000), 300
 
 
-def _positive(value, what):
-    if isinstance(value, bool):
-        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}") from None
-    if not number > 0 or number == float("inf"):
-        raise SaltInvocationError(f"{what} must be a positive number, not {value!r}")
-    return number
+class _SockaddrLL(ctypes.Structure):
+    """struct sockaddr_ll: bind(2) a packet socket by interface index (a name may not be UTF-8)."""
+
+    _fields_ = [
+        ("family", ctypes.c_ushort),
+        ("protocol", ctypes.c_ushort),
+        ("ifindex", ctypes.c_int),
+        ("hatype", ctypes.c_ushort),
+        ("pkttype", ctypes.c_ubyte),
+        ("halen", ctypes.c_ubyte),
+        ("addr", ctypes.c_ubyte * 8),
+    ]
 
 
-def _iproute(netns):
-    """pyroute2's IPRoute in the namespace (never creating it)."""
-    return pyroute2.IPRoute(netns=netns, flags=0) if netns else pyroute2.IPRoute()
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _links(netns):
-    """{ifindex: {index, ifname, mac, type, up, addresses: [(family, address)]}} of the namespace."""
-    try:
-        with _iproute(netns) as ipr:
-            links = {}
-            for msg in ipr.get_links():
-                mac = msg.get("IFLA_ADDRESS")
-                links[msg["index"]] = {
-                    "index": msg["index"],
-                    "ifname": msg.get("IFLA_IFNAME"),
-                    "mac": bytes.fromhex(mac.replace(":", "")) if mac else None,
-                    "type": msg["ifi_type"],
-                    "up": bool(msg["flags"] & IFF_UP),
-                    "addresses": [],
-                }
-            for msg in ipr.get_addr():
-                link = links.get(msg["index"])
-                if link is None or (msg.get("IFA_FLAGS") or msg["flags"]) & IFA_F_TENTATIVE:
-                    continue
-                link["addresses"].append((msg["family"], msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")))
-    except (OSError, NetlinkError) as err:
-        raise CommandExecutionError(f"cannot read the interfaces of {_where(netns)}: {err}") from err
-    return links
+    """The namespace's links with their addresses (see :func:`_read_links`)."""
+    with _Socket(netns) as sock:
+        return _read_links(sock, addresses=True)
 
 
 def _link_type(link):
     return LINK_TYPES.get(link["type"], f"type {link['type']}")
 
 
-def _check_named_links(selection, links):
-    """Refuse named interfaces that cannot speak ARP or NDP."""
+def _check_named_links(interfaces, family, links, where, need_up=False):
+    """Refuse named interfaces that cannot speak ARP or NDP for the family."""
     by_name = {link["ifname"]: link for link in links.values()}
-    for name in selection["interfaces"]:
-        link = by_name.get(name)
-        if link is None:
-            raise SaltInvocationError(
-                f"no interface named {name!r} in {selection['where']}; interfaces there: {', '.join(sorted(by_name))}"
-            )
+    _check_names(interfaces, by_name, where)
+    for name in interfaces:
+        link = by_name[name]
         if link["type"] != ARPHRD_ETHER or not link["mac"]:
             raise SaltInvocationError(
                 f"interface {name!r} is not an Ethernet interface (link {_link_type(link)}): "
                 "ARP and neighbour discovery need one"
             )
-        if selection["family"] == socket.AF_INET and not any(f == socket.AF_INET for f, _ in link["addresses"]):
-            raise SaltInvocationError(f"interface {name!r} has no IPv4 address: it takes no part in ARP")
+        if need_up and not link["up"]:
+            raise SaltInvocationError(f"interface {name!r} is down: nothing can be sent from it")
+        for wanted, words in ((socket.AF_INET, "IPv4 address: it takes no part in ARP"),
+                              (socket.AF_INET6, "IPv6 address: it takes no part in neighbour discovery")):
+            if family == wanted and not any(f == wanted for f, _, _ in link["addresses"]):
+                raise SaltInvocationError(f"interface {name!r} has no {words}")
+
+
+def _source(link, family, dst):
+    """
+    This host's address on the link to ask about ``dst`` from, as the kernel
+    picks it: one whose prefix holds ``dst``; for IPv6, the link-local
+    address for a link-local ``dst``; else the first. None if the link has
+    no address of the family.
+    """
+    address = ipaddress.ip_address(dst)
+    own = [(ipaddress.ip_interface(f"{a}/{prefix}"), a) for f, a, prefix in link["addresses"] if f == family]
+    if family == socket.AF_INET6:
+        local = [pair for pair in own if pair[0].ip in LINK_LOCAL]
+        if address in LINK_LOCAL:
+            return local[0][1] if local else None
+        own = [pair for pair in own if pair[0].ip not in LINK_LOCAL] + local
+    for interface, text in own:
+        if address in interface.network:
+            return text
+    return own[0][1] if own else None
 
 
 def _unaskable(entry, links):
@@ -1127,8 +1321,11 @@ def _unaskable(entry, links):
         return f"{link['ifname']} is not an Ethernet interface (link {_link_type(link)})"
     if not link["up"]:
         return f"{link['ifname']} is down"
-    if entry["family"] == "inet" and not any(family == socket.AF_INET for family, _ in link["addresses"]):
-        return f"{link['ifname']} has no IPv4 address"
+    if not entry["lladdr"]:
+        return "the entry holds no MAC"
+    family = FAMILIES[entry["family"]]
+    if _source(link, family, entry["dst"]) is None:
+        return f"{link['ifname']} has no {'IPv4' if family == socket.AF_INET else 'IPv6'} address to ask from"
     return None
 
 
@@ -1136,17 +1333,13 @@ def _put(report, entry, value):
     report.setdefault(entry["ifname"], {})[entry["dst"]] = value
 
 
-def _throwaway_mac(links):
-    """A random locally administered unicast MAC that no interface here has."""
-    taken = {link["mac"] for link in links.values()}
-    while True:
-        mac = bytes([os.urandom(1)[0] & 0xFC | 0x02]) + os.urandom(5)
-        if mac not in taken:
-            return mac
+def _fixable(entry):
+    """May a repair change this entry? Not configuration: permanent, noarp, extern_learn or managed entries."""
+    return entry["state"] not in CONFIGURED_STATES and not {"extern_learn", "managed"} & set(entry["flags"])
 
 
-def _packet_socket(netns, link, family, throwaway=None):
-    """An AF_PACKET socket bound to the link, for ARP (AF_INET) or IPv6 frames."""
+def _packet_socket(netns, link, family):
+    """An AF_PACKET socket bound to the link (by index), for ARP (AF_INET) or IPv6 frames."""
     proto = ETH_P_ARP if family == socket.AF_INET else ETH_P_IPV6
     try:
         if netns:
@@ -1155,12 +1348,16 @@ def _packet_socket(netns, link, family, throwaway=None):
             )
         else:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
-        sock.bind((link["ifname"], proto))
+        address = _SockaddrLL(family=socket.AF_PACKET, protocol=socket.htons(proto), ifindex=link["index"])
+        if LIBC.bind(sock.fileno(), ctypes.byref(address), ctypes.sizeof(address)):
+            code = ctypes.get_errno()
+            sock.close()
+            raise OSError(code, os.strerror(code))
+        try:  # Linux 4.20: our own frames are not read back
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass
         sock.setblocking(False)
-        if throwaway:
-            # Answers to the throwaway MAC: a NIC's filter would drop them.
-            request = PACKET_MREQ.pack(link["index"], PACKET_MR_UNICAST, 6, throwaway + b"\0\0")
-            sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, request)
     except OSError as err:
         if err.errno in (errno.EPERM, errno.EACCES):
             why = "permission denied: ARP and neighbour discovery need CAP_NET_RAW; run the Salt minion as root"
@@ -1184,19 +1381,26 @@ def _icmpv6(src, dst, message):
     return IPV6_HEADER.pack(6 << 28, len(message), IPPROTO_ICMPV6, 255, src, dst) + message
 
 
-def _question(mac, throwaway, family, dst):
+def _question(mac, source, family, dst, to=None):
     """
-    The frame that asks who has ``dst``: an ARP probe (sender 0.0.0.0, whose
-    answer goes to the throwaway MAC), or a neighbour solicitation from ``::``
-    to the address's solicited-node group (answered to all nodes).
+    The frame that asks who has ``dst``, from this host's ``source`` address
+    and ``mac``, exactly as the kernel asks: to the MAC ``to`` alone (the
+    kernel's unicast reachability probe), or with ``to=None`` to the whole
+    segment (its address resolution: an ARP broadcast, an IPv6 solicitation
+    to the address's solicited-node group).
     """
     if family == socket.AF_INET:
-        arp = ARP_PACKET.pack(1, ETH_P_IP, 6, 4, ARPOP_REQUEST, throwaway, bytes(4), bytes(6), socket.inet_aton(dst))
-        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + arp
+        arp = ARP_PACKET.pack(
+            1, ETH_P_IP, 6, 4, ARPOP_REQUEST, mac, socket.inet_aton(source), bytes(6), socket.inet_aton(dst)
+        )
+        return ETHERNET.pack(to or BROADCAST, mac, ETH_P_ARP) + arp
     target = socket.inet_pton(socket.AF_INET6, dst)
     group = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13] + target[13:]
-    solicitation = ND_MESSAGE.pack(ND_NEIGHBOR_SOLICIT, 0, 0, 0, target)
-    return ETHERNET.pack(b"\x33\x33" + group[12:], mac, ETH_P_IPV6) + _icmpv6(bytes(16), group, solicitation)
+    solicitation = ND_MESSAGE.pack(ND_NEIGHBOR_SOLICIT, 0, 0, 0, target) + bytes([ND_OPT_SOURCE_LLADDR, 1]) + mac
+    own = socket.inet_pton(socket.AF_INET6, source)
+    if to:
+        return ETHERNET.pack(to, mac, ETH_P_IPV6) + _icmpv6(own, target, solicitation)
+    return ETHERNET.pack(b"\x33\x33" + group[12:], mac, ETH_P_IPV6) + _icmpv6(own, group, solicitation)
 
 
 def _announcement(mac, family, address):
@@ -1211,58 +1415,64 @@ def _announcement(mac, family, address):
     return ETHERNET.pack(b"\x33\x33\x00\x00\x00\x01", mac, ETH_P_IPV6) + _icmpv6(own, ALL_NODES, advert)
 
 
-def _answers_in(sock, family, throwaway):
-    """Yield (address, MAC) of the answers waiting on a packet socket."""
+def _answers_in(sock, family, mac):
+    """Yield (address, MAC) of the answers waiting on a link's packet socket (``mac``: the link's own)."""
     while True:
         try:
-            frame, (_, _, kind, _, source) = sock.recvfrom(2048)
+            frame = sock.recv(2048)
         except BlockingIOError:
             return
-        if kind == PACKET_OUTGOING:
-            continue
+        if frame[6:12] == mac:
+            continue  # our own frame, on kernels that read them back
         if family == socket.AF_INET:
             if len(frame) < ETHERNET.size + ARP_PACKET.size:
                 continue
             fields = ARP_PACKET.unpack_from(frame, ETHERNET.size)
-            if fields[4] == ARPOP_REPLY and fields[7] == throwaway:
+            if fields[4] == ARPOP_REPLY:
                 yield socket.inet_ntoa(fields[6]), fields[5].hex(":")
             continue
         start = ETHERNET.size + IPV6_HEADER.size
         if len(frame) < start + ND_MESSAGE.size or frame[ETHERNET.size + 6] != IPPROTO_ICMPV6:
             continue
-        kind_, _, _, _, target = ND_MESSAGE.unpack_from(frame, start)
-        if kind_ != ND_NEIGHBOR_ADVERT:
+        kind, _, _, _, target = ND_MESSAGE.unpack_from(frame, start)
+        if kind != ND_NEIGHBOR_ADVERT:
             continue
-        mac = source[:6]
+        answered = frame[6:12]
         offset = start + ND_MESSAGE.size
         while offset + 8 <= len(frame) and frame[offset + 1]:
             if frame[offset] == ND_OPT_TARGET_LLADDR:
-                mac = frame[offset + 2 : offset + 8]
+                answered = frame[offset + 2 : offset + 8]
                 break
             offset += frame[offset + 1] * 8
-        yield socket.inet_ntop(socket.AF_INET6, target), mac.hex(":")
+        yield socket.inet_ntop(socket.AF_INET6, target), answered.hex(":")
 
 
-def _ask(entries, links, netns, timeout, rate):
+def _ask(entries, links, netns, timeout, rate, segment):
     """
-    Ask about every entry's address at once (``rate`` questions a second)
-    and collect answers until all have one or ``timeout`` seconds after the
-    last question. Returns {(ifname, dst): [MACs, in the order they answered]}.
+    Ask about every entry's address at once, ``rate`` questions a second:
+    ``segment(entry)`` says whether to ask the whole segment, else the
+    entry's cached MAC alone. Answers are collected for ``timeout`` seconds
+    after the last question (all of them, so that a second MAC claiming an
+    address is seen); a run that asked only cached MACs ends as soon as each
+    has answered. Returns {(ifindex, dst): [MACs, in the order they
+    answered]}.
     """
     if not entries:
         return {}
-    throwaway = _throwaway_mac(links)
     sockets, questions = {}, []
     try:
         for entry in entries:
             family = FAMILIES[entry["family"]]
             link = links[entry["ifindex"]]
-            key = (entry["ifname"], family)
+            key = (link["index"], family)
             if key not in sockets:
-                sockets[key] = _packet_socket(netns, link, family, throwaway if family == socket.AF_INET else None)
-            questions.append((sockets[key], _question(link["mac"], throwaway, family, entry["dst"])))
-        waiting = {(entry["ifname"], entry["dst"]) for entry in entries}
-        readers = {sock.fileno(): (ifname, family, sock) for (ifname, family), sock in sockets.items()}
+                sockets[key] = _packet_socket(netns, link, family)
+            to = None if segment(entry) else bytes.fromhex(entry["lladdr"].replace(":", ""))
+            source = _source(link, family, entry["dst"])
+            questions.append((sockets[key], _question(link["mac"], source, family, entry["dst"], to)))
+        waiting = {(entry["ifindex"], entry["dst"]) for entry in entries}
+        early = not any(segment(entry) for entry in entries)
+        readers = {sock.fileno(): (index, family, sock) for (index, family), sock in sockets.items()}
         answers, sent, deadline = {}, 0, None
         start = time.monotonic()
         while True:
@@ -1273,19 +1483,20 @@ def _ask(entries, links, netns, timeout, rate):
                 sent += 1
             if sent == len(questions):
                 deadline = deadline or now + timeout
-                if not waiting or now >= deadline:
+                if (early and not waiting) or now >= deadline:
                     break
                 wait = deadline - now
             else:
                 wait = start + sent / rate - now
             for fileno in select.select(list(readers), [], [], max(wait, 0))[0]:
-                ifname, family, sock = readers[fileno]
-                for dst, mac in _answers_in(sock, family, throwaway):
-                    if (ifname, dst) in waiting or (ifname, dst) in answers:
-                        macs = answers.setdefault((ifname, dst), [])
+                index, family, sock = readers[fileno]
+                for dst, mac in _answers_in(sock, family, links[index]["mac"]):
+                    key = (index, dst)
+                    if key in waiting or key in answers:
+                        macs = answers.setdefault(key, [])
                         if mac not in macs:
                             macs.append(mac)
-                        waiting.discard((ifname, dst))
+                        waiting.discard(key)
     except OSError as err:
         raise CommandExecutionError(f"asking the segment failed in {_where(netns)}: {_why(err.errno)}") from err
     finally:
@@ -1294,64 +1505,89 @@ def _ask(entries, links, netns, timeout, rate):
     return answers
 
 
-def _repair(entries, answers, netns, test):
-    """Replace the learned entries that a single other MAC answered for; delete unanswered stale and failed ones."""
-    replace, delete = [], []  # (entry, the MAC that answered) and entries
-    for entry in entries:
-        if entry["state"] in CONFIGURED_STATES or "extern_learn" in entry["flags"]:
-            continue
-        answered = answers.get((entry["ifname"], entry["dst"]), [])
-        if len(answered) == 1 and entry["lladdr"] != answered[0]:
-            replace.append((entry, answered[0]))
-        elif not answered and entry["state"] in ("stale", "failed"):
-            delete.append(entry)
+def _flag_bits(entry):
+    return sum(bit for bit, name in FLAG_NAMES.items() if name in entry["flags"])
+
+
+def _repair(result, entries, netns):
+    """
+    Replace the learned entries that one other MAC answered for (the MAC
+    changes, the flags stay), delete unanswered stale and failed ones, and
+    put back the cached MAC of entries in conflict if this host's kernel took
+    one of the answers meanwhile. Returns ``{"replaced", "deleted"}``; on an
+    error, raises with them in ``info``.
+    """
+    replace = [(e, result["mismatch"][e["ifname"]][e["dst"]]["answered"][0]) for e in entries if _fixable(e)
+               and e["dst"] in result["mismatch"].get(e["ifname"], {})]
+    delete = [e for e in entries if _fixable(e) and e["state"] in ("stale", "failed")
+              and e["dst"] in result["unanswered"].get(e["ifname"], {})]
+    conflicts = [e for e in entries if e["dst"] in result["conflict"].get(e["ifname"], {})]
     replaced, deleted = {}, {}
-    for entry, new in replace:
-        _put(replaced, entry, {"old": entry["lladdr"], "new": new})
-    if test:
-        for entry in delete:
-            _put(deleted, entry, entry["lladdr"])
-        return {"would_replace": replaced, "would_delete": deleted}
-    if (replace or delete) and not _has_net_admin():
+    if (replace or delete or conflicts) and not _has_net_admin():
         raise CommandExecutionError(
             "permission denied: repairing neighbour entries needs CAP_NET_ADMIN; run the Salt minion as root"
         )
     try:
         with _iproute(netns) as ipr:
             for entry, new in replace:
-                ipr.neigh(
-                    "replace",
-                    dst=entry["dst"],
-                    lladdr=new,
-                    ifindex=entry["ifindex"],
-                    state=NUD_REACHABLE,
-                    family=FAMILIES[entry["family"]],
-                )
+                ipr.neigh("replace", dst=entry["dst"], lladdr=new, ifindex=entry["ifindex"], state=NUD_REACHABLE,
+                          family=FAMILIES[entry["family"]], flags=_flag_bits(entry))
+                _put(replaced, entry, {"old": entry["lladdr"], "new": new})
             for entry in delete:
                 try:
                     ipr.neigh("del", dst=entry["dst"], ifindex=entry["ifindex"], family=FAMILIES[entry["family"]])
                 except NetlinkError as err:
-                    if err.code != errno.ENOENT:  # gone already: fine
+                    if err.code not in (errno.ENOENT, errno.ENODEV):  # gone already: fine
                         raise
                     continue
                 _put(deleted, entry, entry["lladdr"])
+            for entry in conflicts:
+                try:
+                    now = ipr.neigh("get", dst=entry["dst"], ifindex=entry["ifindex"], family=FAMILIES[entry["family"]])
+                except NetlinkError as err:
+                    if err.code not in (errno.ENOENT, errno.ENODEV):
+                        raise
+                    continue
+                if now and now[0].get("NDA_LLADDR") not in (None, entry["lladdr"]) and _fixable(entry):
+                    # Several MACs claim the address: a human decides, not the fastest answer.
+                    ipr.neigh("replace", dst=entry["dst"], lladdr=entry["lladdr"], ifindex=entry["ifindex"],
+                              state=NUD_STALE, family=FAMILIES[entry["family"]], flags=_flag_bits(entry))
     except (OSError, NetlinkError) as err:
         code = getattr(err, "code", None) or getattr(err, "errno", None)
         why = _why(code) if code else err
-        raise CommandExecutionError(f"repairing neighbour entries in {_where(netns)} failed: {why}") from err
+        raise CommandExecutionError(
+            f"repairing neighbour entries in {_where(netns)} failed: {why}",
+            info={"replaced": replaced, "deleted": deleted},
+        ) from err
     return {"replaced": replaced, "deleted": deleted}
 
 
+def _iproute(netns):
+    """pyroute2's IPRoute in the namespace (never creating it), for the few writes of a repair."""
+    return pyroute2.IPRoute(netns=netns, flags=0) if netns else pyroute2.IPRoute()
+
+
 def _send(chosen, netns):
-    """Announce each (link, [(family, address)]) out of its link: one packet socket per link."""
-    sockets = []
-    try:
-        for link, addresses in chosen:
-            sockets.append(_packet_socket(netns, link, addresses[0][0]))
-            for family, address in addresses:
-                sockets[-1].send(_announcement(link["mac"], family, address))
-    except OSError as err:
-        raise CommandExecutionError(f"sending announcements failed in {_where(netns)}: {_why(err.errno)}") from err
-    finally:
-        for sock in sockets:
+    """
+    Announce each (link, [(family, address, prefix)]) out of its link: one
+    packet socket per link. Returns {ifname: [addresses]}; on an error,
+    raises naming the link, with what was announced before in ``info``.
+    """
+    announced = {}
+    for link, addresses in chosen:
+        try:
+            sock = _packet_socket(netns, link, addresses[0][0])
+        except CommandExecutionError as err:
+            raise CommandExecutionError(str(err), info={"announced": announced}) from err
+        try:
+            for family, address, _ in addresses:
+                sock.send(_announcement(link["mac"], family, address))
+                announced.setdefault(link["ifname"], []).append(address)
+        except OSError as err:
+            raise CommandExecutionError(
+                f"sending announcements on {link['ifname']!r} in {_where(netns)} failed: {_why(err.errno)}",
+                info={"announced": announced},
+            ) from err
+        finally:
             sock.close()
+    return announced

@@ -79,7 +79,7 @@ def no_stale(
         "netns": netns,
     }
     where = f"the neighbour table of network namespace {netns}" if netns else "the neighbour table"
-    wanted = ", ".join(states) if isinstance(states, (list, tuple)) else str(states)
+    wanted = ", ".join(map(str, states)) if isinstance(states, (list, tuple)) else str(states or "stale")
     try:
         if __opts__["test"]:
             planned = __salt__["arp.flush_stale"](test=True, **selection)["would_delete"]
@@ -92,8 +92,10 @@ def no_stale(
             return ret
         flushed = __salt__["arp.flush_stale"](test=False, **selection)
     except (CommandExecutionError, SaltInvocationError) as err:
+        # A flush that fails midway has still deleted entries: they are changes.
         ret["result"] = False
-        ret["comment"] = f"Cannot flush neighbour entries: {err}"
+        ret["changes"] = _made(err, ("deleted", "vanished"))
+        ret["comment"] = f"Cannot flush neighbour entries: {_message(err)}"
         return ret
     if flushed["deleted"] or flushed["vanished"]:
         ret["changes"] = {key: value for key, value in flushed.items() if value}
@@ -103,6 +105,17 @@ def no_stale(
     else:
         ret["comment"] = f"No {wanted} entries in {where}: already clean."
     return ret
+
+
+def _made(err, keys):
+    """The changes an error of the execution module carries (``info``), as state changes."""
+    info = getattr(err, "info", None) or {}
+    return {key: info[key] for key in keys if info.get(key)}
+
+
+def _message(err):
+    """The error's own words, without the ``info`` that Salt appends to them."""
+    return getattr(err, "error", None) or str(err)
 
 
 def _count(report):
@@ -125,15 +138,17 @@ def verified(
 ):
     """
     Make sure the selected neighbour entries hold the MAC that their address
-    answers with: ask the segment (``arp.verify``), replace learned entries
-    that hold another MAC, and delete ``stale`` and ``failed`` entries whose
-    address nobody answers for. Entries that answer as cached are never
-    touched, nor ``permanent``, ``noarp`` and ``extern_learn`` entries, nor
-    those for which several MACs answered (named in the comment).
+    answers with: ask the whole segment (``arp.verify fix=True``), replace
+    learned entries that one other MAC answers for, and delete ``stale`` and
+    ``failed`` entries whose address nobody answers for. Entries that answer
+    as cached are never touched, nor ``permanent``, ``noarp``,
+    ``extern_learn`` and ``managed`` entries, nor addresses that several MACs
+    answer for (a conflict: named in the comment, left to a human).
 
     The changes: ``replaced`` (``{interface: {address: {old, new}}}``) and
-    ``deleted`` (``{interface: {address: MAC}}``); with ``test=True`` the
-    same, of what a live run would do.
+    ``deleted`` (``{interface: {address: MAC}}``). With ``test=True`` nothing
+    is sent (what is wrong is known only by asking): the result is ``None``
+    and the comment says how many entries a live run would ask about.
 
     .. code-block:: yaml
 
@@ -151,6 +166,7 @@ def verified(
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     where = f"the neighbour table of network namespace {netns}" if netns else "the neighbour table"
+    test = bool(__opts__["test"])
     try:
         found = __salt__["arp.verify"](
             interface=interface,
@@ -163,38 +179,48 @@ def verified(
             timeout=timeout,
             rate=rate,
             fix=True,
-            test=__opts__["test"],
+            test=test,
         )
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["result"] = False
-        ret["comment"] = f"Cannot verify neighbour entries: {err}"
+        ret["changes"] = _made(err, ("replaced", "deleted"))
+        ret["comment"] = f"Cannot verify neighbour entries: {_message(err)}"
         return ret
-    if __opts__["test"]:
-        replaced, deleted = found["would_replace"], found["would_delete"]
-    else:
-        replaced, deleted = found["replaced"], found["deleted"]
-    ret["changes"] = {key: value for key, value in (("replaced", replaced), ("deleted", deleted)) if value}
-    asked = sum(_number(found[key]) for key in ("ok", "mismatch", "unanswered"))
-    parts = [f"{_number(found['ok'])} answered as cached", f"{_number(found['unanswered'])} unanswered"]
-    if found["skipped"]:
-        parts.append(f"{_number(found['skipped'])} skipped")
-    ret["comment"] = f"Asked about {asked} entries in {where}: " + ", ".join(parts) + "."
-    if ret["changes"]:
-        if __opts__["test"]:
+    skipped = f" {_number(found['skipped'])} skipped." if found["skipped"] else ""
+    if test:
+        count = _number(found["would_ask"])
+        if count:
             ret["result"] = None
-            ret["comment"] += f" Would replace {_count(replaced)} holding a wrong MAC, would delete {_count(deleted)}"
+            ret["comment"] = (
+                f"Would ask the segment about {count} {'entry' if count == 1 else 'entries'} in {where} and repair "
+                "those that another MAC or nobody answers for (test mode sends nothing: what is wrong is known "
+                f"only to a live run).{skipped}"
+            )
         else:
-            ret["comment"] += f" Replaced {_count(replaced)} holding a wrong MAC, deleted {_count(deleted)}"
+            ret["comment"] = f"No neighbour entries to verify in {where}.{skipped}"
+        return ret
+    replaced, deleted = found["replaced"], found["deleted"]
+    ret["changes"] = {key: value for key, value in (("replaced", replaced), ("deleted", deleted)) if value}
+    asked = sum(_number(found[key]) for key in ("ok", "mismatch", "conflict", "unanswered"))
+    parts = [f"{_number(found['ok'])} answered as cached", f"{_number(found['unanswered'])} unanswered"]
+    ret["comment"] = f"Asked about {asked} entries in {where}: " + ", ".join(parts) + "." + skipped
+    if ret["changes"]:
+        ret["comment"] += f" Replaced {_count(replaced)} holding a wrong MAC, deleted {_count(deleted)}"
         ret["comment"] += " nobody answered for."
-    left = [
-        f"{dst} on {ifname}"
+    if found["conflict"]:
+        ret["comment"] += f" Several MACs answer for {_places(found['conflict'])}: left alone, for a human to settle."
+    left = {
+        ifname: {dst: value for dst, value in entries.items() if dst not in replaced.get(ifname, {})}
         for ifname, entries in found["mismatch"].items()
-        for dst in entries
-        if dst not in replaced.get(ifname, {})
-    ]
-    if left:
-        ret["comment"] += f" Left alone although another MAC answered (static, or several MACs): {', '.join(left)}."
+    }
+    if _number(left):
+        ret["comment"] += f" Left alone although another MAC answered (static entries): {_places(left)}."
     return ret
+
+
+def _places(report):
+    """'192.0.2.1 on eth0, ...' of a report {interface: {address: ...}}."""
+    return ", ".join(f"{dst} on {ifname}" for ifname, entries in report.items() for dst in entries)
 
 
 def _number(report):

@@ -1,11 +1,13 @@
 """arp.verify and arp.announce on a real segment: a bridge and host namespaces."""
 
+import json
 import time
 
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+import lab
+from lab import DB_IP, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
 
 NOBODY, NOBODY_REACHABLE = "192.0.2.99", "192.0.2.98"
 
@@ -15,51 +17,105 @@ def table(ns):
     return {entry["dst"]: entry for entry in ns.neighbours() if not entry["dst"].startswith("ff")}
 
 
-def cache(ns, address, lladdr, state):
-    ns.ip("neigh", "replace", address, "dev", "eth0", "lladdr", lladdr, "nud", state)
+def unicast_json(ns):
+    """The entries of ``ip -j neigh show nud all`` for unicast addresses, each as the JSON text ip printed."""
+    return [json.dumps(entry) for entry in json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout)
+            if not entry["dst"].startswith("ff")]
 
 
-def test_a_wrong_reachable_entry_is_a_mismatch_and_fix_repairs_it(arp, segment):
+def questions(frames, targets, kinds=(1,), icmp=(135,)):
+    """
+    The frames that ask (ARP ``kinds``, ICMPv6 ``icmp`` types) about one of
+    ``targets``: by default ARP requests and neighbour solicitations.
+    """
+    asked = []
+    for frame in frames:
+        fields = lab.arp_fields(frame)
+        if fields and fields[0] in kinds and fields[4] in targets:
+            asked.append(frame)
+        elif frame[12:14] == b"\x86\xdd" and len(frame) >= 78 and frame[54] in icmp:
+            if lab.ipaddress.ip_address(frame[62:78]).compressed in targets:
+                asked.append(frame)
+    return asked
+
+
+def macs(ns):
+    return {dst: entry.get("lladdr") for dst, entry in table(ns).items()}
+
+
+def cache(ns, address, lladdr, state, *flags, dev="eth0"):
+    ns.ip("neigh", "replace", address, "dev", dev, "lladdr", lladdr, "nud", state, *flags)
+
+
+def test_a_wrong_reachable_entry_is_unanswered_and_fix_finds_and_repairs_it(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "reachable")
     assert not segment.reach(db, WORKER_IP), "the black hole: the SYN goes to the old MAC"
     assert arp.flush_stale(netns=db.name)["deleted"] == {}, "flush_stale rightly leaves a reachable entry"
 
     found = arp.verify(netns=db.name)
-    assert found["mismatch"] == {"eth0": {WORKER_IP: {"cached": OLD_MAC, "answered": [NEW_MAC]}}}
-    assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC, "verifying alone changes nothing"
+    assert found["unanswered"] == {"eth0": {WORKER_IP: OLD_MAC}}, "the old MAC, asked alone, is silent"
+    assert found["mismatch"] == {} and found["conflict"] == {}
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC, "verifying alone changes no MAC"
 
     fixed = arp.verify(netns=db.name, fix=True)
+    assert fixed["mismatch"] == {"eth0": {WORKER_IP: {"cached": OLD_MAC, "answered": [NEW_MAC]}}}
     assert fixed["replaced"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
     assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
     assert segment.reach(db, WORKER_IP)
 
 
-def test_test_mode_reports_the_repair_and_changes_nothing(arp, segment):
+def test_test_mode_sends_nothing_and_changes_nothing(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "reachable")
+    cache(db, WORKER_IP6, OLD_MAC, "reachable")
     cache(db, NOBODY, "02:00:00:00:99:01", "stale")
-    before = table(db)
+    before = unicast_json(db)
+    wire = segment.sent_by(db, seconds=2.5)
 
-    planned = arp.verify(netns=db.name, fix=True, test=True)
+    planned = arp.verify(family="all", netns=db.name, fix=True, test=True, timeout=0.5)
 
-    assert planned["would_replace"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
-    assert planned["would_delete"] == {"eth0": {NOBODY: "02:00:00:00:99:01"}}
-    assert "replaced" not in planned and "deleted" not in planned
-    assert table(db) == before
+    assert planned == {
+        "would_ask": {"eth0": {WORKER_IP: OLD_MAC, WORKER_IP6: OLD_MAC, NOBODY: "02:00:00:00:99:01"}},
+        "skipped": {},
+    }
+    time.sleep(0.3)
+    assert unicast_json(db) == before, "the table, byte for byte (the kernel's own multicast entries aside)"
+    assert questions(wire.frames(), {WORKER_IP, WORKER_IP6, NOBODY}) == [], "test mode sends nothing at all"
 
 
-def test_healthy_entries_are_ok_and_untouched(arp, segment):
+def test_healthy_entries_are_ok_and_keep_their_mac(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, NEW_MAC, "stale")
     cache(db, WORKER_IP6, NEW_MAC, "reachable")
-    before = table(db)
+    before = macs(db)
 
-    result = arp.verify(family="all", netns=db.name, fix=True)
+    for fix in (False, True):
+        result = arp.verify(family="all", netns=db.name, fix=fix)
 
-    assert result["ok"] == {"eth0": {WORKER_IP: NEW_MAC, WORKER_IP6: NEW_MAC}}
-    assert result["mismatch"] == {} and result["replaced"] == {} and result["deleted"] == {}
-    assert table(db) == before
+        assert result["ok"] == {"eth0": {WORKER_IP: NEW_MAC, WORKER_IP6: NEW_MAC}}
+        assert result["mismatch"] == result["conflict"] == result["unanswered"] == {}
+        assert result.get("replaced", {}) == result.get("deleted", {}) == {}
+        assert macs(db) == before
+
+
+def test_a_report_run_asks_each_cached_mac_alone_from_this_hosts_address(arp, segment):
+    """Without fix: the kernel's own unicast reachability probe, never a broadcast."""
+    segment, db, _ = segment
+    cache(db, WORKER_IP, NEW_MAC, "stale")
+    cache(db, WORKER_IP6, NEW_MAC, "stale")
+    wire = segment.sent_by(db, seconds=2)
+
+    arp.verify(family="all", netns=db.name, timeout=0.5)
+
+    asked = questions(wire.frames(), {WORKER_IP, WORKER_IP6})
+    new = bytes.fromhex(NEW_MAC.replace(":", ""))
+    assert len(asked) == 2 and all(frame[0:6] == new for frame in asked), "to the cached MAC alone"
+    arp_question = next(frame for frame in asked if lab.arp_fields(frame))
+    assert lab.arp_fields(arp_question) == (1, DB_MAC, DB_IP, "00:00:00:00:00:00", WORKER_IP)
+    solicitation = next(frame for frame in asked if not lab.arp_fields(frame))
+    assert solicitation[22:38] == lab.ipaddress.ip_address("2001:db8:1::10").packed, "from the database's address"
+    assert solicitation[38:54] == lab.ipaddress.ip_address(WORKER_IP6).packed, "to the address asked about"
 
 
 def test_unanswered_entries_are_reported_and_only_stale_or_failed_ones_deleted(arp, segment):
@@ -75,15 +131,125 @@ def test_unanswered_entries_are_reported_and_only_stale_or_failed_ones_deleted(a
     assert segment.neighbour(db, NOBODY_REACHABLE)["lladdr"] == "02:00:00:00:98:01"
 
 
-def test_ipv6_wrong_entry_is_a_mismatch_and_fix_leaves_the_right_mac(arp, segment):
+def test_ipv6_wrong_entry_is_repaired_and_keeps_its_router_flag(arp, segment):
     segment, db, _ = segment
-    cache(db, WORKER_IP6, OLD_MAC, "reachable")
+    cache(db, WORKER_IP6, OLD_MAC, "reachable", "router")
 
     result = arp.verify(family="inet6", netns=db.name, fix=True)
 
     assert result["mismatch"] == {"eth0": {WORKER_IP6: {"cached": OLD_MAC, "answered": [NEW_MAC]}}}
     assert result["replaced"] == {"eth0": {WORKER_IP6: {"old": OLD_MAC, "new": NEW_MAC}}}
-    assert segment.neighbour(db, WORKER_IP6)["lladdr"] == NEW_MAC
+    entry = segment.neighbour(db, WORKER_IP6)
+    assert entry["lladdr"] == NEW_MAC and "router" in entry, entry
+
+
+def test_a_host_in_duplicate_address_detection_keeps_its_address(arp, segment):
+    """RFC 4862 5.4.3: a solicitation from :: for a tentative address is a rival; verify never sends one."""
+    segment, db, worker = segment
+    taking = "2001:db8:1::30"
+    worker.sysctl(**{"net.ipv6.conf.eth0.dad_transmits": 3, "net.ipv6.neigh.eth0.retrans_time_ms": 1000})
+    cache(db, taking, NEW_MAC, "stale")
+    wire = segment.sent_by(db, seconds=2.5)
+    worker.ip("addr", "add", f"{taking}/64", "dev", "eth0")
+    assert "tentative" in worker.ip("-6", "addr", "show", "dev", "eth0").stdout
+
+    arp.verify(family="inet6", netns=db.name, timeout=0.5)
+    arp.verify(family="inet6", netns=db.name, timeout=0.5, fix=True)
+
+    solicitations = questions(wire.frames(), {taking})
+    assert len(solicitations) >= 2, "the tentative host was asked, unicast and by multicast"
+    assert all(f[22:38] != bytes(16) for f in solicitations), "never from ::"
+    deadline = time.monotonic() + 6
+    while "tentative" in worker.ip("-6", "addr", "show", "dev", "eth0").stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+    shown = worker.ip("-6", "addr", "show", "dev", "eth0").stdout
+    assert taking in shown and "dadfailed" not in shown and "tentative" not in shown, shown
+
+
+ACD = """
+import json, select, socket, struct, sys, time
+ifname, address, seconds = sys.argv[1], socket.inet_aton(sys.argv[2]), float(sys.argv[4])
+mac = bytes.fromhex(sys.argv[3].replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifname, 0x0806))
+print("ready", flush=True)
+seen, conflicts, end = 0, [], time.monotonic() + seconds
+while (left := end - time.monotonic()) > 0:
+    if not select.select([s], [], [], left)[0]:
+        break
+    frame, where = s.recvfrom(2048)
+    if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
+        continue
+    _, _, _, _, op, sha, spa, tha, tpa = struct.unpack("!HHBBH6s4s6s4s", frame[14:42])
+    seen += tpa == address
+    # RFC 5227 2.1.1: while probing, the sender IP is ours, or an ARP probe for our address from another MAC.
+    if (spa == address and sha != mac) or (spa == bytes(4) and tpa == address and sha != mac):
+        conflicts.append(frame.hex())
+print(json.dumps({"seen": seen, "conflicts": conflicts}), flush=True)
+"""
+
+
+def test_a_host_in_address_conflict_detection_sees_no_rival(arp, segment):
+    """RFC 5227: a host probing for an address the database caches sees our questions, and no conflict in them."""
+    segment, db, _ = segment
+    claimant_mac, probed = "02:00:00:00:30:01", "192.0.2.30"
+    claimant = segment.host("acd", "192.0.2.31", claimant_mac)
+    cache(db, probed, claimant_mac, "stale")  # the host had the address before and takes it again
+    watcher = claimant.popen(lab.sys.executable, "-c", ACD, "eth0", probed, claimant_mac, "3")
+    segment.lab.processes.append(watcher)
+    assert watcher.stdout.readline().strip() == "ready"
+
+    arp.verify(netns=db.name, timeout=0.5)
+    arp.verify(netns=db.name, timeout=0.5, fix=True)
+
+    report = json.loads(watcher.stdout.read().splitlines()[-1])
+    assert report["seen"] >= 2, "the questions reached the probing host"
+    assert report["conflicts"] == []
+
+
+@pytest.mark.parametrize(
+    "cached, delays",
+    [
+        pytest.param("02:00:00:00:40:01", (0, 0.3), id="cached-mac-and-a-slower-second"),
+        pytest.param(OLD_MAC, (0, 0), id="two-new-at-once"),
+        pytest.param(OLD_MAC, (0, 0.4), id="two-new-one-slower"),
+    ],
+)
+def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment, cached, delays):
+    segment, db, _ = segment
+    claimed = "192.0.2.40"
+    for number, delay in enumerate(delays, start=1):
+        host = segment.host(f"claim{number}", f"192.0.2.{40 + number}", f"02:00:00:00:40:{number:02x}")
+        segment.responder(host, claimed, f"02:00:00:00:40:{number:02x}", delay)
+    cache(db, claimed, cached, "stale")
+
+    result = arp.verify(netns=db.name, fix=True, timeout=1)
+
+    conflict = result["conflict"]["eth0"][claimed]
+    assert conflict["cached"] == cached and sorted(conflict["answered"]) == ["02:00:00:00:40:01", "02:00:00:00:40:02"]
+    assert result["ok"] == result["mismatch"] == result["replaced"] == result["deleted"] == {}
+    assert segment.neighbour(db, claimed)["lladdr"] == cached, "a conflict is left to a human"
+
+
+def test_verify_on_a_macvlan_interface_hears_its_answers(arp, segment):
+    segment, _, _ = segment
+    host = segment.host("macvlan", "192.0.2.51", "02:00:00:00:50:01")
+    host.batch([
+        "link add mv0 link eth0 type macvlan mode bridge",
+        "link set mv0 address 02:00:00:00:50:02",
+        "addr add 192.0.2.50/24 dev mv0",
+        "link set mv0 up",
+    ])
+    cache(host, WORKER_IP, OLD_MAC, "reachable", dev="mv0")
+    cache(host, NOBODY, NEW_MAC, "stale", dev="mv0")  # NEW_MAC is the worker's: it does not own NOBODY
+
+    result = arp.verify(netns=host.name, interface="mv0", fix=True)
+
+    assert result["replaced"] == {"mv0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert result["unanswered"] == {"mv0": {NOBODY: NEW_MAC}}
+    assert segment.neighbour(host, WORKER_IP)["lladdr"] == NEW_MAC
+    cache(host, WORKER_IP, NEW_MAC, "stale", dev="mv0")
+    assert arp.verify(netns=host.name, interface="mv0")["ok"] == {"mv0": {WORKER_IP: NEW_MAC}}
 
 
 def test_200_entries_are_asked_about_at_once(arp, segment):
@@ -128,54 +294,83 @@ def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
     [
         ("verify", {"interface": "lo"}, "interface 'lo' is not an Ethernet interface (link loopback)"),
         ("verify", {"interface": "bare0"}, "interface 'bare0' has no IPv4 address"),
+        ("verify", {"interface": "bare0", "family": "inet6"}, "interface 'bare0' has no IPv6 address"),
         ("verify", {"interface": "eth9"}, "no interface named 'eth9'"),
-        ("verify", {"timeout": 0}, "timeout must be a positive number, not 0"),
-        ("verify", {"timeout": -1}, "timeout must be a positive number"),
-        ("verify", {"timeout": "soon"}, "timeout must be a positive number, not 'soon'"),
-        ("verify", {"rate": 0}, "rate must be a positive number"),
+        ("verify", {"interface": ""}, "interface names cannot be empty"),
+        ("verify", {"interface": [" "]}, "interface names cannot be empty"),
+        ("verify", {"timeout": 0}, "timeout must be a number of seconds above 0, at most 30, not 0"),
+        ("verify", {"timeout": -1}, "timeout must be a number of seconds above 0"),
+        ("verify", {"timeout": "soon"}, "timeout must be a number of seconds above 0, at most 30, not 'soon'"),
+        ("verify", {"timeout": 1e300}, "timeout must be a number of seconds above 0, at most 30"),
+        ("verify", {"timeout": float("nan")}, "timeout must be a number"),
+        ("verify", {"rate": 0}, "rate must be a number of questions a second from 1, at most 10000"),
+        ("verify", {"rate": 1e-300}, "rate must be a number of questions a second from 1"),
+        ("verify", {"rate": 1e-9}, "rate must be a number of questions a second from 1"),
+        ("verify", {"rate": "inf"}, "rate must be a number of questions a second"),
+        ("verify", {"rate": True}, "rate must be a number of questions a second"),
         ("verify", {"fix": "yes"}, "fix must be True or False, not 'yes'"),
+        ("verify", {"test": "false"}, "test must be True or False, not 'false'"),
         ("verify", {"states": "wobbly"}, "unknown NUD state 'wobbly'"),
+        ("verify", {"family": ["inet"]}, "unknown family ['inet']"),
+        ("verify", {"network": 4}, "network must be an address or CIDR as a string, not int: 4"),
+        ("verify", {"network": True}, "network must be an address or CIDR as a string, not bool"),
+        ("verify", {"min_age": []}, "min_age must be a number of seconds, not []"),
+        ("verify", {"min_age": "inf"}, "min_age must be zero or more seconds, finite"),
         ("announce", {"interface": "lo"}, "interface 'lo' is not an Ethernet interface"),
         ("announce", {"interface": "bare0", "family": "inet"}, "interface 'bare0' has no IPv4 address"),
+        ("announce", {"interface": "down0"}, "interface 'down0' is down: nothing can be sent from it"),
         ("announce", {"family": "ipx"}, "unknown family 'ipx'"),
+        ("announce", {"test": 1}, "test must be True or False, not 1"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, arguments, message):
     segment, db, _ = segment
-    db.batch(["link add bare0 type veth peer name bare1", "link set bare0 up", "link set bare1 up"])
+    db.batch([
+        "link add bare0 type veth peer name bare1", "link set bare0 up", "link set bare1 up",
+        "link add down0 type veth peer name down1", "addr add 198.51.100.1/24 dev down0",
+    ])
     cache(db, WORKER_IP, OLD_MAC, "reachable")
     before = table(db)
-    with pytest.raises(SaltInvocationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    wire = segment.sent_by(db, seconds=1)
+    with pytest.raises(SaltInvocationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         if function == "verify":
             arp.verify(netns=db.name, **{"fix": True, **arguments})
         else:
             arp.announce(netns=db.name, **arguments)
     assert table(db) == before
+    targets = {WORKER_IP, WORKER_IP6, DB_IP, lab.DB_IP6}
+    assert questions(wire.frames(), targets, kinds=(1, 2), icmp=(135, 136)) == [], "nothing was sent"
 
 
-def test_a_missing_namespace_is_refused(arp):
-    for function in (arp.verify, arp.announce):
-        with pytest.raises(SaltInvocationError, match="network namespace 'arph-missing' does not exist"):
+def test_a_run_too_long_to_end_in_time_is_refused_before_anything_is_sent(arp, segment):
+    segment, db, _ = segment
+    db.batch([f"neigh replace 198.18.{n // 250}.{n % 250 + 1} dev eth0 lladdr 02:00:00:18:00:01 nud stale"
+              for n in range(301)])
+    before = table(db)
+    with pytest.raises(SaltInvocationError, match="asking about 301 entries at 1 a second would take 301 s, over the 300 s"):
+        arp.verify(netns=db.name, rate=1, fix=True)
+    assert table(db) == before
+
+
+def test_a_missing_namespace_is_refused_without_listing_the_hosts_namespaces(arp, netlab):
+    other = netlab.namespace("other")
+    for function in (arp.verify, arp.announce, arp.flush_stale, arp.list):
+        with pytest.raises(SaltInvocationError, match="network namespace 'arph-missing' does not exist") as raised:
             function(netns="arph-missing")
+        assert other.name not in str(raised.value)
 
 
-def test_verified_state_repairs_then_is_idempotent(loaders, segment, testmode):
+def test_verified_state_repairs_then_is_idempotent(loaders, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "reachable")
     cache(db, NOBODY, "02:00:00:00:99:01", "stale")
-    before = table(db)
 
-    ret = loaders.states.arp.verified(name="db", netns=db.name, test=testmode)
+    ret = loaders.states.arp.verified(name="db", netns=db.name)
 
     assert ret.changes == {
         "replaced": {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}},
         "deleted": {"eth0": {NOBODY: "02:00:00:00:99:01"}},
     }
-    if testmode:
-        assert ret.result is None
-        assert "Would replace 1 neighbour entry holding a wrong MAC, would delete 1 neighbour entry" in ret.comment
-        assert table(db) == before
-        return
     assert ret.result is True
     assert ret.comment == (
         f"Asked about 2 entries in the neighbour table of network namespace {db.name}: 0 answered as cached, "
@@ -188,18 +383,43 @@ def test_verified_state_repairs_then_is_idempotent(loaders, segment, testmode):
     assert again.comment.endswith(": 1 answered as cached, 0 unanswered.")
 
 
-def test_verified_state_leaves_a_wrong_static_entry_and_says_so(loaders, segment):
+def test_verified_state_in_test_mode_sends_nothing_and_says_what_it_would_ask(loaders, segment):
+    segment, db, _ = segment
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    cache(db, NOBODY, "02:00:00:00:99:01", "stale")
+    before = unicast_json(db)
+    wire = segment.sent_by(db, seconds=1.5)
+
+    ret = loaders.states.arp.verified(name="db", netns=db.name, test=True)
+
+    assert ret.result is None and ret.changes == {}
+    assert ret.comment.startswith(
+        f"Would ask the segment about 2 entries in the neighbour table of network namespace {db.name} and repair"
+    )
+    assert questions(wire.frames(), {WORKER_IP, NOBODY}) == []
+    assert unicast_json(db) == before
+
+
+def test_verified_state_leaves_a_wrong_static_entry_and_a_conflict_and_says_so(loaders, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "permanent")
+    for number in (1, 2):
+        host = segment.host(f"claim{number}", f"192.0.2.{40 + number}", f"02:00:00:00:40:{number:02x}")
+        segment.responder(host, "192.0.2.40", f"02:00:00:00:40:{number:02x}")
+    cache(db, "192.0.2.40", OLD_MAC, "stale")
 
     ret = loaders.states.arp.verified(name="db", netns=db.name)
 
     assert ret.result is True and ret.changes == {}
-    assert ret.comment.endswith(f"Left alone although another MAC answered (static, or several MACs): {WORKER_IP} on eth0.")
+    assert "Several MACs answer for 192.0.2.40 on eth0: left alone, for a human to settle." in ret.comment
+    assert ret.comment.endswith(f"Left alone although another MAC answered (static entries): {WORKER_IP} on eth0.")
     assert segment.neighbour(db, WORKER_IP)["lladdr"] == OLD_MAC
+    assert segment.neighbour(db, "192.0.2.40")["lladdr"] == OLD_MAC
 
 
-@pytest.mark.parametrize("arguments", [{"interface": "lo"}, {"timeout": 0}, {"netns": "arph-missing"}])
+@pytest.mark.parametrize(
+    "arguments", [{"interface": "lo"}, {"timeout": 0}, {"netns": "arph-missing"}, {"states": ["stale", 3]}]
+)
 def test_verified_state_fails_on_bad_input(loaders, segment, arguments):
     _, db, _ = segment
     ret = loaders.states.arp.verified(name="db", **{"netns": db.name, **arguments})
