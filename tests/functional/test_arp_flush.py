@@ -4,9 +4,11 @@ import ipaddress
 import threading
 
 import pytest
-from salt.exceptions import SaltInvocationError
+import salt.loader
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from tests.conftest import snapshot
+import lab
+from tests.conftest import every_state, snapshot
 
 LEARNED = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "none")
 
@@ -152,3 +154,101 @@ def test_bad_input_is_refused_and_changes_nothing(arp, table, function, argument
         getattr(arp, function)(family=arguments.pop("family", "all"), **arguments)
     assert message in str(refused.value)
     assert snapshot(ns) == before
+
+
+def test_states_none_means_the_documented_default_stale(arp, table):
+    ns, before = table
+    result = arp.flush_stale(states=None, family="all", netns=ns.name)
+    assert keys(result["deleted"]) == {key for key, value in before.items() if matches(key, value, family="all")}
+
+
+@pytest.mark.parametrize("interface", ["", [""], " ", ["a0", " "]])
+def test_a_blank_interface_name_never_means_every_interface(arp, table, interface):
+    ns, before = table
+    with pytest.raises(SaltInvocationError, match="interface names cannot be empty or blank"):
+        arp.flush_stale(interface=interface, netns=ns.name)
+    assert snapshot(ns) == before
+
+
+def test_family_is_read_in_any_case(arp, table):
+    ns, before = table
+    result = arp.flush_stale(family="INET6", netns=ns.name, test=True)
+    assert keys(result["would_delete"]) == {key for key, value in before.items() if matches(key, value, family="inet6")}
+
+
+def test_a_scope_id_limits_network_and_exclude_to_its_interface(arp, table):
+    ns, _ = table
+    lab.add_entries(ns, [
+        {"dst": "fe80::1", "ifname": side, "state": "stale", "lladdr": "02:00:00:00:fe:01"} for side in ("a0", "b0")
+    ] + [{"dst": "fe80::2", "ifname": "a0", "state": "stale", "lladdr": "02:00:00:00:fe:02"}])
+
+    inside = arp.flush_stale(family="inet6", network="fe80::%a0/64", netns=ns.name, test=True)
+    assert keys(inside["would_delete"]) == {("fe80::1", "a0"), ("fe80::2", "a0")}
+
+    done = arp.flush_stale(family="inet6", network="fe80::/64", exclude="fe80::1%a0", netns=ns.name)
+    assert keys(done["deleted"]) == {("fe80::2", "a0"), ("fe80::1", "b0")}
+    assert ("fe80::1", "a0") in snapshot(ns), "the excluded router stays"
+
+    with pytest.raises(SaltInvocationError, match="no interface named 'eth7'"):
+        arp.flush_stale(family="inet6", exclude="fe80::1%eth7", netns=ns.name)
+
+
+def test_managed_entries_are_listed_as_such_and_never_flushed(arp, table):
+    ns, _ = table
+    ns.ip("neigh", "add", "192.0.2.77", "dev", "a0", "managed")
+    listed = [entry for entry in arp.list(netns=ns.name) if entry["dst"] == "192.0.2.77"]
+    assert len(listed) == 1 and "managed" in listed[0]["flags"], listed
+
+    result = arp.flush(netns=ns.name)
+
+    assert "192.0.2.77" not in result["deleted"].get("a0", {})
+    assert "192.0.2.77" in {dst for dst, _ in snapshot(ns)}
+
+
+def before_deletes(monkeypatch, action, flush):
+    """
+    Run ``action(self, messages, positions)`` between the dump and the
+    deletes of ``flush`` (a function the loader loaded), in the module copy
+    that the function runs in.
+    """
+    socket_class = flush.func.__globals__["_Socket"]
+
+    def delete(self, messages, positions, original=socket_class.delete):
+        action(self, messages, positions)
+        return original(self, messages, positions)
+
+    monkeypatch.setattr(socket_class, "delete", delete)
+
+
+def test_a_link_deleted_mid_flush_makes_its_entries_vanished_not_an_error(arp, table, monkeypatch):
+    ns, before = table
+    before_deletes(monkeypatch, lambda *_: ns.ip("link", "del", "b0"), arp.flush_stale)
+    result = arp.flush_stale(family="all", netns=ns.name)
+
+    stale = {key for key, value in before.items() if matches(key, value, family="all")}
+    assert keys(result["deleted"]) == {key for key in stale if key[1] == "a0"}
+    assert keys(result["vanished"]) == {key for key in stale if key[1] == "b0"}
+
+
+def test_a_flush_that_fails_midway_reports_what_it_deleted(arp, loaders, table, monkeypatch):
+    ns, before = table
+    def first_request_malformed(self, messages, positions):
+        messages[positions[0] + 28] = 3  # NDA_DST's length: the kernel refuses that request (EINVAL)
+
+    before_deletes(monkeypatch, first_request_malformed, arp.flush_stale)
+    stale = {key for key, value in before.items() if matches(key, value, family="all")}
+
+    with pytest.raises(CommandExecutionError, match=f"1 of {len(stale)} deletes failed") as raised:
+        arp.flush_stale(family="all", netns=ns.name)
+    info = raised.value.info
+    assert len(keys(info["deleted"])) == len(stale) - 1 and keys(info["failed"]) <= stale
+    assert snapshot(ns) == {key: value for key, value in before.items() if key not in keys(info["deleted"])}
+
+    # The state, as the loader loads it over the execution modules patched above.
+    lab.add_entries(ns, every_state())  # the stale entries again
+    state_functions = salt.loader.states(
+        loaders.opts, functions=loaders.modules, utils=loaders.utils, serializers=loaders.serializers
+    )
+    ret = state_functions["arp.no_stale"](name="db", family="all", netns=ns.name)
+    assert ret["result"] is False and ret["comment"].startswith("Cannot flush neighbour entries: 1 of ")
+    assert len(keys(ret["changes"]["deleted"])) == len(stale) - 1, "the state reports what it changed"

@@ -96,3 +96,29 @@ def test_the_demo_reproduces_the_incident_and_shows_each_fix(can_make_namespaces
         assert f"salt-call --local --out=yaml {command}" in told
     assert "192.0.2.20:\n           new: 02:00:00:00:20:02\n           old: 02:00:00:00:20:01" in told
     assert told.rstrip().endswith("Demo passed: the black hole reproduced, and each fix shown working.")
+
+
+def test_interface_names_that_are_not_utf8_come_back_as_distinct_strings(salt_config, netlab):
+    """Two names that a lossy decoding would merge (bytes 0xff and 0xfe), through salt-call's JSON."""
+    ns = netlab.namespace("names")
+    ns.ip("link", "add", b"x\xff0", "type", "veth", "peer", "name", b"x\xfe0")
+    for name, address, entry in ((b"x\xff0", "192.0.2.1/24", "192.0.2.5"), (b"x\xfe0", "198.51.100.1/24", "198.51.100.5")):
+        ns.ip("addr", "add", address, "dev", name)
+        ns.ip("link", "set", name, "up")
+        ns.ip("neigh", "replace", entry, "dev", name, "lladdr", "02:00:00:00:00:05", "nud", "stale")
+    first, second = "x\\xff0", "x\\xfe0"  # as the module names them: each maps back to one link
+
+    def salt(*arguments):
+        result = lab.salt_call(salt_config, "--out=json", "--retcode-passthrough", *arguments, f"netns={ns.name}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)["local"]
+
+    assert salt("arp.flush_stale", "test=True")["would_delete"] == {
+        first: {"192.0.2.5": "02:00:00:00:00:05"},
+        second: {"198.51.100.5": "02:00:00:00:00:05"},
+    }
+    assert salt("arp.announce", "test=True")["would_announce"] == {first: ["192.0.2.1"], second: ["198.51.100.1"]}
+    assert set(salt("arp.announce", "family=inet")["announced"]) == {first, second}
+    assert salt("arp.verify", f"interface={first}", "timeout=0.2")["unanswered"] == {first: {"192.0.2.5": "02:00:00:00:00:05"}}
+    assert salt("arp.flush_stale", f"interface={second}")["deleted"] == {second: {"198.51.100.5": "02:00:00:00:00:05"}}
+    assert [entry["ifname"] for entry in salt("arp.list")] == [first]
