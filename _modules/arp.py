@@ -399,8 +399,9 @@ def verify(
             _put(result["ok"], entry, entry["lladdr"])
         else:
             _put(result["mismatch"], entry, {"cached": entry["lladdr"], "answered": answered})
-    if result["conflict"]:
-        log.warning("arp: several MACs answer for %s", result["conflict"])
+    for ifname, conflicts in result["conflict"].items():
+        for dst, macs in conflicts.items():
+            log.warning("arp: several MACs answer for %s on %s: %s; left alone", dst, ifname, ", ".join(macs["answered"]))
     if fix:
         result.update(_repair(result, asked, netns))
     return result

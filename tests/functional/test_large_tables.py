@@ -124,7 +124,7 @@ def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, argu
     arguments = {"interface": None, "states": "stale", "network": None, "exclude": None, "min_age": 0, **arguments}
     selection = arp._selection(netns=ns.name, flushing=True, **arguments)  # pylint: disable=protected-access
     with arp._Socket(ns.name) as sock:  # pylint: disable=protected-access
-        ifnames = arp._interfaces(sock)  # pylint: disable=protected-access
+        ifnames = arp._LinkNames(ns.name, arp._read_links(sock))  # pylint: disable=protected-access
         indexes = {index for index, name in ifnames.items() if name == arguments["interface"]} or None
         buffers = dump_buffers(arp, sock, selection["family"], *(indexes or ()))
     by_columns, chosen = 0, 0

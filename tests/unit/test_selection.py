@@ -41,13 +41,20 @@ def test_selection_is_parsed():
         "interfaces": ["eth0"],
         "states": {0x04},
         "family": socket.AF_UNSPEC,
-        "network": ipaddress.ip_network("192.0.2.0/24"),
-        "exclude": [ipaddress.ip_network("192.0.2.1/32"), ipaddress.ip_network("2001:db8::/32")],
+        "network": (ipaddress.ip_network("192.0.2.0/24"), None),
+        "exclude": [(ipaddress.ip_network("192.0.2.1/32"), None), (ipaddress.ip_network("2001:db8::/32"), None)],
+        "scopes": set(),
         "min_age": 30.0,
         "flushing": True,
         "where": "the minion's network namespace",
         "state_table": bytes(1 if value == 0x04 else 0 for value in range(256)),
     }
+
+
+def test_scope_ids_name_interfaces():
+    selection = select(family="inet6", network="fe80::%eth0/64", exclude="fe80::1%eth1")
+    assert selection["network"] == (ipaddress.ip_network("fe80::%eth0/64"), "eth0")
+    assert selection["exclude"][0][1] == "eth1" and selection["scopes"] == {"eth0", "eth1"}
 
 
 def test_interface_names_are_not_split():
