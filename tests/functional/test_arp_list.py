@@ -3,6 +3,8 @@
 import pytest
 from pyroute2 import IPRoute
 
+from tests.conftest import module_from_checkout
+
 KEYS = {"dst", "lladdr", "ifname", "ifindex", "family", "state", "flags", "probes", "confirmed", "used", "updated"}
 
 
@@ -86,3 +88,13 @@ def test_list_selection(arp, table, selection, wanted):
     expected = {key: value for key, value in before.items() if wanted(key[0], key[1], value[1])}
     assert expected, "the selection must match something"
     assert as_snapshot(arp.list(netns=ns.name, **selection)) == expected
+
+
+def test_an_entry_on_a_link_newer_than_the_link_dump_is_named_after_it(table):
+    """Names come from a second read of the links; a link gone by then gets a name no interface can have."""
+    ns, _ = table
+    arp_module = module_from_checkout("arp")
+    names = arp_module._LinkNames(ns.name, {})  # pylint: disable=protected-access
+    index = int(ns.ip("-j", "link", "show", "a0").stdout.split('"ifindex":')[1].split(",")[0])
+    assert names[index] == "a0"
+    assert names[99999] == "(ifindex 99999)"
