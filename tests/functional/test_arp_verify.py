@@ -195,7 +195,7 @@ def test_a_host_in_address_conflict_detection_sees_no_rival(arp, segment):
     claimant_mac, probed = "02:00:00:00:30:01", "192.0.2.30"
     claimant = segment.host("acd", "192.0.2.31", claimant_mac)
     cache(db, probed, claimant_mac, "stale")  # the host had the address before and takes it again
-    watcher = claimant.popen(lab.sys.executable, "-c", ACD, "eth0", probed, claimant_mac, "3")
+    watcher = claimant.popen(lab.sys.executable, "-c", ACD, "eth0", probed, claimant_mac, "5")
     segment.lab.processes.append(watcher)
     assert watcher.stdout.readline().strip() == "ready"
 

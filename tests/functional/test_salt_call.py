@@ -117,7 +117,7 @@ def test_interface_names_that_are_not_utf8_come_back_as_distinct_strings(salt_co
         first: {"192.0.2.5": "02:00:00:00:00:05"},
         second: {"198.51.100.5": "02:00:00:00:00:05"},
     }
-    assert salt("arp.announce", "test=True")["would_announce"] == {first: ["192.0.2.1"], second: ["198.51.100.1"]}
+    assert salt("arp.announce", "family=inet", "test=True")["would_announce"] == {first: ["192.0.2.1"], second: ["198.51.100.1"]}
     assert set(salt("arp.announce", "family=inet")["announced"]) == {first, second}
     assert salt("arp.verify", f"interface={first}", "timeout=0.2")["unanswered"] == {first: {"192.0.2.5": "02:00:00:00:00:05"}}
     assert salt("arp.flush_stale", f"interface={second}")["deleted"] == {second: {"198.51.100.5": "02:00:00:00:00:05"}}
