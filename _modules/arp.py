@@ -387,7 +387,7 @@ def verify(
         )
     # The whole segment is asked only when a repair is wanted: its answers
     # reach this host's kernel, which may take them as its own.
-    answers = _ask(asked, links, netns, timeout, rate, segment=lambda entry: fix)
+    answers = _ask(asked, links, netns, timeout, rate, whole_segment=fix)
     result = {"ok": {}, "mismatch": {}, "conflict": {}, "unanswered": {}, "skipped": skipped}
     for entry in asked:
         answered = answers.get((entry["ifindex"], entry["dst"]), [])
@@ -1448,11 +1448,11 @@ def _answers_in(sock, family, mac):
         yield socket.inet_ntop(socket.AF_INET6, target), answered.hex(":")
 
 
-def _ask(entries, links, netns, timeout, rate, segment):
+def _ask(entries, links, netns, timeout, rate, whole_segment):
     """
     Ask about every entry's address at once, ``rate`` questions a second:
-    ``segment(entry)`` says whether to ask the whole segment, else the
-    entry's cached MAC alone. Answers are collected for ``timeout`` seconds
+    the whole segment (``whole_segment``), else each entry's cached MAC
+    alone. Answers are collected for ``timeout`` seconds
     after the last question (all of them, so that a second MAC claiming an
     address is seen); a run that asked only cached MACs ends as soon as each
     has answered. Returns {(ifindex, dst): [MACs, in the order they
@@ -1468,11 +1468,10 @@ def _ask(entries, links, netns, timeout, rate, segment):
             key = (link["index"], family)
             if key not in sockets:
                 sockets[key] = _packet_socket(netns, link, family)
-            to = None if segment(entry) else bytes.fromhex(entry["lladdr"].replace(":", ""))
+            to = None if whole_segment else bytes.fromhex(entry["lladdr"].replace(":", ""))
             source = _source(link, family, entry["dst"])
             questions.append((sockets[key], _question(link["mac"], source, family, entry["dst"], to)))
         waiting = {(entry["ifindex"], entry["dst"]) for entry in entries}
-        early = not any(segment(entry) for entry in entries)
         readers = {sock.fileno(): (index, family, sock) for (index, family), sock in sockets.items()}
         answers, sent, deadline = {}, 0, None
         start = time.monotonic()
@@ -1484,7 +1483,7 @@ def _ask(entries, links, netns, timeout, rate, segment):
                 sent += 1
             if sent == len(questions):
                 deadline = deadline or now + timeout
-                if (early and not waiting) or now >= deadline:
+                if (not whole_segment and not waiting) or now >= deadline:
                     break
                 wait = deadline - now
             else:
