@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import lab  # noqa: E402  (the repository's namespace helpers)
+from tests.support import lab  # noqa: E402  (the namespace lab the tests and the demo use)
 
 GC_THRESH = "/proc/sys/net/ipv4/neigh/default/gc_thresh{}"
 FIELD_PIPELINE = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i a0 -d X"

@@ -1,7 +1,5 @@
 """Fixtures shared by every test: namespace labs, the Salt loader, and the CI rule on skips."""
 
-import importlib.util
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -9,25 +7,8 @@ import subprocess
 import pytest
 import salt._logging
 
-import lab
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IN_CI = bool(os.environ.get("CI"))
-
-
-def module_from_checkout(name):
-    """A module of _modules/ imported as plain Python, for tests of its internals."""
-    spec = importlib.util.spec_from_file_location(f"{name}_module", os.path.join(REPO, "_modules", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def unavailable(reason):
-    """Skip here; in CI, where every kernel and Salt test must run, fail."""
-    if IN_CI:
-        pytest.fail(f"cannot run in CI: {reason}")
-    pytest.skip(reason)
+from tests.support import IN_CI, lab, unavailable
+from tests.support.tables import every_state, snapshot
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -91,40 +72,7 @@ def arp(loaders):
     return loaders.modules.arp
 
 
-def snapshot(ns):
-    """{(dst, dev): (lladdr, state, flags)} of a namespace's table, read by ip(8)."""
-    table = {}
-    for entry in ns.neighbours():
-        if ipaddress.ip_address(entry["dst"]).is_multicast:
-            continue  # the kernel's own IPv6 multicast entries come and go
-        flags = tuple(sorted(key for key in ("router", "extern_learn") if key in entry))
-        state = entry["state"][0].lower() if entry.get("state") else "none"
-        table[(entry["dst"], entry["dev"])] = (entry.get("lladdr"), state, flags)
-    return table
-
-
 # ------------------------------------- a table with every NUD state
-
-STATES = ("stale", "reachable", "delay", "probe", "failed", "incomplete", "permanent", "noarp", "none")
-WITHOUT_LLADDR = ("failed", "incomplete", "none")
-SIDES = (("a0", "192.0.2.", "2001:db8:a::"), ("b0", "198.51.100.", "2001:db8:b::"))
-
-
-def every_state():
-    entries = []
-    for side, (ifname, v4, v6) in enumerate(SIDES):
-        for number, state in enumerate(STATES, start=10):
-            lladdr = None if state in WITHOUT_LLADDR else f"02:00:00:{side:02x}:00:{number:02x}"
-            for dst in (f"{v4}{number}", f"{v6}{number:x}"):
-                entries.append({"dst": dst, "ifname": ifname, "state": state, "lladdr": lladdr})
-        # A routing daemon's entry, and an IPv6 router.
-        for dst in (f"{v4}50", f"{v6}50"):
-            entries.append(
-                {"dst": dst, "ifname": ifname, "state": "stale", "lladdr": "02:00:00:00:00:50", "flags": ["extern_learn"]}
-            )
-        entries.append({"dst": f"{v6}51", "ifname": ifname, "state": "stale", "lladdr": "02:00:00:00:00:51", "flags": ["router"]})
-    return entries
-
 
 @pytest.fixture
 def table(netlab):

@@ -11,19 +11,9 @@ import shutil
 import subprocess
 
 import pytest
-import salt.utils.yaml
 
-from tests.conftest import REPO, unavailable
-
-DB, WEB = "arp-db", "arp-web"
-JOB = "arp_hygiene-flush"
-TOP = """\
-base:
-  'roles:database':
-    - match: grain
-    - arp_hygiene
-"""
-
+from tests.support import REPO, unavailable
+from tests.support.master import DB, TOP, WEB, Pillar, apply_clean
 
 @pytest.fixture(scope="package")
 def root_crontab():
@@ -109,29 +99,9 @@ def salt_cli(master, db_minion, web_minion):
     return master.salt_cli(timeout=180)
 
 
-class Pillar:
-    """Writes pillar arp_hygiene on the master and refreshes the database minion's pillar."""
-
-    def __init__(self, tree, salt_cli):
-        self.path = tree / "arp_hygiene.sls"
-        self.salt_cli = salt_cli
-
-    def set(self, settings):
-        self.path.write_text(salt.utils.yaml.safe_dump({"arp_hygiene": settings}, default_flow_style=False))
-        ret = self.salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=DB)
-        assert ret.returncode == 0, ret
-
-
 @pytest.fixture(scope="package")
 def pillar(trees, salt_cli):
     return Pillar(trees[1], salt_cli)
-
-
-def apply_clean(salt_cli, pillar):
-    """Remove all the formula installs on the database minion, with the default pillar."""
-    pillar.set({})
-    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
-    assert ret.returncode == 0, ret
 
 
 @pytest.fixture
@@ -140,16 +110,3 @@ def clean(salt_cli, pillar):
     apply_clean(salt_cli, pillar)
 
 
-def job_lines(job=JOB):
-    """Root's crontab lines that belong to one of the formula's jobs: [comment, job] or []."""
-    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
-    for number, line in enumerate(crontab):
-        if f"SALT_CRON_IDENTIFIER:{job}" in line:
-            return crontab[number : number + 2]
-    return []
-
-
-def changed(ret):
-    """{state id: changes} of the states that changed something, from a state run's data."""
-    assert isinstance(ret.data, dict), ret
-    return {key.split("_|-")[1]: value["changes"] for key, value in ret.data.items() if value["changes"]}

@@ -7,13 +7,8 @@ import time
 
 import pytest
 
-from tests.conftest import snapshot
-from tests.functional.test_arp_flush import keys, matches
-from tests.integration.conftest import DB, JOB, WEB, apply_clean, changed, job_lines
-
-# The environment cron gives a job on Debian: no virtualenv, no login shell.
-CRON_ENV = ("PATH=/usr/bin:/bin", "HOME=/root", "SHELL=/bin/sh", "LOGNAME=root")
-
+from tests.support.master import CRON_ENV, DB, JOB, WEB, apply_clean, changed, highstate, job_lines, scheduled
+from tests.support.tables import keys, matches, snapshot
 
 @pytest.fixture
 def report(tmp_path):
@@ -31,19 +26,6 @@ def stale(before):
 
 def without(before, gone):
     return {key: value for key, value in before.items() if key not in gone}
-
-
-def highstate(salt_cli, minion, *args):
-    ret = salt_cli.run("state.highstate", *args, minion_tgt=minion)
-    assert ret.returncode == 0, ret
-    assert all(state["result"] is not False for state in ret.data.values()), ret
-    return ret
-
-
-def scheduled(salt_cli, minion):
-    ret = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt=minion)
-    assert ret.returncode == 0, ret
-    return ret.data or {}
 
 
 def test_highstate_installs_the_job_on_database_minions_only(salt_cli, pillar, clean, table, report):

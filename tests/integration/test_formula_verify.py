@@ -4,9 +4,8 @@ import json
 import subprocess
 import time
 
-from lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
-from tests.integration.conftest import DB, changed, job_lines
-from tests.integration.test_formula import CRON_ENV, highstate
+from tests.support.lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+from tests.support.master import CRON_ENV, DB, changed, highstate, job_lines
 
 VERIFY_JOB, ANNOUNCE_JOB = "arp_hygiene-verify", "arp_hygiene-announce"
 

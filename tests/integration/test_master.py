@@ -3,18 +3,22 @@
 import filecmp
 import os
 
-from tests.conftest import REPO, snapshot
-from tests.functional.test_arp_flush import keys, matches
-from tests.integration.conftest import DB
+from tests.support import REPO
+from tests.support.master import DB
+from tests.support.tables import keys, matches, snapshot
 
 
-def test_sync_all_delivers_the_modules_from_the_fileserver(salt_cli, db_minion):
+def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(salt_cli, db_minion):
     ret = salt_cli.run("saltutil.sync_all", minion_tgt=DB)
     assert ret.returncode == 0, ret
     extmods = db_minion.config["extension_modules"]
-    for kind in ("modules", "states"):
-        synced = os.path.join(extmods, kind, "arp.py")
-        assert filecmp.cmp(synced, os.path.join(REPO, f"_{kind}", "arp.py"), shallow=False), synced
+    for kind, name in (("modules", "arp.py"), ("modules", "_arp_hygiene_netlink.py"), ("modules", "_arp_hygiene_probe.py"),
+                       ("states", "arp.py")):
+        synced = os.path.join(extmods, kind, name)
+        assert filecmp.cmp(synced, os.path.join(REPO, f"_{kind}", name), shallow=False), synced
+    # The helpers are synced, never loaded as modules of their own.
+    listed = salt_cli.run("sys.list_modules", minion_tgt=DB)
+    assert "arp" in listed.data and not any(name.startswith("_arp_hygiene") for name in listed.data), listed
 
 
 def test_flush_stale_through_the_master(salt_cli, table):

@@ -6,9 +6,8 @@ import shutil
 import subprocess
 import sys
 
-import lab
-from tests.conftest import REPO, snapshot
-from tests.functional.test_arp_flush import keys, matches
+from tests.support import REPO, lab
+from tests.support.tables import keys, matches, snapshot
 
 
 def test_a_pip_installed_copy_loads_arp_without_module_dirs(tmp_path, table):
@@ -34,6 +33,8 @@ def test_a_pip_installed_copy_loads_arp_without_module_dirs(tmp_path, table):
     dirs = json.loads(where.stdout)
     assert sorted(dirs) == ["modules", "states"]
     assert all(path.startswith(os.path.join(str(venv), "lib")) for paths in dirs.values() for path in paths), dirs
+    (modules,) = dirs["modules"]
+    assert {"arp.py", "_arp_hygiene_netlink.py", "_arp_hygiene_probe.py"} <= set(os.listdir(modules)), "the wheel carries the helpers"
 
     config = lab.salt_config(str(tmp_path / "config"))
     salt_call = [str(venv / "bin" / "salt-call"), "--local", "--config-dir", config, "--out=json"]

@@ -3,7 +3,7 @@
 import pytest
 from pyroute2 import IPRoute
 
-from tests.conftest import module_from_checkout
+from tests.support import module_from_checkout
 
 KEYS = {"dst", "lladdr", "ifname", "ifindex", "family", "state", "flags", "probes", "confirmed", "used", "updated"}
 
@@ -75,6 +75,7 @@ def test_list_agrees_with_pyroute2_decoding(arp, table):
     [
         ({"interface": "b0"}, lambda dst, dev, state: dev == "b0"),
         ({"interface": ["a0", "b0"], "states": "stale,failed"}, lambda dst, dev, state: state in ("stale", "failed")),
+        ({"states": " STALE , Failed "}, lambda dst, dev, state: state in ("stale", "failed")),
         ({"states": ["permanent", "noarp"]}, lambda dst, dev, state: state in ("permanent", "noarp")),
         ({"network": "198.51.100.0/28"}, lambda dst, dev, state: dst.startswith("198.51.100.1") and len(dst) == 13 and int(dst.split(".")[-1]) < 16),
         ({"family": "inet6", "network": "2001:db8:a::/64"}, lambda dst, dev, state: dst.startswith("2001:db8:a:")),
@@ -93,8 +94,8 @@ def test_list_selection(arp, table, selection, wanted):
 def test_an_entry_on_a_link_newer_than_the_link_dump_is_named_after_it(table):
     """Names come from a second read of the links; a link gone by then gets a name no interface can have."""
     ns, _ = table
-    arp_module = module_from_checkout("arp")
-    names = arp_module._LinkNames(ns.name, {})  # pylint: disable=protected-access
+    netlink = module_from_checkout("_arp_hygiene_netlink")
+    names = netlink.LinkNames(ns.name, {})
     index = int(ns.ip("-j", "link", "show", "a0").stdout.split('"ifindex":')[1].split(",")[0])
     assert names[index] == "a0"
     assert names[99999] == "(ifindex 99999)"

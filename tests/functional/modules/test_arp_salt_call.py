@@ -5,9 +5,8 @@ import os
 
 import pytest
 
-import lab
-from tests.conftest import snapshot
-from tests.functional.test_arp_flush import keys
+from tests.support import lab
+from tests.support.tables import keys, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lab
-from tests.conftest import snapshot
-from tests.functional.test_arp_flush import LEARNED, keys, matches
+from tests.support import lab
+from tests.support.tables import LEARNED, keys, matches, snapshot
 
 STATES = ("stale", "reachable", "probe", "failed", "incomplete", "permanent", "noarp")
 PREFIXES = {("a0", 4): "192.0.2.", ("b0", 4): "198.51.100.", ("a0", 6): "2001:db8:a::", ("b0", 6): "2001:db8:b::"}

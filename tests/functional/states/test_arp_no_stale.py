@@ -2,8 +2,7 @@
 
 import pytest
 
-from tests.conftest import snapshot
-from tests.functional.test_arp_flush import keys, matches
+from tests.support.tables import keys, matches, snapshot
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ import threading
 
 import pytest
 
-import lab
-from tests.conftest import module_from_checkout, snapshot
-from tests.functional.test_arp_flush import LEARNED, keys, matches
+from tests.support import lab, module_from_checkout
+from tests.support.tables import LEARNED, keys, matches, snapshot
 
 # The kernel's gc_thresh3 (1024 by default) bounds the entries of every
 # namespace together, and tests leave the root namespace's sysctls alone:
@@ -96,47 +95,49 @@ def mixed_table(netlab):
     return ns, before
 
 
-def dump_buffers(arp_module, sock, family, index=None):
+def dump_buffers(netlink, sock, family, index=None):
     """The buffers of a real neighbour dump (of one interface: ``index``), as the kernel sent them."""
-    request = arp_module.NDMSG.pack(family, 0, 0, 0, 0)
+    request = netlink.NDMSG.pack(family, 0, 0, 0, 0)
     if index is not None:
-        request += arp_module.NLATTR.pack(8, arp_module.NDA_IFINDEX) + arp_module.U32.pack(index)
+        request += netlink.NLATTR.pack(8, netlink.NDA_IFINDEX) + netlink.U32.pack(index)
     buffers = []
-    for _, data, _, _ in sock.dump(arp_module.RTM_GETNEIGH, request):
+    for _, data, _, _ in sock.dump(netlink.RTM_GETNEIGH, request):
         if not buffers or buffers[-1] is not data:
             buffers.append(data)
     return buffers
 
 
 @pytest.mark.parametrize(
-    "arguments",
+    "family, states, interface",
     [
-        {"family": "inet"},
-        {"family": "inet6", "states": None},
-        {"family": "inet", "states": "reachable,probe"},
-        {"family": "inet6", "interface": "a0"},
+        ("inet", ("stale",), None),
+        ("inet6", LEARNED, None),
+        ("inet", ("reachable", "probe"), None),
+        ("inet6", ("stale",), "a0"),
     ],
 )
-def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, arguments):
-    """Per dump buffer: the same entries, in the same order, and byte for byte the same delete requests."""
+def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, family, states, interface):
+    """Per dump buffer of a real table: the same entries, in the same order, and byte for byte the same delete requests."""
     ns, _ = mixed_table
-    arp = module_from_checkout("arp")
-    arguments = {"interface": None, "states": "stale", "network": None, "exclude": None, "min_age": 0, **arguments}
-    selection = arp._selection(netns=ns.name, flushing=True, **arguments)  # pylint: disable=protected-access
-    with arp._Socket(ns.name) as sock:  # pylint: disable=protected-access
-        ifnames = arp._LinkNames(ns.name, arp._read_links(sock))  # pylint: disable=protected-access
-        indexes = {index for index, name in ifnames.items() if name == arguments["interface"]} or None
-        buffers = dump_buffers(arp, sock, selection["family"], *(indexes or ()))
+    netlink = module_from_checkout("_arp_hygiene_netlink")
+    with netlink.Socket(ns.name) as sock:
+        ifnames = netlink.LinkNames(ns.name, netlink.read_links(sock))
+        indexes = {index for index, name in ifnames.items() if name == interface} or None
+        selection = netlink.Selection(
+            netlink.socket.AF_INET if family == "inet" else netlink.socket.AF_INET6,
+            {netlink.NUD_STATES[name] for name in states},
+            ifindexes=indexes,
+            flushing=True,
+        )
+        buffers = dump_buffers(netlink, sock, selection.family, *(indexes or ()))
     by_columns, chosen = 0, 0
     for data in buffers:
-        columns = arp._Chosen(requests=True)  # pylint: disable=protected-access
-        if not arp._choose_columns(data, selection, indexes, ifnames, columns, 1000):  # pylint: disable=protected-access
+        columns = netlink.FlushPlan(requests=True)
+        if not netlink.choose_by_columns(data, selection, ifnames, columns, 1000):
             continue
         by_columns += 1
-        messages, found = arp._Chosen(requests=True), []  # pylint: disable=protected-access
-        arp._scan_buffer(  # pylint: disable=protected-access
-            data, selection, indexes, ifnames, {}, found, messages.messages, messages.positions, 1000
-        )
+        messages, found = netlink.FlushPlan(requests=True), []
+        netlink.decode_buffer(data, selection, ifnames, {}, found, messages, 1000)
         messages.add([e["ifname"] for e in found], [e["dst"] for e in found], [e["lladdr"] for e in found])
         assert list(columns.entries()) == list(messages.entries())
         assert columns.messages == messages.messages and columns.positions == messages.positions

@@ -6,14 +6,13 @@ its ``Lab`` closes, whatever happened inside. Addresses come from the
 documentation and benchmark ranges only (192.0.2.0/24, 198.51.100.0/24,
 198.18.0.0/15, 2001:db8::/32).
 
-Run ``python lab.py demo`` (as root, with the module's dependencies
+Run ``python -m tests.support.lab demo`` (``./run demo``; as root, with the module's dependencies
 installed) for the demo: it reproduces the black hole, then shows each fix
 working through ``salt-call --local``: ``arp.flush_stale`` for a stale entry,
 ``arp.verify fix=True`` for a wrong reachable one, ``arp.announce`` from the
 new worker.
 """
 
-import ipaddress
 import itertools
 import json
 import os
@@ -431,5 +430,5 @@ def demo():
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["demo"]:
-        sys.exit("usage: python lab.py demo")
+        sys.exit("usage: python -m tests.support.lab demo")
     sys.exit(demo())

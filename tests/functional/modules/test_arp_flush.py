@@ -1,37 +1,13 @@
 """arp.flush_stale and arp.flush against real kernel tables: what goes, what stays."""
 
-import ipaddress
 import threading
 
 import pytest
 import salt.loader
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-import lab
-from tests.conftest import every_state, snapshot
-
-LEARNED = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "none")
-
-
-def matches(key, value, interfaces=None, states=("stale",), family="inet", network=None, exclude=(), min_age=0):
-    """The oracle: does a selection pick this entry (as snapshot() keys and values it)?"""
-    dst, dev = key
-    _, state, flags = value
-    address = ipaddress.ip_address(dst)
-    return (
-        (interfaces is None or dev in interfaces)
-        and state in states
-        and "extern_learn" not in flags
-        and (family == "all" or address.version == (4 if family == "inet" else 6))
-        and (network is None or address in ipaddress.ip_network(network))
-        and not any(address in ipaddress.ip_network(item) for item in exclude)
-    )
-
-
-def keys(report):
-    """{(dst, ifname)} of a flush's report {ifname: {dst: lladdr}}."""
-    return {(dst, ifname) for ifname, entries in report.items() for dst in entries}
-
+from tests.support import lab
+from tests.support.tables import LEARNED, every_state, keys, matches, snapshot
 
 @pytest.mark.parametrize(
     "arguments, oracle",
@@ -141,7 +117,7 @@ def test_two_flushes_at_once_both_succeed(arp, table):
         ("flush_stale", {"network": "192.0.2.0/33"}, "network: '192.0.2.0/33' is not an IPv4 or IPv6"),
         ("flush_stale", {"network": "2001:db8::/32", "family": "inet"}, "network 2001:db8::/32 is IPv6 but family is 'inet'"),
         ("flush", {"exclude": "192.0.2.1,not-an-address"}, "exclude: 'not-an-address' is not"),
-        ("flush_stale", {"min_age": -5}, "min_age must be zero or more seconds"),
+        ("flush_stale", {"min_age": -5}, "min_age must be a number of seconds from 0, finite, not -5"),
         ("flush_stale", {"min_age": "soon"}, "min_age must be a number of seconds"),
         ("flush_stale", {"netns": "arph-no-such-namespace"}, "network namespace 'arph-no-such-namespace' does not exist"),
         ("list", {"netns": "../../proc/1/ns/net"}, "does not exist"),
@@ -211,7 +187,7 @@ def before_deletes(monkeypatch, action, flush):
     deletes of ``flush`` (a function the loader loaded), in the module copy
     that the function runs in.
     """
-    socket_class = flush.func.__globals__["_Socket"]
+    socket_class = flush.func.__globals__["netlink"].Socket
 
     def delete(self, messages, positions, original=socket_class.delete):
         action(self, messages, positions)

@@ -1,0 +1,287 @@
+"""
+ARP and IPv6 neighbour discovery frames, in plain Python (no Salt): asking
+the segment who holds an address, and announcing this host's own addresses.
+
+Part of arp-hygiene's ``arp`` execution module, which loads this file from its
+own directory. Frames go out through AF_PACKET sockets, one per link and
+protocol, opened in a named namespace by pyroute2 and bound by interface
+index (a name may not be UTF-8). Frames are Ethernet + ARP (RFC 826), and
+Ethernet + IPv6 + ICMPv6 for neighbour discovery (RFC 4861).
+
+Only the questions the kernel itself asks are built here (requests and
+solicitations from this host's own address and MAC), never an RFC 5227
+probe (sender 0.0.0.0) nor a DAD solicitation (source ``::``): those tell a
+host that is taking an address over that another host claims it.
+
+Links are the dicts of ``_arp_hygiene_netlink.read_links(..., addresses=True)``;
+entries those of its ``scan``. Errors are :class:`PacketError`.
+"""
+
+import array
+import ctypes
+import ipaddress
+import os
+import select
+import socket
+import struct
+import time
+
+import pyroute2.netns
+
+ARPHRD_ETHER = 1
+LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
+FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
+ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
+SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
+ARPOP_REQUEST, ARPOP_REPLY = 1, 2
+ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT = 135, 136
+ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR = 1, 2
+NA_OVERRIDE = 0x20000000
+IPPROTO_ICMPV6 = 58
+BROADCAST = b"\xff" * 6
+ALL_NODES = socket.inet_pton(socket.AF_INET6, "ff02::1")
+SOLICITED_NODES = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")
+LINK_LOCAL = ipaddress.ip_network("fe80::/10")
+ETHERNET = struct.Struct("!6s6sH")  # destination, source, type
+ARP_PACKET = struct.Struct("!HHBBH6s4s6s4s")  # hardware, protocol, sizes, op, sha, spa, tha, tpa
+IPV6_HEADER = struct.Struct("!IHBB16s16s")  # version etc., payload length, next header, hop limit, src, dst
+ND_MESSAGE = struct.Struct("!BBHI16s")  # type, code, checksum, flags/reserved, target
+
+
+class PacketError(OSError):
+    """Opening, or sending or reading on, a packet socket failed: ``errno`` says why, ``ifname`` where."""
+
+    def __init__(self, code, ifname, doing):
+        super().__init__(code, os.strerror(code) if code else doing)
+        self.ifname = ifname
+        self.doing = doing
+
+
+def link_type(link):
+    """The link's type in words (``ether``, ``loopback``...)."""
+    return LINK_TYPES.get(link["type"], f"type {link['type']}")
+
+
+def is_ethernet(link):
+    return link["type"] == ARPHRD_ETHER and bool(link["mac"])
+
+
+def source_address(link, family, dst):
+    """
+    This host's address on the link to ask about ``dst`` from, as the kernel
+    picks it: one whose prefix holds ``dst``; for IPv6, the link-local
+    address for a link-local ``dst``; else the first. None if the link has
+    no address of the family.
+    """
+    address = ipaddress.ip_address(dst)
+    own = [(ipaddress.ip_interface(f"{a}/{prefix}"), a) for f, a, prefix in link["addresses"] if f == family]
+    if family == socket.AF_INET6:
+        local = [pair for pair in own if pair[0].ip in LINK_LOCAL]
+        if address in LINK_LOCAL:
+            return local[0][1] if local else None
+        own = [pair for pair in own if pair[0].ip not in LINK_LOCAL] + local
+    for interface, text in own:
+        if address in interface.network:
+            return text
+    return own[0][1] if own else None
+
+
+class _SockaddrLL(ctypes.Structure):
+    """struct sockaddr_ll: bind(2) a packet socket by interface index."""
+
+    _fields_ = [
+        ("family", ctypes.c_ushort),
+        ("protocol", ctypes.c_ushort),
+        ("ifindex", ctypes.c_int),
+        ("hatype", ctypes.c_ushort),
+        ("pkttype", ctypes.c_ubyte),
+        ("halen", ctypes.c_ubyte),
+        ("addr", ctypes.c_ubyte * 8),
+    ]
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def packet_socket(netns, link, family):
+    """A non-blocking AF_PACKET socket bound to the link (by index), for ARP (AF_INET) or IPv6 frames."""
+    proto = ETH_P_ARP if family == socket.AF_INET else ETH_P_IPV6
+    try:
+        if netns:
+            sock = pyroute2.netns.create_socket(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto), flags=0)
+        else:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        address = _SockaddrLL(family=socket.AF_PACKET, protocol=socket.htons(proto), ifindex=link["index"])
+        if LIBC.bind(sock.fileno(), ctypes.byref(address), ctypes.sizeof(address)):
+            code = ctypes.get_errno()
+            sock.close()
+            raise OSError(code, os.strerror(code))
+        try:  # Linux 4.20: our own frames are not read back
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass
+        sock.setblocking(False)
+    except OSError as err:
+        raise PacketError(err.errno, link["ifname"], "cannot open a packet socket") from err
+    return sock
+
+
+def _icmpv6(src, dst, message):
+    """An IPv6 header and the ICMPv6 message with its checksum filled in."""
+    pseudo = src + dst + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6) + message
+    if len(pseudo) % 2:
+        pseudo += b"\0"
+    total = sum(array.array("H", pseudo))  # native order; folded and swapped below
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    checksum = socket.htons(~total & 0xFFFF)
+    message = message[:2] + struct.pack("!H", checksum) + message[4:]
+    return IPV6_HEADER.pack(6 << 28, len(message), IPPROTO_ICMPV6, 255, src, dst) + message
+
+
+def question(mac, source, family, dst, to=None):
+    """
+    The frame that asks who has ``dst``, from this host's ``source`` address
+    and ``mac``, exactly as the kernel asks: to the MAC ``to`` alone (the
+    kernel's unicast reachability probe), or with ``to=None`` to the whole
+    segment (its address resolution: an ARP broadcast, an IPv6 solicitation
+    to the address's solicited-node group).
+    """
+    if family == socket.AF_INET:
+        arp = ARP_PACKET.pack(
+            1, ETH_P_IP, 6, 4, ARPOP_REQUEST, mac, socket.inet_aton(source), bytes(6), socket.inet_aton(dst)
+        )
+        return ETHERNET.pack(to or BROADCAST, mac, ETH_P_ARP) + arp
+    target = socket.inet_pton(socket.AF_INET6, dst)
+    group = SOLICITED_NODES[:13] + target[13:]
+    solicitation = ND_MESSAGE.pack(ND_NEIGHBOR_SOLICIT, 0, 0, 0, target) + bytes([ND_OPT_SOURCE_LLADDR, 1]) + mac
+    own = socket.inet_pton(socket.AF_INET6, source)
+    if to:
+        return ETHERNET.pack(to, mac, ETH_P_IPV6) + _icmpv6(own, target, solicitation)
+    return ETHERNET.pack(b"\x33\x33" + group[12:], mac, ETH_P_IPV6) + _icmpv6(own, group, solicitation)
+
+
+def announcement(mac, family, address):
+    """A gratuitous ARP request, or an unsolicited neighbour advertisement with the override flag."""
+    if family == socket.AF_INET:
+        own = socket.inet_aton(address)
+        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + ARP_PACKET.pack(
+            1, ETH_P_IP, 6, 4, ARPOP_REQUEST, mac, own, bytes(6), own
+        )
+    own = socket.inet_pton(socket.AF_INET6, address)
+    advert = ND_MESSAGE.pack(ND_NEIGHBOR_ADVERT, 0, 0, NA_OVERRIDE, own) + bytes([ND_OPT_TARGET_LLADDR, 1]) + mac
+    return ETHERNET.pack(b"\x33\x33\x00\x00\x00\x01", mac, ETH_P_IPV6) + _icmpv6(own, ALL_NODES, advert)
+
+
+def answers_in(sock, family, mac):
+    """Yield (address, MAC) of the answers waiting on a link's packet socket (``mac``: the link's own)."""
+    while True:
+        try:
+            frame = sock.recv(2048)
+        except BlockingIOError:
+            return
+        if frame[6:12] == mac:
+            continue  # our own frame, on kernels that read them back
+        if family == socket.AF_INET:
+            if len(frame) < ETHERNET.size + ARP_PACKET.size:
+                continue
+            fields = ARP_PACKET.unpack_from(frame, ETHERNET.size)
+            if fields[4] == ARPOP_REPLY:
+                yield socket.inet_ntoa(fields[6]), fields[5].hex(":")
+            continue
+        start = ETHERNET.size + IPV6_HEADER.size
+        if len(frame) < start + ND_MESSAGE.size or frame[ETHERNET.size + 6] != IPPROTO_ICMPV6:
+            continue
+        kind, _, _, _, target = ND_MESSAGE.unpack_from(frame, start)
+        if kind != ND_NEIGHBOR_ADVERT:
+            continue
+        answered = frame[6:12]
+        offset = start + ND_MESSAGE.size
+        while offset + 8 <= len(frame) and frame[offset + 1]:
+            if frame[offset] == ND_OPT_TARGET_LLADDR:
+                answered = frame[offset + 2 : offset + 8]
+                break
+            offset += frame[offset + 1] * 8
+        yield socket.inet_ntop(socket.AF_INET6, target), answered.hex(":")
+
+
+def collect_answers(entries, links, netns, timeout, rate, whole_segment):
+    """
+    Ask about every entry's address at once, ``rate`` questions a second:
+    the whole segment (``whole_segment``), else each entry's cached MAC
+    alone. Answers are collected for ``timeout`` seconds after the last
+    question (all of them, so that a second MAC claiming an address is
+    seen); a run that asked only cached MACs ends as soon as each has
+    answered. Returns {(ifindex, dst): [MACs, in the order they answered]}.
+    """
+    if not entries:
+        return {}
+    sockets, questions = {}, []
+    ifname = None
+    try:
+        for entry in entries:
+            family = FAMILIES[entry["family"]]
+            link = links[entry["ifindex"]]
+            key = (link["index"], family)
+            if key not in sockets:
+                sockets[key] = packet_socket(netns, link, family)
+            to = None if whole_segment else bytes.fromhex(entry["lladdr"].replace(":", ""))
+            source = source_address(link, family, entry["dst"])
+            questions.append((sockets[key], link["ifname"], question(link["mac"], source, family, entry["dst"], to)))
+        waiting = {(entry["ifindex"], entry["dst"]) for entry in entries}
+        readers = {sock.fileno(): (index, family, sock) for (index, family), sock in sockets.items()}
+        answers, sent, deadline = {}, 0, None
+        start = time.monotonic()
+        while True:
+            now = time.monotonic()
+            while sent < len(questions) and start + sent / rate <= now:
+                sock, ifname, frame = questions[sent]
+                sock.send(frame)
+                sent += 1
+            if sent == len(questions):
+                deadline = deadline or now + timeout
+                if (not whole_segment and not waiting) or now >= deadline:
+                    break
+                wait = deadline - now
+            else:
+                wait = start + sent / rate - now
+            ifname = None
+            for fileno in select.select(list(readers), [], [], max(wait, 0))[0]:
+                index, family, sock = readers[fileno]
+                ifname = links[index]["ifname"]
+                for dst, mac in answers_in(sock, family, links[index]["mac"]):
+                    key = (index, dst)
+                    if key in waiting or key in answers:
+                        macs = answers.setdefault(key, [])
+                        if mac not in macs:
+                            macs.append(mac)
+                        waiting.discard(key)
+    except PacketError:
+        raise
+    except OSError as err:
+        raise PacketError(err.errno, ifname, "asking the segment") from err
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    return answers
+
+
+def announce(chosen, netns):
+    """
+    Announce each (link, [(family, address, prefix)]) of ``chosen`` out of
+    its link, one packet socket per link. Yields (ifname, address) as each
+    announcement leaves, so that the caller knows what went out before an
+    error.
+    """
+    for link, addresses in chosen:
+        sock = packet_socket(netns, link, addresses[0][0])
+        try:
+            for family, address, _ in addresses:
+                try:
+                    sock.send(announcement(link["mac"], family, address))
+                except OSError as err:
+                    raise PacketError(err.errno, link["ifname"], "sending announcements") from err
+                yield link["ifname"], address
+        finally:
+            sock.close()
+

@@ -1,0 +1,27 @@
+"""
+What the tests share: the namespace lab (also ./run demo), table oracles,
+the master's test setup, and the rule that nothing skips in CI.
+"""
+
+import importlib.util
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IN_CI = bool(os.environ.get("CI"))
+
+
+def unavailable(reason):
+    """Skip here; in CI, where every kernel and Salt test must run, fail."""
+    import pytest  # pylint: disable=import-outside-toplevel  (the demo imports this package without pytest)
+
+    if IN_CI:
+        pytest.fail(f"cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def module_from_checkout(name):
+    """A file of _modules/ (``arp``, ``_arp_hygiene_netlink``...) imported as plain Python, for tests of its code."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "_modules", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

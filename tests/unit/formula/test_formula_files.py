@@ -1,0 +1,52 @@
+"""
+The formula's data files: pillar.example documents the settings of
+defaults.yaml (the same keys and values, each key commented); the NUD state
+names the formula accepts are the arp module's.
+"""
+
+import os
+import re
+
+import salt.utils.yaml
+
+from tests.support import REPO, module_from_checkout
+
+
+def load(*path):
+    with open(os.path.join(REPO, *path), encoding="utf-8") as stream:
+        return stream.read()
+
+
+def test_pillar_example_holds_exactly_the_defaults():
+    defaults = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "defaults.yaml"))
+    assert salt.utils.yaml.safe_load(load("pillar.example")) == {"arp_hygiene": defaults["arp_hygiene"]}
+
+
+def test_every_key_of_pillar_example_has_a_comment_above_it():
+    lines = load("pillar.example").splitlines()
+    uncommented = []
+    for number, line in enumerate(lines):
+        if re.match(r"\s+[a-z_]+:", line):
+            above = lines[number - 1].strip()
+            if not above.startswith("#"):
+                uncommented.append(line.strip())
+    assert uncommented == []
+
+
+def test_the_formulas_state_names_are_the_modules():
+    formula = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "defaults.yaml"))["formula"]
+    names = list(module_from_checkout("_arp_hygiene_netlink").NUD_STATES)
+    assert formula["flushable_states"] == [name for name in names if name not in ("permanent", "noarp")]
+    assert formula["verifiable_states"] == [name for name in names if name != "noarp"]
+    assert set(names) == {"incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none"}
+
+
+def test_platform_files_override_only_the_formulas_platform_data():
+    directory = os.path.join(REPO, "salt", "arp_hygiene", "parameters", "os_family")
+    defaults = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "defaults.yaml"))["formula"]
+    files = sorted(os.listdir(directory))
+    assert files == ["Arch.yaml", "RedHat.yaml"]
+    for name in files:
+        data = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "parameters", "os_family", name))
+        assert list(data) == ["formula"] and set(data["formula"]) <= set(defaults), name
+        assert data["formula"]["cron_package"] == "cronie"
