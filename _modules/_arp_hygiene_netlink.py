@@ -113,10 +113,13 @@ USUAL_ATTRIBUTES = (
 
 class MessageLayout:
     """
-    A message laid out as ``fields`` ((name, struct format) pairs, name None
-    for padding) with the given attributes: its struct, length, and for each
-    field its index in the unpacked tuple and its byte offset; ``fixed``:
-    the (offset, byte) pairs that every such message holds (its length and
+    A neighbour message of ``msg_type`` and ``family``: struct nlmsghdr,
+    struct ndmsg, then ``attributes`` ((type, value fields) pairs, as in
+    USUAL_ATTRIBUTES) in that order. Holds its ``struct``, ``length``, each
+    named field's ``index`` in the unpacked tuple and byte ``offset``,
+    ``read`` (the entry's fields out of an unpacked tuple), the attribute
+    headers (``header_fields`` of a tuple must equal ``headers``), and
+    ``fixed``: the (offset, byte) pairs every such message holds (length,
     type, family, the high byte of the state, the attribute headers).
     """
 
