@@ -147,13 +147,31 @@ class MessageLayout:
         # Attribute headers: (len, type) pairs the one-unpack decoder compares.
         self.header_fields = itemgetter(*[self.index[f] for h in headers for f in (h[0], h[2])])
         self.headers = tuple(v for h in headers for v in (h[1], h[3]))
-        fixed = [(self.offset["length"], U32.pack(self.length)), (self.offset["type"], NLMSG_FLAGS.pack(msg_type)),
-                 (self.offset["family"], bytes([family])), (self.offset["state"] + 1, b"\0")]
+        fixed = [
+            (self.offset["length"], U32.pack(self.length)),
+            (self.offset["type"], NLMSG_FLAGS.pack(msg_type)),
+            (self.offset["family"], bytes([family])),
+            (self.offset["state"] + 1, b"\0"),
+        ]
         fixed += [(self.offset[length_field], NLATTR.pack(size, kind)) for length_field, size, _, kind in headers]
         self.fixed = [(at + i, byte) for at, value in fixed for i, byte in enumerate(value)]
         # What the one-unpack decoder reads of the unpacked tuple.
-        named = [name for name in ("family", "ifindex", "state", "flags", "dst", "lladdr", "probes", "confirmed",
-                                   "used", "updated") if name in self.index]
+        named = [
+            name
+            for name in (
+                "family",
+                "ifindex",
+                "state",
+                "flags",
+                "dst",
+                "lladdr",
+                "probes",
+                "confirmed",
+                "used",
+                "updated",
+            )
+            if name in self.index
+        ]
         self.read = itemgetter(*[self.index[name] for name in named])
 
 
@@ -345,7 +363,14 @@ def read_links(sock, addresses=False):
         if kind != RTM_NEWLINK:
             continue
         _, link_type, index, flags, _ = IFINFOMSG.unpack_from(data, offset + NLMSG_HDR.size)
-        link = {"index": index, "ifname": None, "mac": None, "type": link_type, "up": bool(flags & IFF_UP), "addresses": []}
+        link = {
+            "index": index,
+            "ifname": None,
+            "mac": None,
+            "type": link_type,
+            "up": bool(flags & IFF_UP),
+            "addresses": [],
+        }
         for kind_, value in attributes(data, offset + NLMSG_HDR.size + IFINFOMSG.size, offset + length):
             if kind_ == IFLA_IFNAME:
                 link["ifname"] = link_name(value.rstrip(b"\0"))
@@ -535,7 +560,7 @@ class FlushPlan:
         index = 0
         for ifnames, dsts, lladdrs in self.pieces:
             names = ifnames if isinstance(ifnames, list) else [ifnames] * len(dsts)
-            for ifname, dst, lladdr in zip(names, dsts, lladdrs):
+            for ifname, dst, lladdr in zip(names, dsts, lladdrs, strict=True):
                 yield index, ifname, dst, lladdr
                 index += 1
 
@@ -550,10 +575,10 @@ class FlushPlan:
         if not failed:
             for ifnames, dsts, lladdrs in self.pieces:
                 if isinstance(ifnames, list):
-                    for ifname, dst, lladdr in zip(ifnames, dsts, lladdrs):
+                    for ifname, dst, lladdr in zip(ifnames, dsts, lladdrs, strict=True):
                         done.setdefault(ifname, {})[dst] = lladdr
                 else:
-                    done.setdefault(ifnames, {}).update(zip(dsts, lladdrs))
+                    done.setdefault(ifnames, {}).update(zip(dsts, lladdrs, strict=True))
             return done, vanished, errors
         for index, ifname, dst, lladdr in self.entries():
             code = failed.get(index)
@@ -631,8 +656,19 @@ def decode_buffer(data, selection, ifnames, ages, entries, plan=None, first_seq=
             request = DELETE_REQUEST[family].struct
             plan.positions.append(len(messages))
             messages += request.pack(
-                request.size, RTM_DELNEIGH, NLM_F_REQUEST, first_seq + len(entries), 0, family, ifindex, 0, 0, 0,
-                len(dst) + NLATTR.size, NDA_DST, dst,
+                request.size,
+                RTM_DELNEIGH,
+                NLM_F_REQUEST,
+                first_seq + len(entries),
+                0,
+                family,
+                ifindex,
+                0,
+                0,
+                0,
+                len(dst) + NLATTR.size,
+                NDA_DST,
+                dst,
             )
         entries.append(entry)
     return True

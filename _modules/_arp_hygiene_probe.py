@@ -284,4 +284,3 @@ def announce(chosen, netns):
                 yield link["ifname"], address
         finally:
             sock.close()
-

@@ -68,6 +68,7 @@ VERIFIED_STATES = ("reachable", "stale", "delay", "probe", "permanent")
 # A verify run: seconds to wait for answers, questions a second, and how long
 # the questions may take in all, so that a scheduled run always ends.
 TIMEOUT_LIMIT, RATE_LIMITS, RUN_LIMIT = 30, (1, 10000), 300
+NO_IPV6 = "IPv6 address: it takes no part in neighbour discovery"
 
 
 def __virtual__():
@@ -325,7 +326,8 @@ def verify(
             _add_to(result["mismatch"], entry, {"cached": entry["lladdr"], "answered": answered})
     for ifname, conflicts in result["conflict"].items():
         for dst, macs in conflicts.items():
-            log.warning("arp: several MACs answer for %s on %s: %s; left alone", dst, ifname, ", ".join(macs["answered"]))
+            answered = ", ".join(macs["answered"])
+            log.warning("arp: several MACs answer for %s on %s: %s; left alone", dst, ifname, answered)
     if fix:
         result.update(_repair(result, asked, netns))
     return result
@@ -384,7 +386,7 @@ def announce(interface=None, family="all", netns=None, test=None):
         if addresses:
             chosen.append((link, addresses))
     if test:
-        return {"would_announce": {link["ifname"]: [address for _, address, _ in addresses] for link, addresses in chosen}}
+        return {"would_announce": {link["ifname"]: [a for _, a, _ in addresses] for link, addresses in chosen}}
     announced = {}
     with _salt_errors(netns, info={"announced": announced}):
         for ifname, address in probe.announce(chosen, netns):
@@ -443,7 +445,8 @@ def _network(value, what):
     the network to the entries on that interface, or None.
     """
     if not isinstance(value, str):
-        raise SaltInvocationError(f"{what} must be an address or CIDR as a string, not {type(value).__name__}: {value!r}")
+        kind = type(value).__name__
+        raise SaltInvocationError(f"{what} must be an address or CIDR as a string, not {kind}: {value!r}")
     try:
         network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError as err:
@@ -452,15 +455,12 @@ def _network(value, what):
 
 
 def _check_netns(netns):
-    if netns is not None:
-        if not isinstance(netns, str) or netns not in netlink.namespaces():
-            raise SaltInvocationError(
-                f"network namespace {netns!r} does not exist (`ip netns list` shows the named namespaces)"
-            )
+    if netns is not None and (not isinstance(netns, str) or netns not in netlink.namespaces()):
+        raise SaltInvocationError(f"network namespace {netns!r} does not exist (`ip netns list` shows the named ones)")
 
 
 def _number(value, what, unit, low, high=None, above_low=False):
-    """A number (or a numeric string; never a bool or a list) from ``low`` (above it: ``above_low``), finite, at most ``high``."""
+    """A number (a numeric string too, never a bool) from ``low`` (above it: ``above_low``), finite, up to ``high``."""
     bounds = f"{'above' if above_low else 'from'} {low:g}, " + (f"at most {high:g}" if high is not None else "finite")
     try:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -561,8 +561,7 @@ def _check_ethernet(interfaces, family, links, netns, need_up=False):
             )
         if need_up and not link["up"]:
             raise SaltInvocationError(f"interface {name!r} is down: nothing can be sent from it")
-        for wanted, words in ((socket.AF_INET, "IPv4 address: it takes no part in ARP"),
-                              (socket.AF_INET6, "IPv6 address: it takes no part in neighbour discovery")):
+        for wanted, words in ((socket.AF_INET, "IPv4 address: it takes no part in ARP"), (socket.AF_INET6, NO_IPV6)):
             if family == wanted and not any(f == wanted for f, _, _ in link["addresses"]):
                 raise SaltInvocationError(f"interface {name!r} has no {words}")
 
@@ -635,6 +634,7 @@ def _repair(result, entries, netns):
     one of the answers meanwhile. Returns ``{"replaced", "deleted"}``; on an
     error, raises with them in ``info``.
     """
+
     def listed(entry, outcome):
         return entry["dst"] in result[outcome].get(entry["ifname"], {})
 

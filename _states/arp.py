@@ -37,9 +37,7 @@ def __virtual__():
     )
 
 
-def no_stale(
-    name, interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None
-):
+def no_stale(name, interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None):
     """
     Make sure no neighbour entry is in the given NUD states (default:
     ``stale``) by deleting those that are. ``permanent`` and ``noarp``

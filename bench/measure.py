@@ -91,7 +91,10 @@ def count_stale(ns):
 
 def child(what, ns):
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "child.py"), what, ns.name, "a0"], capture_output=True, text=True, check=True
+        [sys.executable, os.path.join(HERE, "child.py"), what, ns.name, "a0"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout)
 
@@ -111,7 +114,10 @@ def one_round(size, config_dir, with_rss):
         ns.delete()
         if with_rss:
             ns = build(netlab, size)
-            measured[IP_FLUSH] = measured[IP_FLUSH][0], peak_rss(["ip", "-n", ns.name, "neigh", "flush", "nud", "stale", "dev", "a0"])
+            measured[IP_FLUSH] = (
+                measured[IP_FLUSH][0],
+                peak_rss(["ip", "-n", ns.name, "neigh", "flush", "nud", "stale", "dev", "a0"]),
+            )
             ns.delete()
 
         if size <= 10_000:
@@ -195,10 +201,13 @@ def table(results):
         for method, row in methods.items():
             ratio = ""
             if "ratio" in row:
-                ratio = f"{row['ratio_median']:.2f}x {REFERENCE[method]} ({min(row['ratio']):.2f}-{max(row['ratio']):.2f})"
+                ratio = (
+                    f"{row['ratio_median']:.2f}x {REFERENCE[method]} ({min(row['ratio']):.2f}-{max(row['ratio']):.2f})"
+                )
             rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
             lines.append(
-                f"| {int(size):,} | {cell(method)} | {row['median']:.3f} s | {row['min']:.3f}-{row['max']:.3f} s | {ratio} | {rss} |"
+                f"| {int(size):,} | {cell(method)} | {row['median']:.3f} s "
+                f"| {row['min']:.3f}-{row['max']:.3f} s | {ratio} | {rss} |"
             )
     return "\n".join(lines)
 
@@ -261,7 +270,11 @@ def main():
             "python": platform.python_version(),
         },
         "rounds": args.rounds,
-        "gc_thresh": {"before": gc.before, "during": [max(gc.value, old) for old in gc.before], "restored": gc.restored},
+        "gc_thresh": {
+            "before": gc.before,
+            "during": [max(gc.value, old) for old in gc.before],
+            "restored": gc.restored,
+        },
         "results": results,
     }
     with open(os.path.join(HERE, "results.json"), "w", encoding="utf-8") as out:

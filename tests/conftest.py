@@ -74,6 +74,7 @@ def arp(loaders):
 
 # ------------------------------------- a table with every NUD state
 
+
 @pytest.fixture
 def table(netlab):
     """(namespace, the table as ip(8) reads it) with the entries of every_state()."""

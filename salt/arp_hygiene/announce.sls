@@ -23,7 +23,8 @@ arp_hygiene-announce-module-run:
 
 {%- if announce['at_boot'] %}
 {%-   if not arp_hygiene['salt_call'] %}
-{{-     raise("pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside " ~ grains['pythonexecutable'] ~ " or on PATH; set arp_hygiene:salt_call") }}
+{{-     raise("pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside "
+              ~ grains['pythonexecutable'] ~ " or on PATH; set arp_hygiene:salt_call") }}
 {%-   endif %}
 
 arp_hygiene-announce-pkg-installed:

@@ -15,6 +15,7 @@ import pytest
 from tests.support import REPO, unavailable
 from tests.support.master import DB, TOP, WEB, Pillar, apply_clean
 
+
 @pytest.fixture(scope="package")
 def root_crontab():
     """Root's crontab as it was, put back after the package's tests."""
@@ -108,5 +109,3 @@ def pillar(trees, salt_cli):
 def clean(salt_cli, pillar):
     """Nothing of the formula on the database minion when the test starts."""
     apply_clean(salt_cli, pillar)
-
-

@@ -10,6 +10,7 @@ import pytest
 from tests.support.master import CRON_ENV, DB, JOB, WEB, apply_clean, changed, highstate, job_lines, scheduled
 from tests.support.tables import keys, matches, snapshot
 
+
 @pytest.fixture
 def report(tmp_path):
     return tmp_path / "arp_hygiene.json"
@@ -17,7 +18,12 @@ def report(tmp_path):
 
 def settings(ns, report, **changes):
     """Pillar arp_hygiene pointing the job at the lab namespace ``ns``."""
-    return {"method": "cron", "interval_minutes": 5, "report_file": str(report), "flush": {"family": "all", "netns": ns.name}} | changes
+    return {
+        "method": "cron",
+        "interval_minutes": 5,
+        "report_file": str(report),
+        "flush": {"family": "all", "netns": ns.name},
+    } | changes
 
 
 def stale(before):
@@ -40,7 +46,10 @@ def test_highstate_installs_the_job_on_database_minions_only(salt_cli, pillar, c
 
     db = highstate(salt_cli, DB)
     comment, job = job_lines()
-    assert comment == f"# arp-hygiene (Salt formula arp_hygiene) flushes stale neighbour entries SALT_CRON_IDENTIFIER:{JOB}"
+    assert (
+        comment
+        == f"# arp-hygiene (Salt formula arp_hygiene) flushes stale neighbour entries SALT_CRON_IDENTIFIER:{JOB}"
+    )
     assert job.startswith("*/5 * * * * ")
     assert f"""'netns="{ns.name}"'""" in job and "arp.flush_stale" in job
     # enforce: the highstate itself flushed the stale entries.
@@ -113,25 +122,70 @@ def test_the_salt_scheduler_method_replaces_cron_and_its_job_runs(salt_cli, pill
 
 
 BAD_PILLAR = [
-    ({"interval_minutes": 0}, "pillar arp_hygiene:interval_minutes is 0; allowed: a whole number of minutes from 1 to 59"),
-    ({"interval_minutes": 61}, "pillar arp_hygiene:interval_minutes is 61; allowed: a whole number of minutes from 1 to 59"),
-    ({"interval_minutes": "5; touch {mark}"}, 'pillar arp_hygiene:interval_minutes is "5; touch {mark}"; allowed: a whole number'),
-    ({"flush": {"interfaces": ["eth0", "eth0;touch {mark}"]}}, 'pillar arp_hygiene:flush:interfaces is "eth0;touch {mark}"; allowed: interface names'),
-    ({"flush": {"netns": "$(touch {mark})"}}, 'pillar arp_hygiene:flush:netns is "$(touch {mark})"; allowed: the name of a network namespace'),
-    ({"flush": {"states": ["stale", "gone"]}}, 'pillar arp_hygiene:flush:states is ["stale", "gone"]; allowed: a list of NUD states from'),
+    (
+        {"interval_minutes": 0},
+        "pillar arp_hygiene:interval_minutes is 0; allowed: a whole number of minutes from 1 to 59",
+    ),
+    (
+        {"interval_minutes": 61},
+        "pillar arp_hygiene:interval_minutes is 61; allowed: a whole number of minutes from 1 to 59",
+    ),
+    (
+        {"interval_minutes": "5; touch {mark}"},
+        'pillar arp_hygiene:interval_minutes is "5; touch {mark}"; allowed: a whole number',
+    ),
+    (
+        {"flush": {"interfaces": ["eth0", "eth0;touch {mark}"]}},
+        'pillar arp_hygiene:flush:interfaces is "eth0;touch {mark}"; allowed: interface names',
+    ),
+    (
+        {"flush": {"netns": "$(touch {mark})"}},
+        'pillar arp_hygiene:flush:netns is "$(touch {mark})"; allowed: the name of a network namespace',
+    ),
+    (
+        {"flush": {"states": ["stale", "gone"]}},
+        'pillar arp_hygiene:flush:states is ["stale", "gone"]; allowed: a list of NUD states from',
+    ),
     ({"flush": {"states": ["permanent"]}}, "(permanent and noarp entries are never flushed)"),
-    ({"flush": {"network": "192.0.2.0/33"}}, 'pillar arp_hygiene:flush:network is "192.0.2.0/33"; allowed: an IPv4 or IPv6 CIDR'),
-    ({"flush": {"exclude": ["192.0.2.300"]}}, 'pillar arp_hygiene:flush:exclude is "192.0.2.300"; allowed: IPv4 or IPv6 addresses'),
+    (
+        {"flush": {"network": "192.0.2.0/33"}},
+        'pillar arp_hygiene:flush:network is "192.0.2.0/33"; allowed: an IPv4 or IPv6 CIDR',
+    ),
+    (
+        {"flush": {"exclude": ["192.0.2.300"]}},
+        'pillar arp_hygiene:flush:exclude is "192.0.2.300"; allowed: IPv4 or IPv6 addresses',
+    ),
     ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
-    ({"interval": 5}, "pillar arp_hygiene:interval is not a setting of the formula; settings: method, interval_minutes"),
+    (
+        {"interval": 5},
+        "pillar arp_hygiene:interval is not a setting of the formula; settings: method, interval_minutes",
+    ),
     ({"sysctl": {"kernel.panic": 1}}, 'pillar arp_hygiene:sysctl has the key "kernel.panic"; allowed: net.ipv4|ipv6'),
     ({"verify": {"enabled": "yes"}}, 'pillar arp_hygiene:verify:enabled is "yes"; allowed: true or false'),
-    ({"verify": {"timeout": 0}}, "pillar arp_hygiene:verify:timeout is 0; allowed: a number of seconds above 0, at most 30"),
-    ({"verify": {"rate": "9; touch {mark}"}}, 'pillar arp_hygiene:verify:rate is "9; touch {mark}"; allowed: questions per second'),
-    ({"verify": {"states": ["noarp"]}}, 'pillar arp_hygiene:verify:states is ["noarp"]; allowed: a list of NUD states from'),
-    ({"verify": {"fix": False}}, "pillar arp_hygiene:verify:fix is not a setting of the formula; settings of verify: enabled"),
-    ({"announce": {"family": "ipx"}}, 'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all'),
-    ({"announce": {"interfaces": ["eth0$(touch {mark})"]}}, 'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"'),
+    (
+        {"verify": {"timeout": 0}},
+        "pillar arp_hygiene:verify:timeout is 0; allowed: a number of seconds above 0, at most 30",
+    ),
+    (
+        {"verify": {"rate": "9; touch {mark}"}},
+        'pillar arp_hygiene:verify:rate is "9; touch {mark}"; allowed: questions per second',
+    ),
+    (
+        {"verify": {"states": ["noarp"]}},
+        'pillar arp_hygiene:verify:states is ["noarp"]; allowed: a list of NUD states from',
+    ),
+    (
+        {"verify": {"fix": False}},
+        "pillar arp_hygiene:verify:fix is not a setting of the formula; settings of verify: enabled",
+    ),
+    (
+        {"announce": {"family": "ipx"}},
+        'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all',
+    ),
+    (
+        {"announce": {"interfaces": ["eth0$(touch {mark})"]}},
+        'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"',
+    ),
 ]
 
 
@@ -142,7 +196,9 @@ def nothing_installed(salt_cli, pillar):
 
 
 @pytest.mark.parametrize("bad, message", BAD_PILLAR, ids=[str(bad) for bad, _ in BAD_PILLAR])
-def test_a_bad_pillar_fails_the_render_and_installs_nothing(salt_cli, pillar, nothing_installed, tmp_path, bad, message):
+def test_a_bad_pillar_fails_the_render_and_installs_nothing(
+    salt_cli, pillar, nothing_installed, tmp_path, bad, message
+):
     mark = tmp_path / "injected"
     report = tmp_path / "arp_hygiene.json"
     bad = json.loads(json.dumps(bad).replace("{mark}", str(mark)))

@@ -35,7 +35,10 @@ def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pil
     }
     assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
     comment, job = job_lines(VERIFY_JOB)
-    assert comment == f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
+    assert (
+        comment
+        == f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
+    )
     assert job.startswith("*/5 * * * * ") and " arp.verify " in job and "fix=true" in job
     assert job_lines(), "the flush job stays"
 
@@ -43,7 +46,9 @@ def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pil
     db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
     assert not segment.reach(db, WORKER_IP)
     run_as_cron(job.split(None, 5)[5])
-    assert json.loads(verified.read_text())["local"]["replaced"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert json.loads(verified.read_text())["local"]["replaced"] == {
+        "eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}
+    }
     assert segment.reach(db, WORKER_IP)
 
     # Disabled again: the job goes, the flush job stays.
@@ -63,7 +68,9 @@ def test_announce_tells_the_segment_and_installs_a_boot_job(salt_cli, pillar, cl
     assert ret.returncode == 0, ret
     announced = changed(ret)["arp_hygiene-announce-module-run"]["arp.announce"]["announced"]["eth0"]
     assert {WORKER_IP, WORKER_IP6} <= set(announced)
-    wait_for(lambda: segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC == segment.neighbour(db, WORKER_IP6)["lladdr"])
+    wait_for(
+        lambda: segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC == segment.neighbour(db, WORKER_IP6)["lladdr"]
+    )
     comment, job = job_lines(ANNOUNCE_JOB)
     assert comment.endswith(f"announces this host's MACs at boot SALT_CRON_IDENTIFIER:{ANNOUNCE_JOB}")
     assert job.startswith("@reboot ") and " arp.announce " in job
@@ -85,7 +92,9 @@ def test_arp_notify_is_planned_with_test_true(salt_cli, pillar, clean):
     ret = salt_cli.run("state.show_sls", "arp_hygiene.announce", minion_tgt=DB)
     assert ret.returncode == 0, ret
     planned = {key: state["sysctl"] for key, state in ret.data.items() if key.startswith("arp_hygiene-announce-sysctl")}
-    names = sorted(next(arg["name"] for arg in args if isinstance(arg, dict) and "name" in arg) for args in planned.values())
+    names = sorted(
+        next(arg["name"] for arg in args if isinstance(arg, dict) and "name" in arg) for args in planned.values()
+    )
     assert names == ["net.ipv4.conf.all.arp_notify", "net.ipv4.conf.default.arp_notify"]
 
 

@@ -12,8 +12,12 @@ def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(sal
     ret = salt_cli.run("saltutil.sync_all", minion_tgt=DB)
     assert ret.returncode == 0, ret
     extmods = db_minion.config["extension_modules"]
-    for kind, name in (("modules", "arp.py"), ("modules", "_arp_hygiene_netlink.py"), ("modules", "_arp_hygiene_probe.py"),
-                       ("states", "arp.py")):
+    for kind, name in (
+        ("modules", "arp.py"),
+        ("modules", "_arp_hygiene_netlink.py"),
+        ("modules", "_arp_hygiene_probe.py"),
+        ("states", "arp.py"),
+    ):
         synced = os.path.join(extmods, kind, name)
         assert filecmp.cmp(synced, os.path.join(REPO, f"_{kind}", name), shallow=False), synced
     # The helpers are synced, never loaded as modules of their own.
@@ -58,7 +62,12 @@ def test_no_stale_state_through_the_master(salt_cli, table, testmode):
     else:
         assert state["result"] is True
         assert snapshot(ns) == {key: value for key, value in before.items() if key not in stale}
-        again = salt_cli.run("state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "family=all", minion_tgt=DB)
+        again = salt_cli.run(
+            "state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "family=all", minion_tgt=DB
+        )
         (state,) = again.data.values()
         assert state["result"] is True and state["changes"] == {}
-        assert state["comment"] == f"No stale entries in the neighbour table of network namespace {ns.name}: already clean."
+        assert (
+            state["comment"]
+            == f"No stale entries in the neighbour table of network namespace {ns.name}: already clean."
+        )

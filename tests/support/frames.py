@@ -15,8 +15,11 @@ def table(ns):
 
 def unicast_json(ns):
     """The entries of ``ip -j neigh show nud all`` for unicast addresses, each as the JSON text ip printed."""
-    return [json.dumps(entry) for entry in json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout)
-            if not entry["dst"].startswith("ff")]
+    return [
+        json.dumps(entry)
+        for entry in json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout)
+        if not entry["dst"].startswith("ff")
+    ]
 
 
 def questions(frames, targets, kinds=(1,), icmp=(135,)):

@@ -139,7 +139,10 @@ def add_entries(ns, entries):
     if lines:
         ns.batch(lines)
     if delayed:
-        send = "import socket,sys\nfor a in sys.argv[1:]:\n s=socket.socket(socket.AF_INET6 if ':' in a else socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x',(a,9))"
+        send = (
+            "import socket,sys\nfor a in sys.argv[1:]:\n"
+            " s=socket.socket(socket.AF_INET6 if ':' in a else socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x',(a,9))"
+        )
         ns.exec(sys.executable, "-c", send, *delayed)
 
 
@@ -149,16 +152,16 @@ DB_IP, WORKER_IP, PORT = "192.0.2.10", "192.0.2.20", 27017
 DB_IP6, WORKER_IP6 = "2001:db8:1::10", "2001:db8:1::20"
 OLD_MAC, NEW_MAC, DB_MAC = "02:00:00:00:20:01", "02:00:00:00:20:02", "02:00:00:00:10:01"
 
-SERVER = """
+SERVER = f"""
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", %d))
+s.bind(("0.0.0.0", {PORT}))
 s.listen(16)
 print("listening", flush=True)
 while True:
     s.accept()[0].close()
-""" % PORT
+"""
 
 CONNECT = """
 import socket, sys
@@ -362,7 +365,9 @@ def demo():
 
     def show_entry(hole):
         entry = hole.entry()
-        tell(f"database's entry for {WORKER_IP}: " + (f"{entry.get('lladdr')} {entry['state'][0]}" if entry else "none"))
+        tell(
+            f"database's entry for {WORKER_IP}: " + (f"{entry.get('lladdr')} {entry['state'][0]}" if entry else "none")
+        )
 
     def check(hole, expected):
         tell(f"health check from the new worker: TCP connect to {DB_IP}:{PORT}, 2 s timeout (nc -vz -w 2)")

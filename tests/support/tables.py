@@ -30,9 +30,17 @@ def every_state():
         # A routing daemon's entry, and an IPv6 router.
         for dst in (f"{v4}50", f"{v6}50"):
             entries.append(
-                {"dst": dst, "ifname": ifname, "state": "stale", "lladdr": "02:00:00:00:00:50", "flags": ["extern_learn"]}
+                {
+                    "dst": dst,
+                    "ifname": ifname,
+                    "state": "stale",
+                    "lladdr": "02:00:00:00:00:50",
+                    "flags": ["extern_learn"],
+                }
             )
-        entries.append({"dst": f"{v6}51", "ifname": ifname, "state": "stale", "lladdr": "02:00:00:00:00:51", "flags": ["router"]})
+        entries.append(
+            {"dst": f"{v6}51", "ifname": ifname, "state": "stale", "lladdr": "02:00:00:00:00:51", "flags": ["router"]}
+        )
     return entries
 
 

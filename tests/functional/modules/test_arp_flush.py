@@ -9,19 +9,26 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 from tests.support import lab
 from tests.support.tables import LEARNED, every_state, keys, matches, snapshot
 
+
 @pytest.mark.parametrize(
     "arguments, oracle",
     [
         ({}, {}),
         ({"interface": "a0"}, {"interfaces": ["a0"]}),
         ({"family": "inet6"}, {"family": "inet6"}),
-        ({"family": "all", "states": "stale,failed,incomplete"}, {"family": "all", "states": ("stale", "failed", "incomplete")}),
+        (
+            {"family": "all", "states": "stale,failed,incomplete"},
+            {"family": "all", "states": ("stale", "failed", "incomplete")},
+        ),
         ({"states": ["reachable", "delay", "probe"]}, {"states": ("reachable", "delay", "probe")}),
         (
             {"network": "198.51.100.0/24", "exclude": ["198.51.100.10"], "states": "stale,failed"},
             {"network": "198.51.100.0/24", "exclude": ["198.51.100.10/32"], "states": ("stale", "failed")},
         ),
-        ({"family": "all", "exclude": "192.0.2.0/24,2001:db8:b::/64"}, {"family": "all", "exclude": ["192.0.2.0/24", "2001:db8:b::/64"]}),
+        (
+            {"family": "all", "exclude": "192.0.2.0/24,2001:db8:b::/64"},
+            {"family": "all", "exclude": ["192.0.2.0/24", "2001:db8:b::/64"]},
+        ),
     ],
 )
 def test_flush_stale_deletes_exactly_the_selection(arp, table, arguments, oracle):
@@ -109,17 +116,29 @@ def test_two_flushes_at_once_both_succeed(arp, table):
     [
         ("flush_stale", {"interface": "eth9"}, "no interface named 'eth9' in network namespace"),
         ("flush_stale", {"interface": ["a0", "nope0"]}, "no interface named 'nope0'"),
-        ("flush_stale", {"states": "stale,bogus"}, "unknown NUD state 'bogus'; valid states: incomplete, reachable, stale"),
+        (
+            "flush_stale",
+            {"states": "stale,bogus"},
+            "unknown NUD state 'bogus'; valid states: incomplete, reachable, stale",
+        ),
         ("flush", {"states": "permanent"}, "state 'permanent' is configuration"),
         ("flush_stale", {"states": ["stale", "noarp"]}, "state 'noarp' is configuration"),
         ("flush_stale", {"states": ""}, "states is empty"),
         ("flush_stale", {"family": "ipx"}, "unknown family 'ipx'; valid families: inet, inet6, all"),
         ("flush_stale", {"network": "192.0.2.0/33"}, "network: '192.0.2.0/33' is not an IPv4 or IPv6"),
-        ("flush_stale", {"network": "2001:db8::/32", "family": "inet"}, "network 2001:db8::/32 is IPv6 but family is 'inet'"),
+        (
+            "flush_stale",
+            {"network": "2001:db8::/32", "family": "inet"},
+            "network 2001:db8::/32 is IPv6 but family is 'inet'",
+        ),
         ("flush", {"exclude": "192.0.2.1,not-an-address"}, "exclude: 'not-an-address' is not"),
         ("flush_stale", {"min_age": -5}, "min_age must be a number of seconds from 0, finite, not -5"),
         ("flush_stale", {"min_age": "soon"}, "min_age must be a number of seconds"),
-        ("flush_stale", {"netns": "arph-no-such-namespace"}, "network namespace 'arph-no-such-namespace' does not exist"),
+        (
+            "flush_stale",
+            {"netns": "arph-no-such-namespace"},
+            "network namespace 'arph-no-such-namespace' does not exist",
+        ),
         ("list", {"netns": "../../proc/1/ns/net"}, "does not exist"),
     ],
 )
@@ -154,9 +173,11 @@ def test_family_is_read_in_any_case(arp, table):
 
 def test_a_scope_id_limits_network_and_exclude_to_its_interface(arp, table):
     ns, _ = table
-    lab.add_entries(ns, [
-        {"dst": "fe80::1", "ifname": side, "state": "stale", "lladdr": "02:00:00:00:fe:01"} for side in ("a0", "b0")
-    ] + [{"dst": "fe80::2", "ifname": "a0", "state": "stale", "lladdr": "02:00:00:00:fe:02"}])
+    lab.add_entries(
+        ns,
+        [{"dst": "fe80::1", "ifname": side, "state": "stale", "lladdr": "02:00:00:00:fe:01"} for side in ("a0", "b0")]
+        + [{"dst": "fe80::2", "ifname": "a0", "state": "stale", "lladdr": "02:00:00:00:fe:02"}],
+    )
 
     inside = arp.flush_stale(family="inet6", network="fe80::%a0/64", netns=ns.name, test=True)
     assert keys(inside["would_delete"]) == {("fe80::1", "a0"), ("fe80::2", "a0")}
@@ -208,6 +229,7 @@ def test_a_link_deleted_mid_flush_makes_its_entries_vanished_not_an_error(arp, t
 
 def test_a_flush_that_fails_midway_reports_what_it_deleted(arp, loaders, table, monkeypatch):
     ns, before = table
+
     def first_request_malformed(self, messages, positions):
         messages[positions[0] + 28] = 3  # NDA_DST's length: the kernel refuses that request (EINVAL)
 

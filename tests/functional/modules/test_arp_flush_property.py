@@ -8,7 +8,10 @@ from tests.support.tables import LEARNED, keys, matches, snapshot
 
 STATES = ("stale", "reachable", "probe", "failed", "incomplete", "permanent", "noarp")
 PREFIXES = {("a0", 4): "192.0.2.", ("b0", 4): "198.51.100.", ("a0", 6): "2001:db8:a::", ("b0", 6): "2001:db8:b::"}
-NETWORKS = {"inet": ["192.0.2.0/24", "192.0.2.16/28", "198.51.100.0/25"], "inet6": ["2001:db8:a::/64", "2001:db8:b::/120"]}
+NETWORKS = {
+    "inet": ["192.0.2.0/24", "192.0.2.16/28", "198.51.100.0/25"],
+    "inet6": ["2001:db8:a::/64", "2001:db8:b::/120"],
+}
 EXCLUDES = ["192.0.2.20", "198.51.100.0/26", "2001:db8:a::14", "2001:db8:b::/64"]
 
 

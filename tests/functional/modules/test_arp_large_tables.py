@@ -14,7 +14,12 @@ from tests.support.tables import LEARNED, keys, matches, snapshot
 
 def stale_entries(count, ifname, prefix):
     return [
-        {"dst": f"{prefix}{number:x}", "ifname": ifname, "state": "stale", "lladdr": f"02:00:00:aa:{number >> 8:02x}:{number & 255:02x}"}
+        {
+            "dst": f"{prefix}{number:x}",
+            "ifname": ifname,
+            "state": "stale",
+            "lladdr": f"02:00:00:aa:{number >> 8:02x}:{number & 255:02x}",
+        }
         for number in range(0x100, 0x100 + count)
     ]
 
@@ -26,7 +31,10 @@ def test_flush_of_more_than_one_batch_deletes_every_entry(arp, netlab):
         for number in range(2, 252)
     ]
     ipv6 = stale_entries(350, "b0", "2001:db8:b::")
-    kept = [{"dst": f"198.51.100.{number}", "ifname": "b0", "state": "reachable", "lladdr": "02:00:00:00:02:01"} for number in range(2, 12)]
+    kept = [
+        {"dst": f"198.51.100.{number}", "ifname": "b0", "state": "reachable", "lladdr": "02:00:00:00:02:01"}
+        for number in range(2, 12)
+    ]
     lab.add_entries(ns, ipv4 + ipv6 + kept)
     before = snapshot(ns)
     stale = {(e["dst"], e["ifname"]) for e in ipv4 + ipv6}
@@ -117,7 +125,7 @@ def dump_buffers(netlink, sock, family, index=None):
     ],
 )
 def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, family, states, interface):
-    """Per dump buffer of a real table: the same entries, in the same order, and byte for byte the same delete requests."""
+    """Per dump buffer of a real table: the same entries in the same order, the same delete requests byte for byte."""
     ns, _ = mixed_table
     netlink = module_from_checkout("_arp_hygiene_netlink")
     with netlink.Socket(ns.name) as sock:
@@ -153,7 +161,19 @@ def test_flush_of_a_large_mixed_table_deletes_exactly_the_selection(arp, mixed_t
     # buffer is decoded message by message. (A failed entry would do too, but
     # the kernel's periodic GC removes those at any moment once a table holds
     # more than gc_thresh1 entries.)
-    ns.ip("neigh", "replace", "198.18.9.1", "dev", "a0", "lladdr", "02:00:00:cc:09:01", "nud", "stale", "protocol", "static")
+    ns.ip(
+        "neigh",
+        "replace",
+        "198.18.9.1",
+        "dev",
+        "a0",
+        "lladdr",
+        "02:00:00:cc:09:01",
+        "nud",
+        "stale",
+        "protocol",
+        "static",
+    )
     before = snapshot(ns)
     assert before[("198.18.9.1", "a0")][1] == "stale"
     states = LEARNED if function == "flush" else ("stale",)

@@ -10,7 +10,11 @@ KEYS = {"dst", "lladdr", "ifname", "ifindex", "family", "state", "flags", "probe
 
 def as_snapshot(entries):
     return {
-        (e["dst"], e["ifname"]): (e["lladdr"], e["state"], tuple(sorted(f for f in e["flags"] if f in ("router", "extern_learn"))))
+        (e["dst"], e["ifname"]): (
+            e["lladdr"],
+            e["state"],
+            tuple(sorted(f for f in e["flags"] if f in ("router", "extern_learn"))),
+        )
         for e in entries
         if not e["dst"].startswith("ff")
     }
@@ -55,12 +59,16 @@ def test_list_agrees_with_pyroute2_decoding(arp, table):
             }
     ours = {(e["dst"], e["ifindex"]): e for e in arp.list(family="all", netns=ns.name) if not e["dst"].startswith("ff")}
     assert len(ours) > 40 and set(ours) == set(theirs)
-    from pyroute2.netlink.rtnl.ndmsg import flags as flag_bits, states as state_bits
+    from pyroute2.netlink.rtnl.ndmsg import flags as flag_bits
+    from pyroute2.netlink.rtnl.ndmsg import states as state_bits
 
     for key, mine in ours.items():
         other = theirs[key]
         assert (mine["dst"], mine["lladdr"], mine["ifname"], mine["ifindex"]) == (
-            other["dst"], other["lladdr"], other["ifname"], other["ifindex"]
+            other["dst"],
+            other["lladdr"],
+            other["ifname"],
+            other["ifindex"],
         )
         assert state_bits[mine["state"]] == other["state"]
         renamed = {"extern_learn": "ext_learned"}
@@ -77,9 +85,15 @@ def test_list_agrees_with_pyroute2_decoding(arp, table):
         ({"interface": ["a0", "b0"], "states": "stale,failed"}, lambda dst, dev, state: state in ("stale", "failed")),
         ({"states": " STALE , Failed "}, lambda dst, dev, state: state in ("stale", "failed")),
         ({"states": ["permanent", "noarp"]}, lambda dst, dev, state: state in ("permanent", "noarp")),
-        ({"network": "198.51.100.0/28"}, lambda dst, dev, state: dst.startswith("198.51.100.1") and len(dst) == 13 and int(dst.split(".")[-1]) < 16),
+        (
+            {"network": "198.51.100.0/28"},
+            lambda dst, dev, state: dst.startswith("198.51.100.1") and len(dst) == 13 and int(dst.split(".")[-1]) < 16,
+        ),
         ({"family": "inet6", "network": "2001:db8:a::/64"}, lambda dst, dev, state: dst.startswith("2001:db8:a:")),
-        ({"exclude": "192.0.2.0/24,198.51.100.11"}, lambda dst, dev, state: dst.startswith("198.51.100.") and dst != "198.51.100.11"),
+        (
+            {"exclude": "192.0.2.0/24,198.51.100.11"},
+            lambda dst, dev, state: dst.startswith("198.51.100.") and dst != "198.51.100.11",
+        ),
     ],
 )
 def test_list_selection(arp, table, selection, wanted):

@@ -29,11 +29,12 @@ def test_salt_call_prints_json(salt_config, table):
 def test_without_cap_net_admin_nothing_is_deleted(salt_config, table):
     ns, before = table
     drop = ("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin")
-    result = lab.salt_call(salt_config, "--out=json", "--retcode-passthrough", "arp.flush_stale", f"netns={ns.name}", prefix=drop)
+    result = lab.salt_call(
+        salt_config, "--out=json", "--retcode-passthrough", "arp.flush_stale", f"netns={ns.name}", prefix=drop
+    )
     assert result.returncode != 0
     assert "needs CAP_NET_ADMIN" in result.stdout + result.stderr
     assert snapshot(ns) == before
-
 
 
 def test_verify_without_cap_net_raw_says_so_and_changes_nothing(salt_config, segment):
@@ -45,6 +46,7 @@ def test_verify_without_cap_net_raw_says_so_and_changes_nothing(salt_config, seg
     assert result.returncode != 0
     assert "permission denied: ARP and neighbour discovery need CAP_NET_RAW" in result.stdout + result.stderr
     assert segment.neighbour(db, lab.WORKER_IP)["lladdr"] == lab.OLD_MAC
+
 
 def test_virtual_refuses_without_pyroute2_and_says_how_to_install_it(salt_config, tmp_path):
     # A pyroute2 that cannot be imported, ahead of the real one on the path.
@@ -101,7 +103,10 @@ def test_interface_names_that_are_not_utf8_come_back_as_distinct_strings(salt_co
     """Two names that a lossy decoding would merge (bytes 0xff and 0xfe), through salt-call's JSON."""
     ns = netlab.namespace("names")
     ns.ip("link", "add", b"x\xff0", "type", "veth", "peer", "name", b"x\xfe0")
-    for name, address, entry in ((b"x\xff0", "192.0.2.1/24", "192.0.2.5"), (b"x\xfe0", "198.51.100.1/24", "198.51.100.5")):
+    for name, address, entry in (
+        (b"x\xff0", "192.0.2.1/24", "192.0.2.5"),
+        (b"x\xfe0", "198.51.100.1/24", "198.51.100.5"),
+    ):
         ns.ip("addr", "add", address, "dev", name)
         ns.ip("link", "set", name, "up")
         ns.ip("neigh", "replace", entry, "dev", name, "lladdr", "02:00:00:00:00:05", "nud", "stale")
@@ -116,8 +121,13 @@ def test_interface_names_that_are_not_utf8_come_back_as_distinct_strings(salt_co
         first: {"192.0.2.5": "02:00:00:00:00:05"},
         second: {"198.51.100.5": "02:00:00:00:00:05"},
     }
-    assert salt("arp.announce", "family=inet", "test=True")["would_announce"] == {first: ["192.0.2.1"], second: ["198.51.100.1"]}
+    assert salt("arp.announce", "family=inet", "test=True")["would_announce"] == {
+        first: ["192.0.2.1"],
+        second: ["198.51.100.1"],
+    }
     assert set(salt("arp.announce", "family=inet")["announced"]) == {first, second}
-    assert salt("arp.verify", f"interface={first}", "timeout=0.2")["unanswered"] == {first: {"192.0.2.5": "02:00:00:00:00:05"}}
+    assert salt("arp.verify", f"interface={first}", "timeout=0.2")["unanswered"] == {
+        first: {"192.0.2.5": "02:00:00:00:00:05"}
+    }
     assert salt("arp.flush_stale", f"interface={second}")["deleted"] == {second: {"198.51.100.5": "02:00:00:00:00:05"}}
     assert [entry["ifname"] for entry in salt("arp.list")] == [first]

@@ -11,6 +11,7 @@ from tests.support import lab
 from tests.support.frames import NOBODY, NOBODY_REACHABLE, cache, macs, questions, table, unicast_json
 from tests.support.lab import DB_IP, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
 
+
 def test_a_wrong_reachable_entry_is_unanswered_and_fix_finds_and_repairs_it(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "reachable")
@@ -198,12 +199,14 @@ def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment
 def test_verify_on_a_macvlan_interface_hears_its_answers(arp, segment):
     segment, _, _ = segment
     host = segment.host("macvlan", "192.0.2.51", "02:00:00:00:50:01")
-    host.batch([
-        "link add mv0 link eth0 type macvlan mode bridge",
-        "link set mv0 address 02:00:00:00:50:02",
-        "addr add 192.0.2.50/24 dev mv0",
-        "link set mv0 up",
-    ])
+    host.batch(
+        [
+            "link add mv0 link eth0 type macvlan mode bridge",
+            "link set mv0 address 02:00:00:00:50:02",
+            "addr add 192.0.2.50/24 dev mv0",
+            "link set mv0 up",
+        ]
+    )
     cache(host, WORKER_IP, OLD_MAC, "reachable", dev="mv0")
     cache(host, NOBODY, NEW_MAC, "stale", dev="mv0")  # NEW_MAC is the worker's: it does not own NOBODY
 
@@ -289,10 +292,15 @@ def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
 )
 def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, arguments, message):
     segment, db, _ = segment
-    db.batch([
-        "link add bare0 type veth peer name bare1", "link set bare0 up", "link set bare1 up",
-        "link add down0 type veth peer name down1", "addr add 198.51.100.1/24 dev down0",
-    ])
+    db.batch(
+        [
+            "link add bare0 type veth peer name bare1",
+            "link set bare0 up",
+            "link set bare1 up",
+            "link add down0 type veth peer name down1",
+            "addr add 198.51.100.1/24 dev down0",
+        ]
+    )
     cache(db, WORKER_IP, OLD_MAC, "reachable")
     before = table(db)
     wire = segment.sent_by(db, seconds=1)
@@ -308,10 +316,16 @@ def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, argume
 
 def test_a_run_too_long_to_end_in_time_is_refused_before_anything_is_sent(arp, segment):
     segment, db, _ = segment
-    db.batch([f"neigh replace 198.18.{n // 250}.{n % 250 + 1} dev eth0 lladdr 02:00:00:18:00:01 nud stale"
-              for n in range(301)])
+    db.batch(
+        [
+            f"neigh replace 198.18.{n // 250}.{n % 250 + 1} dev eth0 lladdr 02:00:00:18:00:01 nud stale"
+            for n in range(301)
+        ]
+    )
     before = table(db)
-    with pytest.raises(SaltInvocationError, match="asking about 301 entries at 1 a second would take 301 s, over the 300 s"):
+    with pytest.raises(
+        SaltInvocationError, match="asking about 301 entries at 1 a second would take 301 s, over the 300 s"
+    ):
         arp.verify(netns=db.name, rate=1, fix=True)
     assert table(db) == before
 

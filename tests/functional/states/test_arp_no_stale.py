@@ -4,6 +4,8 @@ import pytest
 
 from tests.support.tables import keys, matches, snapshot
 
+WHERE = "network namespace "
+
 
 @pytest.fixture
 def states(loaders):
@@ -20,11 +22,17 @@ def test_no_stale_flushes_the_selection_or_reports_it(states, table, testmode):
     assert keys(ret.changes["deleted"]) == stale
     if testmode:
         assert ret.result is None
-        assert ret.comment == f"Would flush {len(stale)} neighbour entries (stale) from the neighbour table of network namespace {ns.name}."
+        assert (
+            ret.comment
+            == f"Would flush {len(stale)} neighbour entries (stale) from the neighbour table of {WHERE}{ns.name}."
+        )
         assert snapshot(ns) == before
     else:
         assert ret.result is True
-        assert ret.comment == f"Flushed {len(stale)} neighbour entries (stale) from the neighbour table of network namespace {ns.name}."
+        assert (
+            ret.comment
+            == f"Flushed {len(stale)} neighbour entries (stale) from the neighbour table of {WHERE}{ns.name}."
+        )
         assert snapshot(ns) == {key: value for key, value in before.items() if key not in stale}
 
 

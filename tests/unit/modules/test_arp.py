@@ -22,8 +22,16 @@ from tests.support import module_from_checkout
         ("flush", {"interface": ["eth0", ""]}, "interface names cannot be empty or blank"),
         ("list", {"family": "inet4"}, "unknown family 'inet4'; valid families: inet, inet6, all"),
         ("list", {"family": None}, "unknown family None"),
-        ("flush_stale", {"network": "192.0.2.0/24", "family": "inet6"}, "network 192.0.2.0/24 is IPv4 but family is 'inet6'"),
-        ("flush_stale", {"network": "fe80::%/64", "family": "inet6"}, "network: 'fe80::%/64' is not an IPv4 or IPv6 address or CIDR"),
+        (
+            "flush_stale",
+            {"network": "192.0.2.0/24", "family": "inet6"},
+            "network 192.0.2.0/24 is IPv4 but family is 'inet6'",
+        ),
+        (
+            "flush_stale",
+            {"network": "fe80::%/64", "family": "inet6"},
+            "network: 'fe80::%/64' is not an IPv4 or IPv6 address or CIDR",
+        ),
         ("flush_stale", {"network": 5}, "network must be an address or CIDR as a string, not int: 5"),
         ("flush", {"exclude": ["192.0.2.1", 5]}, "exclude must hold strings, not int: 5"),
         ("flush", {"exclude": "192.0.2.300"}, "exclude: '192.0.2.300' is not an IPv4 or IPv6 address or CIDR"),
@@ -36,7 +44,11 @@ from tests.support import module_from_checkout
         ("verify", {"rate": 0.5}, "rate must be a number of questions a second from 1, at most 10000, not 0.5"),
         ("announce", {"family": "ipx"}, "unknown family 'ipx'"),
         ("announce", {"interface": " "}, "interface names cannot be empty or blank"),
-        ("list", {"netns": "arph-unit-no-such-namespace"}, "network namespace 'arph-unit-no-such-namespace' does not exist"),
+        (
+            "list",
+            {"netns": "arph-unit-no-such-namespace"},
+            "network namespace 'arph-unit-no-such-namespace' does not exist",
+        ),
         ("list", {"netns": ["blue"]}, "network namespace ['blue'] does not exist"),
     ],
 )

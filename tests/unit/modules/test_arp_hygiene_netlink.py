@@ -18,8 +18,17 @@ netlink = module_from_checkout("_arp_hygiene_netlink")
 RTM_NEWNEIGH, NLMSG_ERROR, NLMSG_DONE, NLM_F_MULTI = 28, 2, 3, 2
 NDA_DST, NDA_LLADDR, NDA_CACHEINFO, NDA_PROBES, NDA_PROTOCOL, NDA_FLAGS_EXT = 1, 2, 3, 4, 12, 15
 NTF_ROUTER, NTF_EXT_LEARNED = 0x80, 0x10
-NUD = {"incomplete": 0x01, "reachable": 0x02, "stale": 0x04, "delay": 0x08, "probe": 0x10, "failed": 0x20,
-       "noarp": 0x40, "permanent": 0x80, "none": 0x00}
+NUD = {
+    "incomplete": 0x01,
+    "reachable": 0x02,
+    "stale": 0x04,
+    "delay": 0x08,
+    "probe": 0x10,
+    "failed": 0x20,
+    "noarp": 0x40,
+    "permanent": 0x80,
+    "none": 0x00,
+}
 IFNAMES = {2: "eth0", 3: "eth1"}
 HZ = netlink.HZ
 
@@ -36,12 +45,18 @@ def message(family, state, attributes, flags=0, ifindex=2, seq=7):
 
 def usual(family, number, state, flags=0, ifindex=2, ages=(100, 200, 300)):
     """What the kernel sends for an entry that holds a MAC: NDA_DST, NDA_LLADDR, NDA_PROBES, NDA_CACHEINFO."""
-    return message(family, state, [
-        attribute(NDA_DST, address(family, number)),
-        attribute(NDA_LLADDR, bytes([2, 0, 0, 0, number >> 8, number & 255])),
-        attribute(NDA_PROBES, struct.pack("=I", number % 3)),
-        attribute(NDA_CACHEINFO, struct.pack("=IIII", *ages, 1)),
-    ], flags, ifindex)
+    return message(
+        family,
+        state,
+        [
+            attribute(NDA_DST, address(family, number)),
+            attribute(NDA_LLADDR, bytes([2, 0, 0, 0, number >> 8, number & 255])),
+            attribute(NDA_PROBES, struct.pack("=I", number % 3)),
+            attribute(NDA_CACHEINFO, struct.pack("=IIII", *ages, 1)),
+        ],
+        flags,
+        ifindex,
+    )
 
 
 def address(family, number):
@@ -53,10 +68,17 @@ def address(family, number):
 def expected(family, number, state, flags=(), ifindex=2, ages=(100, 200, 300)):
     dst = socket.inet_ntop(family, address(family, number))
     return {
-        "dst": dst, "lladdr": f"02:00:00:00:{number >> 8:02x}:{number & 255:02x}", "ifname": IFNAMES[ifindex],
-        "ifindex": ifindex, "family": "inet" if family == socket.AF_INET else "inet6", "state": state,
-        "flags": list(flags), "probes": number % 3,
-        "confirmed": round(ages[0] / HZ, 2), "used": round(ages[1] / HZ, 2), "updated": round(ages[2] / HZ, 2),
+        "dst": dst,
+        "lladdr": f"02:00:00:00:{number >> 8:02x}:{number & 255:02x}",
+        "ifname": IFNAMES[ifindex],
+        "ifindex": ifindex,
+        "family": "inet" if family == socket.AF_INET else "inet6",
+        "state": state,
+        "flags": list(flags),
+        "probes": number % 3,
+        "confirmed": round(ages[0] / HZ, 2),
+        "used": round(ages[1] / HZ, 2),
+        "updated": round(ages[2] / HZ, 2),
     }
 
 
@@ -90,8 +112,18 @@ def test_the_usual_layout_is_the_one_the_kernel_sends(family):
     layout = netlink.NEIGHBOUR_MESSAGE[len(usual(family, 1, NUD["stale"]))]
     assert layout.family == family and layout.length == (76 if family == socket.AF_INET else 88)
     fields = layout.struct.unpack(usual(family, 0x102, NUD["stale"], NTF_ROUTER))
-    assert layout.read(fields) == (family, 2, NUD["stale"], NTF_ROUTER, address(family, 0x102),
-                                   bytes([2, 0, 0, 0, 1, 2]), 0x102 % 3, 100, 200, 300)
+    assert layout.read(fields) == (
+        family,
+        2,
+        NUD["stale"],
+        NTF_ROUTER,
+        address(family, 0x102),
+        bytes([2, 0, 0, 0, 1, 2]),
+        0x102 % 3,
+        100,
+        200,
+        300,
+    )
     assert layout.header_fields(fields) == layout.headers
 
 
@@ -126,18 +158,35 @@ def test_delete_requests_hold_what_the_kernel_needs(family):
     for index, (ifindex, number) in enumerate(((3, 0x105), (2, 0x106))):
         fields = request.struct.unpack_from(plan.messages, plan.positions[index])
         size = len(address(family, number))
-        assert fields == (request.length, 29, 1, 1000 + index, 0, family, ifindex, 0, 0, 0, 4 + size, NDA_DST,
-                          address(family, number))
+        assert fields == (
+            request.length,
+            29,
+            1,
+            1000 + index,
+            0,
+            family,
+            ifindex,
+            0,
+            0,
+            0,
+            4 + size,
+            NDA_DST,
+            address(family, number),
+        )
 
 
 def test_attributes_in_another_order_are_decoded_one_by_one():
     family = socket.AF_INET
-    shuffled = message(family, NUD["stale"], [
-        attribute(NDA_CACHEINFO, struct.pack("=IIII", 100, 200, 300, 1)),
-        attribute(NDA_PROBES, struct.pack("=I", 0x101 % 3)),
-        attribute(NDA_LLADDR, bytes([2, 0, 0, 0, 1, 1])),
-        attribute(NDA_DST, address(family, 0x101)),
-    ])
+    shuffled = message(
+        family,
+        NUD["stale"],
+        [
+            attribute(NDA_CACHEINFO, struct.pack("=IIII", 100, 200, 300, 1)),
+            attribute(NDA_PROBES, struct.pack("=I", 0x101 % 3)),
+            attribute(NDA_LLADDR, bytes([2, 0, 0, 0, 1, 1])),
+            attribute(NDA_DST, address(family, 0x101)),
+        ],
+    )
     assert len(shuffled) == 76, "the usual length, not the usual layout"
     data = usual(family, 0x102, NUD["stale"]) + shuffled
     chosen = selection(["stale"], flushing=True)
@@ -150,17 +199,25 @@ def test_attributes_in_another_order_are_decoded_one_by_one():
 
 def test_a_message_with_another_attribute_and_a_managed_entry():
     family = socket.AF_INET6
-    with_protocol = message(family, NUD["stale"], [
-        attribute(NDA_DST, address(family, 0x101)),
-        attribute(NDA_LLADDR, bytes([2, 0, 0, 0, 1, 1])),
-        attribute(NDA_PROBES, struct.pack("=I", 0x101 % 3)),
-        attribute(NDA_CACHEINFO, struct.pack("=IIII", 100, 200, 300, 1)),
-        attribute(NDA_PROTOCOL, b"\x04"),
-    ])
-    managed = message(family, NUD["reachable"], [
-        attribute(NDA_DST, address(family, 0x102)),
-        attribute(NDA_FLAGS_EXT, struct.pack("=I", 1)),
-    ])
+    with_protocol = message(
+        family,
+        NUD["stale"],
+        [
+            attribute(NDA_DST, address(family, 0x101)),
+            attribute(NDA_LLADDR, bytes([2, 0, 0, 0, 1, 1])),
+            attribute(NDA_PROBES, struct.pack("=I", 0x101 % 3)),
+            attribute(NDA_CACHEINFO, struct.pack("=IIII", 100, 200, 300, 1)),
+            attribute(NDA_PROTOCOL, b"\x04"),
+        ],
+    )
+    managed = message(
+        family,
+        NUD["reachable"],
+        [
+            attribute(NDA_DST, address(family, 0x102)),
+            attribute(NDA_FLAGS_EXT, struct.pack("=I", 1)),
+        ],
+    )
     data = with_protocol + managed
     entries, _ = listed(data, selection())
     assert entries[0] == expected(family, 0x101, "stale")
@@ -187,16 +244,21 @@ def test_columns_refuse_a_buffer_with_entries_of_links_not_chosen():
 
 
 def test_address_filters_and_scopes():
-    data = b"".join(usual(socket.AF_INET6, number, NUD["stale"], ifindex=ifindex)
-                    for number, ifindex in ((1, 2), (1, 3), (0x101, 2)))
-    inside = selection(network=(ipaddress.ip_network("2001:db8::/120"), None), exclude=[(ipaddress.ip_network("2001:db8::1/128"), 3)])
+    data = b"".join(
+        usual(socket.AF_INET6, number, NUD["stale"], ifindex=ifindex)
+        for number, ifindex in ((1, 2), (1, 3), (0x101, 2))
+    )
+    inside = selection(
+        network=(ipaddress.ip_network("2001:db8::/120"), None), exclude=[(ipaddress.ip_network("2001:db8::1/128"), 3)]
+    )
     assert [(e["dst"], e["ifname"]) for e in listed(data, inside)[0]] == [("2001:db8::1", "eth0")]
 
 
 def test_the_end_of_the_dump_and_the_kernels_error():
     done = struct.pack("=IHHIIi", 20, NLMSG_DONE, NLM_F_MULTI, 7, 0, 0)
     assert listed(usual(socket.AF_INET, 1, NUD["stale"]) + done, selection()) == (
-        [expected(socket.AF_INET, 1, "stale")], False
+        [expected(socket.AF_INET, 1, "stale")],
+        False,
     )
     refused = struct.pack("=IHHIIi", 36, NLMSG_ERROR, 0, 7, 0, -errno.EINVAL) + bytes(16)
     with pytest.raises(netlink.KernelError) as raised:
