@@ -9,6 +9,7 @@ tests save it first and put it back afterwards, whatever happens.
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -109,3 +110,26 @@ def pillar(trees, salt_cli):
 def clean(salt_cli, pillar):
     """Nothing of the formula on the database minion when the test starts."""
     apply_clean(salt_cli, pillar)
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory):
+    """
+    {"sdist": path, "wheel": path}: `python -m build` of a copy of this
+    checkout (the wheel built from the sdist, as pip and PyPI users get it).
+    """
+    source = tmp_path_factory.mktemp("source")
+    shutil.copytree(
+        REPO,
+        source,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis"),
+    )
+    out = tmp_path_factory.mktemp("dist")
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(source)], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr + built.stdout
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    return {"sdist": str(sdist), "wheel": str(wheel)}

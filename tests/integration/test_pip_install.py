@@ -1,67 +1,65 @@
-"""`pip install .` into a fresh virtualenv: Salt's loader finds the modules through the entry point alone."""
+"""
+The built wheel, pip-installed beside each Salt that the test command proves
+besides the default one (tests/salt-versions.txt): pip leaves that Salt as it
+was, and Salt's loader finds the modules through the entry point alone.
+"""
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 
-from tests.support import REPO, lab
+import pytest
+
+from tests.support import lab, unavailable
 from tests.support.tables import keys, matches, snapshot
+from tests.support.versions import salt_versions, venv_of
 
 
-def test_a_pip_installed_copy_loads_arp_without_module_dirs(tmp_path, table):
+def run(*command, **kwargs):
+    done = subprocess.run([str(word) for word in command], capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def salt_version(python):
+    return run(python, "-c", "import salt.version; print(salt.version.__version__)").strip()
+
+
+@pytest.mark.parametrize("version", [version for version, _ in salt_versions()[1:]])
+def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table, release, version):
     ns, before = table
-    source = tmp_path / "source"
-    shutil.copytree(
-        REPO,
-        source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".hypothesis"),
-    )
+    base = os.path.join(venv_of(version), "bin", "python")
+    if not os.path.exists(base):
+        unavailable(f"no {venv_of(version)}: `./run test` makes it")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert install.returncode == 0, install.stderr
-    shutil.rmtree(source)  # nothing may come from the source tree any more
+    run(base, "-m", "venv", venv)  # on the Python that Salt's line of salt-versions.txt names
+    python = venv / "bin" / "python"
+    pip = (python, "-m", "pip", "install", "-q", "--disable-pip-version-check")
+    run(*pip, f"salt=={version}", cwd=tmp_path)
+    assert salt_version(python) == version
 
+    run(*pip, release["wheel"], cwd=tmp_path)
+
+    assert salt_version(python) == version, "installing the wheel changed the user's Salt"
     # The loader's directories are the installed package's.
-    where = subprocess.run(
-        [python, "-c", "import arp_hygiene, json; print(json.dumps(arp_hygiene.loader_dirs()))"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    dirs = json.loads(
+        run(python, "-c", "import arp_hygiene, json; print(json.dumps(arp_hygiene.loader_dirs()))", cwd=tmp_path)
     )
-    dirs = json.loads(where.stdout)
     assert sorted(dirs) == ["modules", "states"]
-    assert all(path.startswith(os.path.join(str(venv), "lib")) for paths in dirs.values() for path in paths), dirs
     (modules,) = dirs["modules"]
-    assert {"arp.py", "_arp_hygiene_netlink.py", "_arp_hygiene_probe.py"} <= set(os.listdir(modules)), (
-        "the wheel carries the helpers"
-    )
+    assert modules.startswith(os.path.join(str(venv), "lib")), dirs
+    assert {"arp.py", "_arp_hygiene_netlink.py", "_arp_hygiene_probe.py"} <= set(os.listdir(modules))
 
     config = lab.salt_config(str(tmp_path / "config"))
-    salt_call = [str(venv / "bin" / "salt-call"), "--local", "--config-dir", config, "--out=json"]
-    listed = subprocess.run(
-        [*salt_call, "arp.list", f"netns={ns.name}", "family=all"], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert listed.returncode == 0, listed.stderr
-    entries = [entry for entry in json.loads(listed.stdout)["local"] if not entry["dst"].startswith(("ff", "224."))]
+    salt_call = (venv / "bin" / "salt-call", "--local", "--config-dir", config, "--out=json")
+    listed = json.loads(run(*salt_call, "arp.list", f"netns={ns.name}", "family=all", cwd=tmp_path))["local"]
+    entries = [entry for entry in listed if not entry["dst"].startswith(("ff", "224."))]
     assert {(entry["dst"], entry["ifname"]) for entry in entries} == set(before)
 
-    state = subprocess.run(
-        [*salt_call, "state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "test=True"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    state = json.loads(
+        run(*salt_call, "state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "test=True", cwd=tmp_path)
     )
-    assert state.returncode == 0, state.stderr
-    (ret,) = json.loads(state.stdout)["local"].values()
+    (ret,) = state["local"].values()
     assert ret["result"] is None
     assert keys(ret["changes"]["deleted"]) == {key for key, value in before.items() if matches(key, value)}
     assert snapshot(ns) == before
