@@ -27,7 +27,7 @@ arp_hygiene-cron-cron-present-{{ job }}:
     - name: {{ command | yaml_encode }}
     - identifier: {{ job }}
     - user: root
-    - minute: '*/{{ arp_hygiene['interval_minutes'] }}'
+    - minute: {{ arp_hygiene['cron_minute'] | yaml_encode }}
     - comment: arp-hygiene (Salt formula arp_hygiene) {{ purpose }}
     - require:
       - pkg: arp_hygiene-cron-pkg-installed

@@ -18,6 +18,9 @@ arp_hygiene-schedule-schedule-present-{{ job }}:
     - function: {{ function }}
     - job_kwargs: {{ kwargs | json }}
     - minutes: {{ arp_hygiene['interval_minutes'] }}
+{%-     if arp_hygiene['splay'] %}
+    - splay: {{ arp_hygiene['splay'] }}
+{%-     endif %}
     - persist: true
 {%-   else %}
 arp_hygiene-schedule-schedule-absent-{{ job }}:

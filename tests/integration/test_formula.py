@@ -7,7 +7,18 @@ import time
 
 import pytest
 
-from tests.support.master import CRON_ENV, DB, JOB, WEB, apply_clean, changed, highstate, job_lines, scheduled
+from tests.support.master import (
+    DB,
+    JOB,
+    WEB,
+    apply_clean,
+    changed,
+    cron_minute,
+    highstate,
+    job_lines,
+    run_as_cron,
+    scheduled,
+)
 from tests.support.tables import keys, matches, snapshot
 
 
@@ -50,7 +61,7 @@ def test_highstate_installs_the_job_on_database_minions_only(salt_cli, pillar, c
         comment
         == f"# arp-hygiene (Salt formula arp_hygiene) flushes stale neighbour entries SALT_CRON_IDENTIFIER:{JOB}"
     )
-    assert job.startswith("*/5 * * * * ")
+    assert job.startswith(f"{cron_minute(DB, 5)} * * * * ")
     assert f"""'netns="{ns.name}"'""" in job and "arp.flush_stale" in job
     # enforce: the highstate itself flushed the stale entries.
     done = changed(db)["arp_hygiene-enforce-arp-no_stale"]
@@ -64,9 +75,7 @@ def test_the_cron_command_flushes_in_crons_bare_environment(salt_cli, pillar, cl
     pillar.set(settings(ns, report, enforce=False))
     highstate(salt_cli, DB)
     assert snapshot(ns) == before
-    command = job_lines()[1].split(None, 5)[5]
-
-    result = subprocess.run(["env", "-i", *CRON_ENV, "/bin/sh", "-c", command], cwd="/", capture_output=True, text=True)
+    result = run_as_cron(job_lines()[1])
 
     assert result.returncode == 0, result.stderr
     assert snapshot(ns) == without(before, stale(before))
@@ -79,20 +88,20 @@ def test_a_new_interval_updates_the_line_in_place(salt_cli, pillar, clean, table
     ns, _ = table
     pillar.set(settings(ns, report))
     highstate(salt_cli, DB)
-    assert job_lines()[1].startswith("*/5 ")
+    assert job_lines()[1].startswith(f"{cron_minute(DB, 5)} ")
 
     pillar.set(settings(ns, report, interval_minutes=10))
     dry = highstate(salt_cli, DB, "test=True")
     (pending,) = [state for key, state in dry.data.items() if "arp_hygiene-cron-cron-present" in key]
     # Salt's cron.present says in its comment, not in changes, what test=True would do.
     assert pending["result"] is None and pending["comment"].endswith("is set to be updated")
-    assert job_lines()[1].startswith("*/5 "), "test=True wrote to the crontab"
+    assert job_lines()[1].startswith(f"{cron_minute(DB, 5)} "), "test=True wrote to the crontab"
 
     highstate(salt_cli, DB)
     crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
     assert crontab.count(f"SALT_CRON_IDENTIFIER:{JOB}") == 1
     assert crontab.count("arp.flush_stale") == 1
-    assert job_lines()[1].startswith("*/10 * * * * ")
+    assert job_lines()[1].startswith(f"{cron_minute(DB, 10)} * * * * ")
 
     assert changed(highstate(salt_cli, DB)) == {}
 
@@ -155,6 +164,15 @@ BAD_PILLAR = [
         {"flush": {"exclude": ["192.0.2.300"]}},
         'pillar arp_hygiene:flush:exclude is "192.0.2.300"; allowed: IPv4 or IPv6 addresses',
     ),
+    (
+        {"flush": {"family": "all", "exclude": ["fe80::1%eth0;reboot"]}},
+        'pillar arp_hygiene:flush:exclude is "fe80::1%eth0;reboot"; allowed: an IPv6 scope id after %',
+    ),
+    (
+        {"flush": {"family": "inet6", "network": "fe80::%lo;x/64"}},
+        'pillar arp_hygiene:flush:network is "fe80::%lo;x/64"; allowed: an IPv6 scope id after % that is an interface',
+    ),
+    ({"spread": "yes"}, 'pillar arp_hygiene:spread is "yes"; allowed: true or false'),
     ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
     (
         {"interval": 5},
@@ -235,8 +253,7 @@ def test_clean_leaves_no_trace(salt_cli, pillar, clean, table, report, db_minion
     ns, _ = table
     pillar.set(settings(ns, report))
     highstate(salt_cli, DB)
-    command = job_lines()[1].split(None, 5)[5]
-    subprocess.run(["env", "-i", *CRON_ENV, "/bin/sh", "-c", command], check=True, capture_output=True)
+    assert run_as_cron(job_lines()[1]).returncode == 0
     assert report.exists()
 
     ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)

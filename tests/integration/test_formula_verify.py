@@ -1,17 +1,17 @@
 """The formula's verification job and arp_hygiene.announce, through a real master and minion, on a lab segment."""
 
 import json
-import subprocess
 import time
 
+from tests.support import master
 from tests.support.lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
-from tests.support.master import CRON_ENV, DB, changed, highstate, job_lines
+from tests.support.master import DB, changed, cron_minute, highstate, job_lines
 
 VERIFY_JOB, ANNOUNCE_JOB = "arp_hygiene-verify", "arp_hygiene-announce"
 
 
-def run_as_cron(command):
-    result = subprocess.run(["env", "-i", *CRON_ENV, "/bin/sh", "-c", command], cwd="/", capture_output=True, text=True)
+def run_as_cron(line):
+    result = master.run_as_cron(line)
     assert result.returncode == 0, result.stderr
 
 
@@ -39,13 +39,13 @@ def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pil
         comment
         == f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
     )
-    assert job.startswith("*/5 * * * * ") and " arp.verify " in job and "fix=true" in job
+    assert job.startswith(f"{cron_minute(DB, 5)} * * * * ") and " arp.verify " in job and "fix=true" in job
     assert job_lines(), "the flush job stays"
 
     # The cron line, in cron's bare environment, on a fresh black hole.
     db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
     assert not segment.reach(db, WORKER_IP)
-    run_as_cron(job.split(None, 5)[5])
+    run_as_cron(job)
     assert json.loads(verified.read_text())["local"]["replaced"] == {
         "eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}
     }
@@ -77,7 +77,7 @@ def test_announce_tells_the_segment_and_installs_a_boot_job(salt_cli, pillar, cl
 
     # The boot job's command, in cron's bare environment.
     db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "stale")
-    run_as_cron(job.split(None, 1)[1])
+    run_as_cron(job)
     wait_for(lambda: segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC)
 
     ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)

@@ -31,14 +31,16 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     base = os.path.join(venv_of(version), "bin", "python")
     if not os.path.exists(base):
         unavailable(f"no {venv_of(version)}: `./run test` makes it")
+    # A copy of the virtualenv that ./run test made for this Salt (hard links:
+    # pip replaces files, it never writes into one), the checkout's editable
+    # install in it replaced by the wheel. Scripts in the copy would run the
+    # original's Python: everything runs as `python -m` of the copy.
     venv = tmp_path / "venv"
-    run(base, "-m", "venv", venv)  # on the Python that Salt's line of salt-versions.txt names
+    run("cp", "-al", venv_of(version), venv)
     python = venv / "bin" / "python"
-    pip = (python, "-m", "pip", "install", "-q", "--disable-pip-version-check")
-    run(*pip, f"salt=={version}", cwd=tmp_path)
     assert salt_version(python) == version
 
-    run(*pip, release["wheel"], cwd=tmp_path)
+    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", release["wheel"], cwd=tmp_path)
 
     assert salt_version(python) == version, "installing the wheel changed the user's Salt"
     # The loader's directories are the installed package's.
@@ -51,7 +53,15 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     assert {"arp.py", "_arp_hygiene_netlink.py", "_arp_hygiene_probe.py"} <= set(os.listdir(modules))
 
     config = lab.salt_config(str(tmp_path / "config"))
-    salt_call = (venv / "bin" / "salt-call", "--local", "--config-dir", config, "--out=json")
+    salt_call = (
+        python,
+        "-c",
+        "import salt.scripts; salt.scripts.salt_call()",
+        "--local",
+        "--config-dir",
+        config,
+        "--out=json",
+    )
     listed = json.loads(run(*salt_call, "arp.list", f"netns={ns.name}", "family=all", cwd=tmp_path))["local"]
     entries = [entry for entry in listed if not entry["dst"].startswith(("ff", "224."))]
     assert {(entry["dst"], entry["ifname"]) for entry in entries} == set(before)

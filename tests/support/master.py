@@ -1,5 +1,6 @@
 """The master's side of the integration tests: minion names, the formula's cron job, pillar, state returns."""
 
+import hashlib
 import subprocess
 
 import salt.utils.yaml
@@ -62,3 +63,48 @@ def scheduled(salt_cli, minion):
     ret = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt=minion)
     assert ret.returncode == 0, ret
     return ret.data or {}
+
+
+def cron_minute(minion_id, interval, spread=True):
+    """The minute field of a minion's jobs: with spread, its own minute within the interval, from its id."""
+    if not spread or interval == 1:
+        return f"*/{interval}"
+    offset = int(hashlib.md5(minion_id.encode()).hexdigest()[:8], 16) % interval
+    return f"{offset}-59/{interval}"
+
+
+def cron_split(line):
+    """
+    (the time fields, the command, its standard input or None) of a crontab
+    line, as cron(8) reads them (crontab(5)): five fields or one @special;
+    an unescaped % ends the command and the rest, each further % a newline,
+    is its standard input; a backslash before % is dropped and the % kept.
+    """
+    fields = line.split(None, 1 if line.startswith("@") else 5)
+    text, command, stdin = fields[-1], [], None
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and text[index + 1 : index + 2] == "%":
+            command.append("%")
+            index += 2
+            continue
+        if char == "%":
+            stdin = text[index + 1 :].replace("%", "\n")
+            break
+        command.append(char)
+        index += 1
+    return fields[:-1], "".join(command), stdin
+
+
+def run_as_cron(line, **kwargs):
+    """Run a crontab line's command as cron does: its standard input, cron's bare environment, from /."""
+    _, command, stdin = cron_split(line)
+    return subprocess.run(
+        ["env", "-i", *CRON_ENV, "/bin/sh", "-c", command],
+        input=stdin or "",
+        cwd="/",
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
