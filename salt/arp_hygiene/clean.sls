@@ -25,7 +25,10 @@ arp_hygiene-clean-schedule-absent-{{ job }}:
     - name: {{ job }}
     - persist: true
 {%- endfor %}
-{%- for report_file in (arp_hygiene['report_file'], arp_hygiene['verify']['report_file']) if report_file %}
+{#- Only a report file: map.jinja refuses a report path that is a directory,
+    and this never removes one. #}
+{%- for report_file in (arp_hygiene['report_file'], arp_hygiene['verify']['report_file'])
+      if report_file and not salt['file.directory_exists'](report_file) %}
 
 arp_hygiene-clean-file-absent-{{ report_file }}:
   file.absent:

@@ -5,8 +5,8 @@
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- set salt_method = arp_hygiene['method'] == 'salt' %}
 {%- set jobs = [
-      (arp_hygiene['job'], 'arp.flush_stale', arp_hygiene['kwargs'], salt_method),
-      (arp_hygiene['verify_job'], 'arp.verify', dict(arp_hygiene['verify_kwargs'], fix=true),
+      (arp_hygiene['job'], 'arp.flush_stale', dict(arp_hygiene['kwargs'], test=false), salt_method),
+      (arp_hygiene['verify_job'], 'arp.verify', dict(arp_hygiene['verify_kwargs'], fix=true, test=false),
        salt_method and arp_hygiene['verify']['enabled']),
     ] %}
 

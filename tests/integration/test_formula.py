@@ -117,7 +117,8 @@ def test_the_salt_scheduler_method_replaces_cron_and_its_job_runs(salt_cli, pill
     assert job_lines() == []
     job = scheduled(salt_cli, DB)[JOB]
     assert job["function"] == "arp.flush_stale" and job["minutes"] == 7
-    assert job["kwargs"] == {"states": ["stale"], "family": "all", "netns": ns.name}
+    # test: False: the job runs live whatever the minion's test option.
+    assert job["kwargs"] == {"states": ["stale"], "family": "all", "netns": ns.name, "test": False}
     assert JOB not in scheduled(salt_cli, WEB)
     assert changed(highstate(salt_cli, DB)) == {}
     assert snapshot(ns) == before
@@ -173,6 +174,14 @@ BAD_PILLAR = [
         'pillar arp_hygiene:flush:network is "fe80::%lo;x/64"; allowed: an IPv6 scope id after % that is an interface',
     ),
     ({"spread": "yes"}, 'pillar arp_hygiene:spread is "yes"; allowed: true or false'),
+    (
+        {"report_file": "/var/log/salt/"},
+        'pillar arp_hygiene:report_file is "/var/log/salt/"; allowed: the path of a file, not a directory',
+    ),
+    (
+        {"verify": {"report_file": "/tmp"}},
+        'pillar arp_hygiene:verify:report_file is "/tmp"; allowed: the path of a file, not a directory',
+    ),
     ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
     (
         {"interval": 5},
@@ -295,3 +304,52 @@ def test_pillar_chooses_how_pyroute2_is_installed(salt_cli, install, expected):
     enforce = ret.data["arp_hygiene-enforce-arp-no_stale"]["arp"]
     requires = [arg["require"] for arg in enforce if isinstance(arg, dict) and "require" in arg]
     assert requires == ([[{install: f"arp_hygiene-pyroute2-{install}-installed"}]] if expected else [])
+
+
+@pytest.mark.parametrize("value", [False, [], ""], ids=["false", "empty list", "empty string"])
+def test_a_pillar_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(salt_cli, pillar, nothing_installed, value):
+    pillar.set(value)
+
+    ret = salt_cli.run("state.highstate", minion_tgt=DB)
+
+    assert ret.returncode != 0
+    errors = "\n".join(ret.data) if isinstance(ret.data, list) else json.dumps(ret.data)
+    assert f"pillar arp_hygiene is {json.dumps(value)}; allowed: a mapping of the keys in pillar.example" in errors
+    assert "set method: none and enforce: false" in errors
+    assert job_lines() == []
+
+
+def test_clean_removes_the_report_and_not_what_lies_beside_it(salt_cli, pillar, clean, table, tmp_path):
+    ns, _ = table
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    beside = reports / "unrelated.log"
+    beside.write_text("not the formula's")
+    report = reports / "arp_hygiene.json"
+    pillar.set(settings(ns, report))
+    highstate(salt_cli, DB)
+    assert run_as_cron(job_lines()[1]).returncode == 0 and report.exists()
+
+    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
+
+    assert ret.returncode == 0, ret
+    assert not report.exists()
+    assert beside.read_text() == "not the formula's" and reports.is_dir()
+
+
+def test_the_cron_job_runs_live_on_a_minion_whose_test_option_is_on(salt_cli, pillar, clean, table, report, tmp_path):
+    ns, before = table
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "minion").write_text(
+        f"root_dir: {tmp_path / 'root'}\nfile_client: local\nid: dry-run-minion\ntest: true\n"
+    )
+    pillar.set(settings(ns, report, enforce=False, config_dir=str(config)))
+    highstate(salt_cli, DB)
+    line = job_lines()[1]
+    assert f"--config-dir {config} " in line and " test=false" in line
+
+    assert run_as_cron(line).returncode == 0
+
+    assert "would_delete" not in json.loads(report.read_text())["local"]
+    assert snapshot(ns) == without(before, stale(before))
