@@ -60,7 +60,6 @@ except ImportError as err:  # pyroute2, which the helpers import
     HELPERS_FAILED = err
 
 FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
-FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
 # "permanent" and "noarp" entries are configuration, not learned state.
 CONFIGURED_STATES = ("permanent", "noarp")
 # What verify asks about by default: the states whose entries hold a MAC.
@@ -494,7 +493,7 @@ def _selection(interface, states, family, network, exclude, min_age, netns, flus
         version = network[0].version
         if family != socket.AF_UNSPEC and family != (socket.AF_INET if version == 4 else socket.AF_INET6):
             raise SaltInvocationError(
-                f"network {network[0]} is IPv{version} but family is {FAMILY_NAMES[family]!r}; "
+                f"network {network[0]} is IPv{version} but family is {netlink.FAMILY_NAMES[family]!r}; "
                 f"use family={'inet' if version == 4 else 'inet6'} or family=all"
             )
     else:
