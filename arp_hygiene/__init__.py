@@ -17,12 +17,12 @@ def loader_dirs():
 
     An installed package keeps the modules in ``arp_hygiene/modules`` and
     ``arp_hygiene/states``; a source checkout (or an editable install) in
-    ``_modules`` and ``_states`` beside this package, where the file_roots
-    and gitfs layout wants them.
+    ``salt/_modules`` and ``salt/_states``, the directory that the master
+    serves.
     """
     dirs = {}
     for kind in ("modules", "states"):
-        for candidate in (os.path.join(HERE, kind), os.path.join(os.path.dirname(HERE), f"_{kind}")):
+        for candidate in (os.path.join(HERE, kind), os.path.join(os.path.dirname(HERE), "salt", f"_{kind}")):
             if os.path.isdir(candidate):
                 dirs[kind] = [candidate]
                 break

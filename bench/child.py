@@ -3,7 +3,7 @@ One measured call of the arp module, in a process of its own, for bench/measure.
 
     python bench/child.py flush|list NAMESPACE INTERFACE
 
-Loads _modules/arp.py as a plain Python module (what it imports: salt.exceptions,
+Loads salt/_modules/arp.py as a plain Python module (what it imports: salt.exceptions,
 pyroute2), times one call of arp.flush_stale or arp.list on the namespace's
 table, and prints JSON: the call's wall time, the number of entries it returned,
 and the process's peak RSS before and after the call.
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def load_arp():
-    spec = importlib.util.spec_from_file_location("arp", os.path.join(HERE, "..", "_modules", "arp.py"))
+    spec = importlib.util.spec_from_file_location("arp", os.path.join(HERE, "..", "salt", "_modules", "arp.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.__opts__ = {"test": False}

@@ -25,7 +25,7 @@ def ages(salt_cli, ns):
 
 def test_a_changed_helper_synced_into_a_running_minion_is_picked_up(master, trees, table):
     ns, _ = table
-    with open(os.path.join(REPO, "_modules", "_arp_hygiene_netlink.py"), encoding="utf-8") as source:
+    with open(os.path.join(REPO, "salt", "_modules", "_arp_hygiene_netlink.py"), encoding="utf-8") as source:
         original = source.read()
     changed = original.replace("    return round(ticks / HZ, 2)\n", f"    return {MARK}\n")
     assert changed != original, "the helper's age() is not where this test expects it"

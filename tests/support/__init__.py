@@ -20,8 +20,8 @@ def unavailable(reason):
 
 
 def module_from_checkout(name):
-    """A file of _modules/ (``arp``, ``_arp_hygiene_netlink``...) imported as plain Python, for tests of its code."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "_modules", f"{name}.py"))
+    """A file of salt/_modules/ (``arp``, ``_arp_hygiene_netlink``...) as plain Python, for tests of its code."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "salt", "_modules", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
