@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import sys
+import time
 
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -332,7 +333,7 @@ def verify(
     return result
 
 
-def announce(interface=None, family="all", netns=None, test=None):
+def announce(interface=None, family="all", netns=None, wait=0, test=None):
     """
     Tell the segment this host's MAC for each of its addresses: a gratuitous
     ARP request (IPv4) and an unsolicited neighbour advertisement (IPv6, with
@@ -363,19 +364,53 @@ def announce(interface=None, family="all", netns=None, test=None):
     netns
         A named network namespace. Default: the minion's own.
 
+    wait
+        Seconds to wait for something to announce, as at boot, when the
+        network may not be up yet: the interfaces are read again every second
+        until the named ones are up (or one has an address), then an error
+        if there is still nothing. Default 0: no wait, and nothing to announce
+        is no error. Test mode does not wait.
+
     test
         Report what would be announced, send nothing. Default: the minion's
         ``test`` option.
     """
     family = _family(family)
-    wanted = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
     names = _names(interface, "interface", split=False)
     _check_netns(netns)
+    wait = _number(wait, "wait", "seconds", 0, 3600)
     test = _test(test)
+    deadline = time.monotonic() + (0 if test else wait)
+    while True:
+        try:
+            chosen = _announceable(names, family, netns)
+            if chosen or not wait:
+                break
+            waited = "" if test else f" after {wait:g} s"
+            problem = CommandExecutionError(f"nothing to announce{waited}: no interface up with an address")
+        except SaltInvocationError as exc:
+            if not wait:
+                raise
+            problem = exc if test else CommandExecutionError(f"after {wait:g} s: {exc}")
+        if time.monotonic() >= deadline:
+            raise problem
+        time.sleep(1)
+    if test:
+        return {"would_announce": {link["ifname"]: [a for _, a, _ in addresses] for link, addresses in chosen}}
+    announced = {}
+    with _salt_errors(netns, info={"announced": announced}):
+        for ifname, address in probe.announce(chosen, netns):
+            announced.setdefault(ifname, []).append(address)
+    return {"announced": announced}
+
+
+def _announceable(names, family, netns):
+    """[(link, [(family, address, prefix)])] that announce would send for."""
+    wanted = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
     with _salt_errors(netns), netlink.Socket(netns) as sock:
         links = netlink.read_links(sock, addresses=True)
     _check_ethernet(names, family, links, netns, need_up=True)
-    chosen = []  # (link, [(family, address, prefix)])
+    chosen = []
     for link in links.values():
         if names and link["ifname"] not in names:
             continue
@@ -384,13 +419,7 @@ def announce(interface=None, family="all", netns=None, test=None):
         addresses = [address for address in link["addresses"] if address[0] in wanted]
         if addresses:
             chosen.append((link, addresses))
-    if test:
-        return {"would_announce": {link["ifname"]: [a for _, a, _ in addresses] for link, addresses in chosen}}
-    announced = {}
-    with _salt_errors(netns, info={"announced": announced}):
-        for ifname, address in probe.announce(chosen, netns):
-            announced.setdefault(ifname, []).append(address)
-    return {"announced": announced}
+    return chosen
 
 
 # ---------------------------------------------------------------- arguments

@@ -223,3 +223,86 @@ def _places(report):
 
 def _number(report):
     return sum(len(entries) for entries in report.values())
+
+
+def announced(name, interface=None, family="all", netns=None):
+    """
+    Tell the segment this host's MAC for each of its addresses
+    (``arp.announce``: a gratuitous ARP request, an unsolicited neighbour
+    advertisement). Frames on the wire change nothing on this host, so the
+    state reports no changes: the comment says what was announced, and the
+    result is ``False`` only if sending failed. With ``test=True`` nothing is
+    sent and the comment says what would be.
+
+    .. code-block:: yaml
+
+        tell the segment our MACs:
+          arp.announced:
+            - interface: eth0
+
+    name
+        A label for the state; it selects nothing.
+
+    interface, family, netns
+        As for the execution module's ``arp.announce``.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    test = bool(__opts__["test"])
+    try:
+        done = __salt__["arp.announce"](interface=interface, family=family, netns=netns, test=test)
+    except (CommandExecutionError, SaltInvocationError) as err:
+        sent = _made(err, ("announced",)).get("announced")
+        ret["result"] = False
+        ret["comment"] = f"Cannot announce: {_message(err)}" + (f" Announced before: {_listed(sent)}." if sent else "")
+        return ret
+    addresses = done["would_announce" if test else "announced"]
+    if not addresses:
+        ret["comment"] = "Nothing to announce: no interface chosen is up with an address."
+    else:
+        ret["comment"] = ("Would announce " if test else "Announced ") + _listed(addresses) + "."
+    return ret
+
+
+def _listed(addresses):
+    """'192.0.2.7, 2001:db8::7 on eth0; ...' of {ifname: [addresses]}."""
+    return "; ".join(f"{', '.join(found)} on {ifname}" for ifname, found in addresses.items())
+
+
+def job_works(name, function, **kwargs):
+    """
+    A scheduled job's function works with its arguments: it is called once
+    in test mode (nothing changes, nothing is sent), so that a job that would
+    fail on every run (a namespace or interface that does not exist, an
+    interface verify cannot ask on) fails the highstate instead, naming the
+    cause. It reports no changes.
+
+    .. code-block:: yaml
+
+        the flush job works:
+          arp.job_works:
+            - function: arp.flush_stale
+            - netns: db
+
+    name
+        A label for the state, such as the job's name.
+
+    function
+        ``arp.flush_stale``, ``arp.verify`` or ``arp.announce``.
+
+    kwargs
+        The job's arguments (``test`` is set to True here).
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if function not in ("arp.flush_stale", "arp.verify", "arp.announce"):
+        ret["result"] = False
+        ret["comment"] = f"function must be arp.flush_stale, arp.verify or arp.announce, not {function!r}"
+        return ret
+    arguments = {key: value for key, value in kwargs.items() if not key.startswith("__") and key != "test"}
+    try:
+        __salt__[function](test=True, **arguments)
+    except (CommandExecutionError, SaltInvocationError) as err:
+        ret["result"] = False
+        ret["comment"] = f"{name} would fail on every run: {_message(err)}"
+        return ret
+    ret["comment"] = f"{name}: {function} works with these arguments (tried in test mode)"
+    return ret
