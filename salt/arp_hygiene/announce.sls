@@ -5,41 +5,76 @@
     up or changes its address. Not included by init.sls. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
+{%- from tplroot ~ "/written.jinja" import record with context %}
 {%- set announce = arp_hygiene['announce'] %}
 
 include:
-  - {{ tplroot }}.pyroute2
-
-arp_hygiene-announce-module-run:
-  module.run:
-    - arp.announce:
-{%- for key, value in arp_hygiene['announce_kwargs'] | dictsort %}
-      - {{ key }}: {{ value | json }}
-{%- endfor %}
-{%- if arp_hygiene['pyroute2']['install'] != 'none' %}
-    - require:
-      - {{ arp_hygiene['pyroute2']['install'] }}: arp_hygiene-pyroute2-{{ arp_hygiene['pyroute2']['install'] }}-installed
+  - {{ tplroot }}.sync
+{%- if announce['at_boot'] %}
+  - {{ tplroot }}.crond
+  - {{ tplroot }}.runner
 {%- endif %}
 
-{%- if announce['at_boot'] %}
-{%-   if not arp_hygiene['salt_call'] %}
-{{-     raise("pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside "
-              ~ grains['pythonexecutable'] ~ " or on PATH; set arp_hygiene:salt_call") }}
-{%-   endif %}
+arp_hygiene-announce-arp-announced:
+{%- if arp_hygiene['module_ready'] or not opts['test'] %}
+  arp.announced:
+    - name: this host's addresses
+{%-   for key, value in arp_hygiene['announce_kwargs'] | dictsort %}
+    - {{ key }}: {{ value | json }}
+{%-   endfor %}
+    - require:
+      - test: arp_hygiene-sync-test-module-available
+{%- else %}
+  test.configurable_test_state:
+    - name: this host's addresses
+    - changes: false
+    - result: true
+    - comment: What arp.announce would send is known once the arp module is synced (the live run syncs it first).
+{%- endif %}
 
-arp_hygiene-announce-pkg-installed:
-  pkg.installed:
-    - name: {{ arp_hygiene['cron_package'] | yaml_encode }}
+{%- if announce['at_boot'] and not arp_hygiene['salt_call'] %}
+
+arp_hygiene-announce-test-salt_call:
+  test.configurable_test_state:
+    - name: pillar arp_hygiene:salt_call
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
+    - comment: >-
+        pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside
+        {{ grains['pythonexecutable'] }} or on PATH; set arp_hygiene:salt_call
+{%- elif announce['at_boot'] %}
+
+{%-   set job = arp_hygiene['jobs'][arp_hygiene['announce_job']] %}
+arp_hygiene-announce-cmd-run-check:
+{%-   if arp_hygiene['module_ready'] or not opts['test'] %}
+  cmd.run:
+    - name: {{ job['check'] | yaml_encode }}
+    - stateful:
+      - test_name: {{ job['check'] | yaml_encode }}
+    - require:
+      - test: arp_hygiene-sync-test-module-available
+      - file: arp_hygiene-runner-file-managed
+{%-   else %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: The boot job's command is tried once the arp module is synced, in the live run.
+{%-   endif %}
 
 arp_hygiene-announce-cron-present:
   cron.present:
-    - name: {{ arp_hygiene['announce_command'] | yaml_encode }}
+    - name: {{ job['command'] | yaml_encode }}
     - identifier: {{ arp_hygiene['announce_job'] }}
     - user: root
     - special: '@reboot'
     - comment: arp-hygiene (Salt formula arp_hygiene) announces this host's MACs at boot
     - require:
-      - pkg: arp_hygiene-announce-pkg-installed
+      - pkg: arp_hygiene-crond-pkg-installed
 {%- elif salt['cmd.which']('crontab') %}
 
 arp_hygiene-announce-cron-absent:
@@ -51,6 +86,7 @@ arp_hygiene-announce-cron-absent:
 {%- endif %}
 
 {%- if announce['arp_notify'] %}
+{{ record('announce', [arp_hygiene['sysctl_file']], arp_hygiene['formula']['manifest']) }}
 {%-   for scope in ('all', 'default') %}
 
 arp_hygiene-announce-sysctl-present-{{ scope }}:
@@ -59,4 +95,5 @@ arp_hygiene-announce-sysctl-present-{{ scope }}:
     - value: 1
     - config: {{ arp_hygiene['sysctl_file'] }}
 {%-   endfor %}
+{%- endif %}
 {%- endif %}

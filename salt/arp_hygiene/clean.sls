@@ -1,9 +1,17 @@
-{#- Removes what the formula installed: the cron jobs (flush, verify, announce
-    at boot), the scheduler jobs, the last reports and the sysctl file.
-    Sysctl values already applied stay until the next boot. pyroute2 and the
-    cron package stay: other software may use them. #}
+{#- Removes what the formula installed and nothing else: its cron jobs
+    (flush, verify, announce at boot, by their identifiers), its scheduler
+    jobs (by name), and the files and directories recorded in its manifest
+    (formula:manifest, written before each write: report files under every
+    path pillar ever gave, the job runner, the sysctl file), then the
+    manifest. A directory goes only if the formula made it and nothing else
+    is left in it. Sysctl values already applied stay until the next boot;
+    pyroute2 and the cron package stay: other software may use them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
+{%- set formula = arp_hygiene['formula'] %}
+{%- set manifest = formula['manifest'] %}
+{%- set written = salt['file.read'](manifest) | load_json if salt['file.file_exists'](manifest) else {} %}
 
 {%- if salt['cmd.which']('crontab') %}
 {%-   for job in (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['announce_job']) %}
@@ -20,21 +28,37 @@ arp_hygiene-clean-cron-absent-{{ job }}:
 {%- endif %}
 {%- for job in (arp_hygiene['job'], arp_hygiene['verify_job']) %}
 
-arp_hygiene-clean-schedule-absent-{{ job }}:
-  schedule.absent:
-    - name: {{ job }}
-    - persist: true
-{%- endfor %}
-{#- Only a report file: map.jinja refuses a report path that is a directory,
-    and this never removes one. #}
-{%- for report_file in (arp_hygiene['report_file'], arp_hygiene['verify']['report_file'])
-      if report_file and not salt['file.directory_exists'](report_file) %}
-
-arp_hygiene-clean-file-absent-{{ report_file }}:
-  file.absent:
-    - name: {{ report_file | yaml_encode }}
+{{ schedule_absent('arp_hygiene-clean-schedule-absent-' ~ job, job) }}
 {%- endfor %}
 
-arp_hygiene-clean-file-absent-sysctl:
+{#- Files: those recorded, and the two whose names are the formula's own. #}
+{%- set files = (written.get('files', {}) | list) + [formula['runner'], formula['sysctl_file'], manifest] %}
+{%- set files = files | unique | select('string') | reject('equalto', '') | list %}
+{%- for path in files if salt['file.file_exists'](path) %}
+
+arp_hygiene-clean-file-absent-{{ path }}:
   file.absent:
-    - name: {{ arp_hygiene['sysctl_file'] }}
+    - name: {{ path | yaml_encode }}
+{%- endfor %}
+
+{#- Directories the formula made, deepest first, when nothing but what clean
+    removes is in them. #}
+{%- set gone = files | list %}
+{%- for directory in written.get('directories', {}) | sort(reverse=true)
+      if directory is string and directory.startswith('/') and salt['file.directory_exists'](directory) %}
+{%-   set left = namespace(count=0) %}
+{%-   for entry in salt['file.readdir'](directory) if entry not in ['.', '..'] %}
+{%-     if (directory.rstrip('/') ~ '/' ~ entry) not in gone %}
+{%-       set left.count = left.count + 1 %}
+{%-     endif %}
+{%-   endfor %}
+{%-   if left.count == 0 %}
+{%-     do gone.append(directory) %}
+
+arp_hygiene-clean-file-absent-{{ directory }}:
+  file.absent:
+    - name: {{ directory | yaml_encode }}
+    - require:
+      - file: arp_hygiene-clean-file-absent-{{ manifest }}
+{%-   endif %}
+{%- endfor %}

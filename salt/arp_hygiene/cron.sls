@@ -1,41 +1,71 @@
 {#- method cron: root cron jobs run arp.flush_stale (and, with verify enabled,
-    arp.verify fix=True) every interval_minutes, through the minion's own
-    salt-call. The identifiers make a changed pillar update the lines in
-    place. Any other method removes the jobs. #}
+    arp.verify fix=True) every interval_minutes, through the formula's job
+    runner and the minion's own salt-call. Each job's command is tried once
+    in test mode here, so that a job that would fail on every run fails the
+    highstate instead, naming the cause. The identifiers make a changed
+    pillar update the lines in place. Any other method removes the jobs. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- set jobs = [(arp_hygiene['job'], arp_hygiene['command'], arp_hygiene['report_file'], 'flushes stale neighbour entries')] %}
-{%- if arp_hygiene['verify']['enabled'] %}
-{%-   do jobs.append((arp_hygiene['verify_job'], arp_hygiene['verify_command'], arp_hygiene['verify']['report_file'], 'verifies neighbour entries')) %}
-{%- endif %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
+{%- from tplroot ~ "/written.jinja" import record with context %}
+{%- set formula = arp_hygiene['formula'] %}
+{%- set purposes = {arp_hygiene['job']: 'flushes stale neighbour entries', arp_hygiene['verify_job']: 'verifies neighbour entries'} %}
+{%- set cron = arp_hygiene['method'] == 'cron' %}
 
-{%- if arp_hygiene['method'] == 'cron' %}
-arp_hygiene-cron-pkg-installed:
-  pkg.installed:
-    - name: {{ arp_hygiene['cron_package'] | yaml_encode }}
-{%-   for job, command, report_file, purpose in jobs %}
-{%-     if report_file %}
+{%- if cron %}
+include:
+  - {{ tplroot }}.sync
+  - {{ tplroot }}.crond
+  - {{ tplroot }}.runner
+{%-   set reports = [] %}
+{%-   for job in purposes | sort if arp_hygiene['jobs'][job]['wanted'] %}
+{%-     do reports.append(arp_hygiene['jobs'][job]['report_file']) %}
+{%-   endfor %}
+{{ record('cron', reports, formula['manifest']) }}
+
+{%-   for job, purpose in purposes | dictsort if arp_hygiene['jobs'][job]['wanted'] %}
+{%-     set settings = arp_hygiene['jobs'][job] %}
 
 arp_hygiene-cron-file-directory-{{ job }}:
   file.directory:
-    - name: {{ salt['file.dirname'](report_file) | yaml_encode }}
+    - name: {{ salt['file.dirname'](settings['report_file']) | yaml_encode }}
     - makedirs: true
+
+{%-     set checked = arp_hygiene['module_ready'] or not opts['test'] %}
+arp_hygiene-cron-cmd-run-check-{{ job }}:
+{%-     if checked %}
+  cmd.run:
+    - name: {{ settings['check'] | yaml_encode }}
+    - stateful:
+      - test_name: {{ settings['check'] | yaml_encode }}
+    - require:
+      - test: arp_hygiene-sync-test-module-available
+      - file: arp_hygiene-runner-file-managed
+{%-     else %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: The job's command is tried once the arp module is synced, in the live run.
 {%-     endif %}
 
 arp_hygiene-cron-cron-present-{{ job }}:
   cron.present:
-    - name: {{ command | yaml_encode }}
+    - name: {{ settings['command'] | yaml_encode }}
     - identifier: {{ job }}
     - user: root
     - minute: {{ arp_hygiene['cron_minute'] | yaml_encode }}
     - comment: arp-hygiene (Salt formula arp_hygiene) {{ purpose }}
     - require:
-      - pkg: arp_hygiene-cron-pkg-installed
+      - pkg: arp_hygiene-crond-pkg-installed
+      - {{ 'cmd' if checked else 'test' }}: arp_hygiene-cron-cmd-run-check-{{ job }}
 {%-   endfor %}
 {%- endif %}
 
 {%- if salt['cmd.which']('crontab') %}
-{%-   for job in [arp_hygiene['job'], arp_hygiene['verify_job']] if arp_hygiene['method'] != 'cron' or job not in jobs|map(attribute=0) %}
+{%-   for job in purposes | sort if not (cron and arp_hygiene['jobs'][job]['wanted']) %}
 
 arp_hygiene-cron-cron-absent-{{ job }}:
   cron.absent:
@@ -43,4 +73,5 @@ arp_hygiene-cron-cron-absent-{{ job }}:
     - identifier: {{ job }}
     - user: root
 {%-   endfor %}
+{%- endif %}
 {%- endif %}

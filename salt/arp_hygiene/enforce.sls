@@ -3,22 +3,38 @@
     answers for its address. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
 {%- set checks = [('no_stale', arp_hygiene['kwargs'])] %}
 {%- if arp_hygiene['verify']['enabled'] %}
 {%-   do checks.append(('verified', arp_hygiene['verify_kwargs'])) %}
 {%- endif %}
 
 {%- if arp_hygiene['enforce'] %}
+include:
+  - {{ tplroot }}.sync
 {%-   for function, kwargs in checks %}
+
 arp_hygiene-enforce-arp-{{ function }}:
+{%-     if arp_hygiene['module_ready'] or not opts['test'] %}
   arp.{{ function }}:
     - name: {{ arp_hygiene['flush']['netns'] or 'neighbour table' }}
-{%-     for key, value in kwargs | dictsort %}
+{%-       for key, value in kwargs | dictsort %}
     - {{ key }}: {{ value | json }}
-{%-     endfor %}
-{%-     if arp_hygiene['pyroute2']['install'] != 'none' %}
+{%-       endfor %}
     - require:
-      - {{ arp_hygiene['pyroute2']['install'] }}: arp_hygiene-pyroute2-{{ arp_hygiene['pyroute2']['install'] }}-installed
+      - test: arp_hygiene-sync-test-module-available
+{%-     else %}
+  test.configurable_test_state:
+    - name: {{ arp_hygiene['flush']['netns'] or 'neighbour table' }}
+    - changes: true
+    - result: true
+    - comment: >-
+        What arp.{{ function }} would change is known once the arp module is synced: the live run syncs it
+        first, then checks the table.
 {%-     endif %}
 {%-   endfor %}
+{%- endif %}
 {%- endif %}

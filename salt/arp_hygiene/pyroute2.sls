@@ -3,6 +3,10 @@
     onedir installs), an OS package, or nothing (pyroute2:install). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
 {%- set pyroute2 = arp_hygiene['pyroute2'] %}
 
 {%- if pyroute2['install'] == 'pip' %}
@@ -15,4 +19,5 @@ arp_hygiene-pyroute2-pkg-installed:
   pkg.installed:
     - name: {{ pyroute2['pkg'] | yaml_encode }}
     - reload_modules: true
+{%- endif %}
 {%- endif %}

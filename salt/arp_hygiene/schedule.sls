@@ -1,31 +1,59 @@
 {#- method salt: the same jobs on Salt's own scheduler, in the minion process,
-    returning their results to the master like any job. Any other method (or
-    verify disabled, for the verification job) removes them. #}
+    returning their results to the master like any job. Each job's function
+    is tried once in test mode here, so that a job that would fail on every
+    run fails the highstate instead. Any other method (or verify disabled,
+    for the verification job) removes them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
 {%- set salt_method = arp_hygiene['method'] == 'salt' %}
-{%- set jobs = [
-      (arp_hygiene['job'], 'arp.flush_stale', dict(arp_hygiene['kwargs'], test=false), salt_method),
-      (arp_hygiene['verify_job'], 'arp.verify', dict(arp_hygiene['verify_kwargs'], fix=true, test=false),
-       salt_method and arp_hygiene['verify']['enabled']),
-    ] %}
+{%- set checked = arp_hygiene['module_ready'] or not opts['test'] %}
 
-{%- for job, function, kwargs, wanted in jobs %}
-{%-   if wanted %}
+{%- if salt_method %}
+include:
+  - {{ tplroot }}.sync
+{%- endif %}
+
+{%- for job in [arp_hygiene['job'], arp_hygiene['verify_job']] %}
+{%-   set settings = arp_hygiene['jobs'][job] %}
+{%-   if salt_method and settings['wanted'] %}
+
+arp_hygiene-schedule-arp-job_works-{{ job }}:
+{%-     if checked %}
+  arp.job_works:
+    - name: {{ job }}
+    - function: {{ settings['function'] }}
+{%-       for key, value in settings['kwargs'] | dictsort if key != 'test' %}
+    - {{ key }}: {{ value | json }}
+{%-       endfor %}
+    - require:
+      - test: arp_hygiene-sync-test-module-available
+{%-     else %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: The job's function is tried once the arp module is synced, in the live run.
+{%-     endif %}
+
 arp_hygiene-schedule-schedule-present-{{ job }}:
   schedule.present:
     - name: {{ job }}
-    - function: {{ function }}
-    - job_kwargs: {{ kwargs | json }}
+    - function: {{ settings['function'] }}
+    - job_kwargs: {{ settings['kwargs'] | json }}
     - minutes: {{ arp_hygiene['interval_minutes'] }}
 {%-     if arp_hygiene['splay'] %}
     - splay: {{ arp_hygiene['splay'] }}
 {%-     endif %}
     - persist: true
+    - require:
+      - {{ 'arp' if checked else 'test' }}: arp_hygiene-schedule-arp-job_works-{{ job }}
 {%-   else %}
-arp_hygiene-schedule-schedule-absent-{{ job }}:
-  schedule.absent:
-    - name: {{ job }}
-    - persist: true
+
+{{ schedule_absent('arp_hygiene-schedule-schedule-absent-' ~ job, job) }}
 {%-   endif %}
 {%- endfor %}
+{%- endif %}

@@ -2,6 +2,14 @@
     file under /etc/sysctl.d so that clean.sls can remove them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
+{%- from tplroot ~ "/written.jinja" import record with context %}
+{%- if arp_hygiene['sysctl'] %}
+{{ record('sysctl', [arp_hygiene['sysctl_file']], arp_hygiene['formula']['manifest']) }}
+{%- endif %}
 
 {%- for key, value in arp_hygiene['sysctl'] | dictsort %}
 arp_hygiene-sysctl-sysctl-present-{{ key }}:
@@ -10,3 +18,4 @@ arp_hygiene-sysctl-sysctl-present-{{ key }}:
     - value: {{ value }}
     - config: {{ arp_hygiene['sysctl_file'] }}
 {%- endfor %}
+{%- endif %}

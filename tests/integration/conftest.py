@@ -1,6 +1,6 @@
 """
 A real salt-master serving this checkout the way README.md tells operators to
-(file_roots: salt/ for the formula, the repository root for _modules and
+(file_roots: the checkout's salt/, which holds the formula, _modules and
 _states), and two real minions: arp-db with grain roles: database, arp-web
 without it. Both run as root on this host, so they share root's crontab: the
 tests save it first and put it back afterwards, whatever happens.
@@ -8,13 +8,14 @@ tests save it first and put it back afterwards, whatever happens.
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from tests.support import REPO, unavailable
-from tests.support.master import DB, TOP, WEB, Pillar, apply_clean
+from tests.support.master import DB, FRESH, TOP, WEB, Pillar, apply_clean
 
 
 @pytest.fixture(scope="package")
@@ -57,13 +58,11 @@ def trees(tmp_path_factory):
 @pytest.fixture(scope="package")
 def checkout(tmp_path_factory):
     """
-    This checkout as an operator's clone looks to the master: the formula and
-    the modules, without the virtualenv that ./run keeps in it (a fileserver
-    walking 15,000 files of .venv adds some 20 s to every highstate).
+    This checkout as an operator's clone looks to the master: its salt/
+    directory, the one that README.md has the master serve.
     """
     clone = tmp_path_factory.mktemp("arp-hygiene")
-    for name in ("salt", "_modules", "_states"):
-        (clone / name).symlink_to(os.path.join(REPO, name))
+    (clone / "salt").symlink_to(os.path.join(REPO, "salt"))
     return clone
 
 
@@ -73,8 +72,8 @@ def master(salt_factories, trees, checkout, root_crontab):
     factory = salt_factories.salt_master_daemon(
         "arp-master",
         overrides={
-            # README.md's file_roots: the formula's salt/ and the repository root.
-            "file_roots": {"base": [str(state), str(checkout / "salt"), str(checkout)]},
+            # README.md's file_roots: the clone's salt/ directory (and the site's own tree).
+            "file_roots": {"base": [str(state), str(checkout / "salt")]},
             "pillar_roots": {"base": [str(pillar)]},
         },
     )
@@ -92,6 +91,39 @@ def db_minion(master):
 @pytest.fixture(scope="package")
 def web_minion(master):
     factory = master.salt_minion_daemon(WEB, overrides={"grains": {"roles": ["web"]}})
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="package")
+def fresh_minion(master, tmp_path_factory):
+    """
+    A minion whose Python does not have arp-hygiene (a copy of this
+    virtualenv, hard links, with the package uninstalled from the copy): the
+    arp modules reach it only from the master's fileserver, by syncing, as
+    on an operator's minion.
+    """
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "arp-hygiene"], check=True, capture_output=True)
+    # The copy's salt-call, which the formula's cron job runs, on the copy's
+    # Python (a new file: the hard-linked original stays as it is).
+    salt_call = venv / "bin" / "salt-call"
+    lines = salt_call.read_text().splitlines(keepends=True)
+    salt_call.unlink()
+    salt_call.write_text(f"#!{python}\n" + "".join(lines[1:]))
+    salt_call.chmod(0o755)
+    # Neither importable nor registered with Salt's loader (run from the
+    # virtualenv: the checkout's own directory would put arp_hygiene on sys.path).
+    probe = (
+        "import importlib.metadata as m; print([e.name for e in m.entry_points(group='salt.loader')]); "
+        "import arp_hygiene"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=venv)
+    assert done.returncode != 0 and "arp-hygiene" not in done.stdout, done
+    factory = master.salt_minion_daemon(FRESH, overrides={"grains": {"roles": ["fresh"]}})
+    factory.python_executable = python  # the minion runs on the copy's Python
     with factory.started():
         yield factory
 
@@ -133,3 +165,20 @@ def release(tmp_path_factory):
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
     return {"sdist": str(sdist), "wheel": str(wheel)}
+
+
+@pytest.fixture
+def cron_daemon():
+    """Starts Debian's cron in the foreground, for the test alone; stops it whatever happens."""
+    cron = shutil.which("cron")
+    if not cron:
+        unavailable("Debian's cron is not installed: `./run test` installs it")
+
+    def start():
+        return subprocess.Popen([cron, "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    started = []
+    yield lambda: started.append(start())
+    for process in started:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)

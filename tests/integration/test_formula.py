@@ -130,6 +130,15 @@ def test_the_salt_scheduler_method_replaces_cron_and_its_job_runs(salt_cli, pill
         time.sleep(0.5)
     assert snapshot(ns) == without(before, stale(before)), "the scheduled job did not flush the stale entries"
 
+    # Leaving the scheduler: test mode says that the job would go (Salt's own
+    # schedule.absent says nothing would change), and the live run removes it.
+    pillar.set(settings(ns, report, enforce=False))
+    dry = salt_cli.run("state.highstate", "test=True", minion_tgt=DB)
+    absent = next(state for key, state in dry.data.items() if f"-schedule-absent-{JOB}_|-" in key)
+    assert absent["result"] is None and absent["comment"] == f"The scheduler job {JOB} would be removed.", absent
+    assert f"arp_hygiene-schedule-schedule-absent-{JOB}" in changed(highstate(salt_cli, DB))
+    assert JOB not in scheduled(salt_cli, DB)
+
 
 BAD_PILLAR = [
     (
@@ -234,10 +243,18 @@ def test_a_bad_pillar_fails_the_render_and_installs_nothing(
     ret = salt_cli.run("state.highstate", minion_tgt=DB)
 
     assert ret.returncode != 0
-    errors = "\n".join(ret.data) if isinstance(ret.data, list) else json.dumps(ret.data)
-    assert message.replace("{mark}", str(mark)) in errors
+    assert message.replace("{mark}", str(mark)) in one_line_error(ret)
     assert job_lines() == []
     assert not mark.exists() and not report.exists()
+
+
+def one_line_error(ret):
+    """The comment of the one state that failed: a bad pillar is one short line, not a render error per sls."""
+    assert isinstance(ret.data, dict), ret.data
+    (failed,) = [state for state in ret.data.values() if state["result"] is not True]
+    assert failed["result"] is False and failed["changes"] == {}
+    assert "\n" not in failed["comment"] and len(failed["comment"]) < 400, failed["comment"]
+    return failed["comment"]
 
 
 def test_sysctl_settings_are_planned_with_test_true(salt_cli, pillar, clean):
@@ -250,7 +267,7 @@ def test_sysctl_settings_are_planned_with_test_true(salt_cli, pillar, clean):
     ret = salt_cli.run("state.apply", "arp_hygiene.sysctl", "test=True", minion_tgt=DB)
 
     assert ret.returncode == 0, ret
-    (state,) = ret.data.values()
+    (state,) = [value for key, value in ret.data.items() if key.startswith("sysctl_|-")]
     assert state["result"] is None
     assert state["comment"] == f"Sysctl option net.ipv4.neigh.default.gc_stale_time set to be changed to {value + 1}"
     with open(path, encoding="ascii") as after:
@@ -301,9 +318,18 @@ def test_pillar_chooses_how_pyroute2_is_installed(salt_cli, install, expected):
         if not module.startswith("__")
     }
     assert installers == expected
+    # The arp states wait for the modules: synced, pyroute2 installed, the module there.
     enforce = ret.data["arp_hygiene-enforce-arp-no_stale"]["arp"]
     requires = [arg["require"] for arg in enforce if isinstance(arg, dict) and "require" in arg]
-    assert requires == ([[{install: f"arp_hygiene-pyroute2-{install}-installed"}]] if expected else [])
+    assert requires == [[{"test": "arp_hygiene-sync-test-module-available"}]]
+    available = ret.data["arp_hygiene-sync-test-module-available"]["test"]
+    (requires,) = [arg["require"] for arg in available if isinstance(arg, dict) and "require" in arg]
+    installed = [{install: f"arp_hygiene-pyroute2-{install}-installed"}] if expected else []
+    assert requires == [
+        {"saltutil": "arp_hygiene-sync-saltutil-sync_modules"},
+        {"saltutil": "arp_hygiene-sync-saltutil-sync_states"},
+        *installed,
+    ]
 
 
 @pytest.mark.parametrize("value", [False, [], ""], ids=["false", "empty list", "empty string"])
@@ -313,9 +339,11 @@ def test_a_pillar_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(salt
     ret = salt_cli.run("state.highstate", minion_tgt=DB)
 
     assert ret.returncode != 0
-    errors = "\n".join(ret.data) if isinstance(ret.data, list) else json.dumps(ret.data)
-    assert f"pillar arp_hygiene is {json.dumps(value)}; allowed: a mapping of the keys in pillar.example" in errors
-    assert "set method: none and enforce: false" in errors
+    error = one_line_error(ret)
+    assert error.startswith(
+        f"pillar arp_hygiene is {json.dumps(value)}; allowed: a mapping of the keys in pillar.example"
+    )
+    assert "set method: none and enforce: false" in error
     assert job_lines() == []
 
 

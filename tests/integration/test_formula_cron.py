@@ -6,16 +6,12 @@ cron daemon runs it, and a fleet's minions run at minutes of their own.
 
 import ipaddress
 import json
-import shutil
-import signal
-import subprocess
 import time
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import lab, unavailable
+from tests.support import lab
 from tests.support.master import DB, WEB, cron_minute, cron_split, job_lines, run_as_cron
 from tests.support.tables import LEARNED, every_state, keys, snapshot
 
@@ -106,23 +102,6 @@ def test_every_accepted_pillar_reaches_the_module_as_given(salt_cli, clean, tabl
     done = json.loads(report.read_text())["local"]
     assert keys(done["deleted"]) == gone
     assert snapshot(ns) == {key: value for key, value in before.items() if key not in gone}
-
-
-@pytest.fixture
-def cron_daemon():
-    """Starts Debian's cron in the foreground, for the test alone; stops it whatever happens."""
-    cron = shutil.which("cron")
-    if not cron:
-        unavailable("Debian's cron is not installed: `./run test` installs it")
-
-    def start():
-        return subprocess.Popen([cron, "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    started = []
-    yield lambda: started.append(start())
-    for process in started:
-        process.send_signal(signal.SIGTERM)
-        process.wait(10)
 
 
 def test_a_real_cron_daemon_runs_a_job_that_excludes_a_scoped_router(salt_cli, clean, table, tmp_path, cron_daemon):

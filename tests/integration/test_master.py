@@ -2,6 +2,8 @@
 
 import filecmp
 import os
+import shutil
+import subprocess
 
 from tests.support import REPO
 from tests.support.master import DB
@@ -19,10 +21,31 @@ def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(sal
         ("states", "arp.py"),
     ):
         synced = os.path.join(extmods, kind, name)
-        assert filecmp.cmp(synced, os.path.join(REPO, f"_{kind}", name), shallow=False), synced
+        assert filecmp.cmp(synced, os.path.join(REPO, "salt", f"_{kind}", name), shallow=False), synced
     # The helpers are synced, never loaded as modules of their own.
     listed = salt_cli.run("sys.list_modules", minion_tgt=DB)
     assert "arp" in listed.data and not any(name.startswith("_arp_hygiene") for name in listed.data), listed
+
+
+def served_by_this_repository():
+    """What the master should serve of this checkout: the files of salt/ that git tracks or would track."""
+    listed = subprocess.run(
+        ["git", "-C", REPO, "ls-files", "--cached", "--others", "--exclude-standard", "salt"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {path.removeprefix("salt/") for path in listed if os.path.exists(os.path.join(REPO, path))}
+
+
+def test_the_master_serves_the_formula_and_modules_and_nothing_else_of_the_clone(master):
+    ret = master.salt_run_cli().run("fileserver.file_list")
+    assert ret.returncode == 0, ret
+    served = set(ret.data) - {"top.sls"}  # the site's own state tree, beside the clone
+    expected = served_by_this_repository()
+    assert expected <= served and {"arp_hygiene/init.sls", "_modules/arp.py", "_states/arp.py"} <= expected
+    assert all(path.split("/")[0] in ("arp_hygiene", "_modules", "_states") for path in served), sorted(served)
+    assert not {path for path in served if path.startswith(".git") or "README" in path or "tests/" in path}
 
 
 def test_flush_stale_through_the_master(salt_cli, table):
@@ -71,3 +94,35 @@ def test_no_stale_state_through_the_master(salt_cli, table, testmode):
             state["comment"]
             == f"No stale entries in the neighbour table of network namespace {ns.name}: already clean."
         )
+
+
+def test_readmes_gitfs_remote_serves_the_formula_and_modules_of_a_main_branch(salt_factories, tmp_path):
+    # The operator's repository: this checkout's files, committed on a branch named main.
+    repo = tmp_path / "arp-hygiene"
+    listed = subprocess.run(
+        ["git", "-C", REPO, "ls-files", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for path in listed:
+        if os.path.isfile(os.path.join(REPO, path)):
+            os.makedirs(repo / os.path.dirname(path), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, path), repo / path)
+    git = ("git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.invalid")
+    for command in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "as cloned")):
+        subprocess.run([*git, *command], check=True, capture_output=True)
+    factory = salt_factories.salt_master_daemon(
+        "arp-gitfs",
+        overrides={
+            # README.md's gitfs settings, the remote's URL aside.
+            "fileserver_backend": ["gitfs"],
+            "gitfs_remotes": [{f"file://{repo}": [{"root": "salt"}, {"base": "main"}]}],
+        },
+    )
+    with factory.started():
+        salt_run = factory.salt_run_cli(timeout=120)
+        assert salt_run.run("fileserver.update").returncode == 0
+        ret = salt_run.run("fileserver.file_list")
+    assert ret.returncode == 0, ret
+    assert set(ret.data) == served_by_this_repository()

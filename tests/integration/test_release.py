@@ -41,11 +41,12 @@ def test_the_sdist_carries_the_formula_and_its_documents(release):
     with tarfile.open(release["sdist"]) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     assert {
-        "_modules/arp.py",
-        "_modules/_arp_hygiene_netlink.py",
-        "_modules/_arp_hygiene_probe.py",
-        "_states/arp.py",
+        "salt/_modules/arp.py",
+        "salt/_modules/_arp_hygiene_netlink.py",
+        "salt/_modules/_arp_hygiene_probe.py",
+        "salt/_states/arp.py",
         "salt/arp_hygiene/init.sls",
+        "salt/arp_hygiene/files/arp-hygiene-job",
         "salt/arp_hygiene/map.jinja",
         "salt/arp_hygiene/parameters/os_family/RedHat.yaml",
         "pillar.example",

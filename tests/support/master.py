@@ -6,7 +6,9 @@ import subprocess
 import salt.utils.yaml
 
 DB, WEB = "arp-db", "arp-web"
-JOB = "arp_hygiene-flush"
+# A minion whose Python does not have arp-hygiene: it gets the modules by syncing.
+FRESH = "arp-fresh"
+JOB, VERIFY_JOB = "arp_hygiene-flush", "arp_hygiene-verify"
 TOP = """\
 base:
   'roles:database':
@@ -24,9 +26,16 @@ class Pillar:
         self.path = tree / "arp_hygiene.sls"
         self.salt_cli = salt_cli
 
-    def set(self, settings):
+    def set(self, settings, minion=DB):
+        """
+        Pillar arp_hygiene ``settings`` (refreshed on ``minion``), with cron_service false unless they
+        say otherwise: the formula would start the system's cron daemon, and
+        it would run every job of root's crontab on its own, at any time.
+        """
+        if isinstance(settings, dict):
+            settings = {"cron_service": False} | settings
         self.path.write_text(salt.utils.yaml.safe_dump({"arp_hygiene": settings}, default_flow_style=False))
-        ret = self.salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=DB)
+        ret = self.salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=minion)
         assert ret.returncode == 0, ret
 
 

@@ -1,0 +1,49 @@
+{#- Makes the arp modules ready before any state or job of the formula uses
+    them: `state.apply arp_hygiene` syncs nothing by itself (only a highstate
+    does), so a fresh minion, or one after an upgrade of the formula, would
+    run without them, or with the old ones. Then fails, saying what to do, if
+    the arp module is still not there. In test mode nothing is synced: if the
+    module is not there yet, the states that use it say that they cannot
+    predict what the live run does. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
+{%- set install = arp_hygiene['pyroute2']['install'] %}
+
+include:
+  - {{ tplroot }}.pyroute2
+{%- for kind in ('modules', 'states') %}
+
+arp_hygiene-sync-saltutil-sync_{{ kind }}:
+  saltutil.sync_{{ kind }}:
+    - reload_modules: true
+{%- endfor %}
+
+arp_hygiene-sync-test-module-available:
+{%- if arp_hygiene['module_ready'] or not opts['test'] %}
+  test.fail_without_changes:
+    - comment: >-
+        The arp execution module is not available on this minion after syncing: the master must serve
+        _modules/ and _states/ of arp-hygiene (README.md, Install) or the minion's Python must have the
+        arp-hygiene package, and pyroute2 must import in the minion's Python (pillar arp_hygiene:pyroute2).
+    - unless:
+      - fun: sys.list_functions
+        args: [arp.flush_stale]
+    - require:
+      - saltutil: arp_hygiene-sync-saltutil-sync_modules
+      - saltutil: arp_hygiene-sync-saltutil-sync_states
+{%-   if install != 'none' %}
+      - {{ install }}: arp_hygiene-pyroute2-{{ install }}-installed
+{%-   endif %}
+{%- else %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: >-
+        The arp module is not on this minion yet (not synced, or pyroute2 missing): a live run syncs it
+        (and installs pyroute2) first.
+{%- endif %}
+{%- endif %}
