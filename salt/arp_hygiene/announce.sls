@@ -38,15 +38,12 @@ arp_hygiene-announce-arp-announced:
 
 {%- if announce['at_boot'] and not arp_hygiene['salt_call'] %}
 
+{%-   set problem = "pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside "
+                    ~ grains['pythonexecutable'] ~ " or on PATH; set arp_hygiene:salt_call" %}
 arp_hygiene-announce-test-salt_call:
-  test.configurable_test_state:
-    - name: pillar arp_hygiene:salt_call
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: >-
-        pillar arp_hygiene:announce:at_boot is true but no salt-call was found beside
-        {{ grains['pythonexecutable'] }} or on PATH; set arp_hygiene:salt_call
+  test.fail_without_changes:
+    - name: {{ problem | yaml_encode }}
+    - comment: {{ problem | yaml_encode }}
 {%- elif announce['at_boot'] %}
 
 {%-   set job = arp_hygiene['jobs'][arp_hygiene['announce_job']] %}

@@ -7,10 +7,12 @@ tests save it first and put it back afterwards, whatever happens.
 """
 
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -123,7 +125,17 @@ def fresh_minion(master, tmp_path_factory):
     done = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd=venv)
     assert done.returncode != 0 and "arp-hygiene" not in done.stdout, done
     factory = master.salt_minion_daemon(FRESH, overrides={"grains": {"roles": ["fresh"]}})
-    factory.python_executable = python  # the minion runs on the copy's Python
+    # The minion runs on the copy's Python, from a script of its own: the one
+    # salt-factories writes puts this virtualenv's site-packages (where the
+    # package is registered) first on sys.path.
+    site_packages = sysconfig.get_path("purelib")
+    script = pathlib.Path(factory.script_name).read_text()
+    assert f"CODE_DIR = r'{site_packages}'" in script
+    fresh_site = site_packages.replace(sys.prefix, str(venv), 1)
+    own_script = venv.parent / "salt_minion.py"
+    own_script.write_text(script.replace(f"CODE_DIR = r'{site_packages}'", f"CODE_DIR = r'{fresh_site}'"))
+    factory.script_name = str(own_script)
+    factory.python_executable = python
     with factory.started():
         yield factory
 

@@ -69,7 +69,7 @@ def apply_cron(salt_cli, settings):
     return ret
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flush=flush_pillars(), name=st.sampled_from(["report.json", "a_b-c.d.json", "sub/dir/r.json"]))
 def test_every_accepted_pillar_reaches_the_module_as_given(salt_cli, clean, table, tmp_path, flush, name):
     ns, _ = table

@@ -426,7 +426,9 @@ def demo():
         time.sleep(0.2)  # the database's kernel takes the announcement
         show_entry(hole)
         check(hole, expected=True)
-    left = [name for name in run("ip", "netns", "list").stdout.split() if name.startswith(f"{PREFIX}")]
+    # This demo's namespaces (PREFIX<role>-<pid>-<n>): a test suite may run others meanwhile.
+    mine = f"-{os.getpid()}-"
+    left = [name for name in run("ip", "netns", "list").stdout.split() if name.startswith(PREFIX) and mine in name]
     say("Lab removed." if not left else f"Lab NOT removed: {' '.join(left)}")
     ok = all(results) and not left
     say("Demo passed: the black hole reproduced, and each fix shown working." if ok else "Demo FAILED: see above.")
