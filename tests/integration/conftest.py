@@ -8,6 +8,7 @@ tests save it first and put it back afterwards, whatever happens.
 
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -126,14 +127,18 @@ def fresh_minion(master, tmp_path_factory):
     assert done.returncode != 0 and "arp-hygiene" not in done.stdout, done
     factory = master.salt_minion_daemon(FRESH, overrides={"grains": {"roles": ["fresh"]}})
     # The minion runs on the copy's Python, from a script of its own: the one
-    # salt-factories writes puts this virtualenv's site-packages (where the
-    # package is registered) first on sys.path.
-    site_packages = sysconfig.get_path("purelib")
-    script = pathlib.Path(factory.script_name).read_text()
-    assert f"CODE_DIR = r'{site_packages}'" in script
-    fresh_site = site_packages.replace(sys.prefix, str(venv), 1)
+    # salt-factories writes puts the site-packages of the virtualenv that first
+    # wrote it (where the package is registered) first on sys.path.
+    fresh_site = sysconfig.get_path("purelib").replace(sys.prefix, str(venv), 1)
+    script, count = re.subn(
+        r"^CODE_DIR = r'[^']*'$",
+        f"CODE_DIR = r'{fresh_site}'",
+        pathlib.Path(factory.script_name).read_text(),
+        flags=re.M,
+    )
+    assert count == 1, "salt-factories' minion script has no CODE_DIR line to change"
     own_script = venv.parent / "salt_minion.py"
-    own_script.write_text(script.replace(f"CODE_DIR = r'{site_packages}'", f"CODE_DIR = r'{fresh_site}'"))
+    own_script.write_text(script)
     factory.script_name = str(own_script)
     factory.python_executable = python
     with factory.started():
