@@ -347,24 +347,6 @@ def test_a_pillar_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(salt
     assert job_lines() == []
 
 
-def test_clean_removes_the_report_and_not_what_lies_beside_it(salt_cli, pillar, clean, table, tmp_path):
-    ns, _ = table
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    beside = reports / "unrelated.log"
-    beside.write_text("not the formula's")
-    report = reports / "arp_hygiene.json"
-    pillar.set(settings(ns, report))
-    highstate(salt_cli, DB)
-    assert run_as_cron(job_lines()[1]).returncode == 0 and report.exists()
-
-    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
-
-    assert ret.returncode == 0, ret
-    assert not report.exists()
-    assert beside.read_text() == "not the formula's" and reports.is_dir()
-
-
 def test_the_cron_job_runs_live_on_a_minion_whose_test_option_is_on(salt_cli, pillar, clean, table, report, tmp_path):
     ns, before = table
     config = tmp_path / "config"
