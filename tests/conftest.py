@@ -45,6 +45,20 @@ def netlab(can_make_namespaces):
         yield made
 
 
+@pytest.fixture
+def tables_alone():
+    """For a test that puts more than gc_thresh1 (128) entries in its tables: see lab.TABLES_LOCK."""
+    with lab.tables_to_ourselves():
+        yield
+
+
+@pytest.fixture(scope="module")
+def tables_alone_for_the_module():
+    """tables_alone for every test of a module, waited for once."""
+    with lab.tables_to_ourselves():
+        yield
+
+
 @pytest.fixture(scope="session")
 def minion_opts(salt_factories):
     # No module_dirs: the loader finds the modules through the package's

@@ -13,6 +13,8 @@ working through ``salt-call --local``: ``arp.flush_stale`` for a stale entry,
 new worker.
 """
 
+import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -22,6 +24,44 @@ import time
 
 PREFIX = "arph-"
 _counter = itertools.count(1)
+
+# The kernel keeps one neighbour table per address family for all namespaces
+# together and collects its garbage over all of them: once it holds
+# gc_thresh1 (128) entries, FAILED entries and entries unused for a minute go
+# from every namespace; above gc_thresh2 (512) non-permanent entries, any
+# entry not updated in the last 5 s. A process that fills tables that far
+# (the large-table tests, the benchmark) holds this lock alone while it does;
+# every lab shares it. So no test ever finds the entries it put in place
+# collected because another process's tables were crowded (the integration
+# suite runs beside the functional ones).
+TABLES_LOCK = "/tmp/arp-hygiene-neighbour-tables.lock"
+_alone = False
+
+
+@contextlib.contextmanager
+def tables_to_ourselves():
+    """Wait until no other process has a lab, and keep it so while the block runs."""
+    global _alone
+    if _alone:
+        yield
+        return
+    with open(TABLES_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _alone = True
+        try:
+            yield
+        finally:
+            _alone = False
+
+
+def _share_tables():
+    """The shared lock on TABLES_LOCK (None when this process holds it alone): released when closed."""
+    if _alone:
+        return None
+    lock = open(TABLES_LOCK, "a")
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    return lock
+
 
 # Per-interface neighbour timers that keep entries in the state a test puts
 # them in: nothing turns stale, nothing is probed again within the hour.
@@ -77,6 +117,7 @@ class Lab:
     def __init__(self):
         self.namespaces = []
         self.processes = []
+        self.tables_lock = _share_tables()
 
     def namespace(self, role):
         namespace = Namespace(role)
@@ -91,6 +132,9 @@ class Lab:
             namespace.delete()
         self.namespaces.clear()
         self.processes.clear()
+        if self.tables_lock:
+            self.tables_lock.close()
+            self.tables_lock = None
 
     def __enter__(self):
         return self

@@ -7,9 +7,14 @@ import pytest
 from tests.support import lab, module_from_checkout
 from tests.support.tables import LEARNED, keys, matches, snapshot
 
-# The kernel's gc_thresh3 (1024 by default) bounds the entries of every
-# namespace together, and tests leave the root namespace's sysctls alone:
-# the tables here stay well under it.
+# The kernel's gc_thresh1/2/3 (128/512/1024 by default) bound the entries of
+# every namespace together, and tests leave the root namespace's sysctls
+# alone. The tables here hold more than gc_thresh1, so this module runs only
+# while no other process has a lab (lab.TABLES_LOCK), and no more than
+# gc_thresh2 of their entries in a family are non-permanent, so the kernel
+# never starts forced garbage collection (which would drop the root
+# namespace's entries too).
+pytestmark = pytest.mark.usefixtures("tables_alone_for_the_module")
 
 
 def stale_entries(count, ifname, prefix):
@@ -49,9 +54,9 @@ def test_flush_of_more_than_one_batch_deletes_every_entry(arp, netlab):
 
 def test_a_flush_of_a_table_that_changes_meanwhile_ends_and_reports(arp, netlab):
     ns = lab.table(netlab)
-    first = stale_entries(500, "a0", "2001:db8:a::")
+    first = stale_entries(400, "a0", "2001:db8:a::")
     lab.add_entries(ns, first)
-    later = stale_entries(150, "b0", "2001:db8:b::")
+    later = stale_entries(100, "b0", "2001:db8:b::")
     writer = threading.Thread(target=lab.add_entries, args=(ns, later))
 
     writer.start()
@@ -62,7 +67,7 @@ def test_a_flush_of_a_table_that_changes_meanwhile_ends_and_reports(arp, netlab)
     # and reports only entries that were stale.
     reported = keys(result["deleted"]) | keys(result["vanished"])
     assert reported <= {(e["dst"], e["ifname"]) for e in first + later}
-    assert len(keys(result["deleted"])) >= 400
+    assert len(keys(result["deleted"])) >= 300
 
 
 # Enough entries per family for full dump buffers (about 420 IPv4 or 370

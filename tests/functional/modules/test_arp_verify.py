@@ -219,7 +219,7 @@ def test_verify_on_a_macvlan_interface_hears_its_answers(arp, segment):
     assert arp.verify(netns=host.name, interface="mv0")["ok"] == {"mv0": {WORKER_IP: NEW_MAC}}
 
 
-def test_200_entries_are_asked_about_at_once(arp, segment):
+def test_200_entries_are_asked_about_at_once(tables_alone, arp, segment):
     segment, db, _ = segment
     db.batch([f"neigh replace 198.18.0.{n} dev eth0 lladdr 02:00:00:18:00:{n:02x} nud stale" for n in range(1, 201)])
     cache(db, WORKER_IP, NEW_MAC, "stale")
@@ -314,7 +314,7 @@ def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, argume
     assert questions(wire.frames(), targets, kinds=(1, 2), icmp=(135, 136)) == [], "nothing was sent"
 
 
-def test_a_run_too_long_to_end_in_time_is_refused_before_anything_is_sent(arp, segment):
+def test_a_run_too_long_to_end_in_time_is_refused_before_anything_is_sent(tables_alone, arp, segment):
     segment, db, _ = segment
     db.batch(
         [
