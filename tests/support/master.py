@@ -61,10 +61,37 @@ def changed(ret):
     return {key.split("_|-")[1]: value["changes"] for key, value in ret.data.items() if value["changes"]}
 
 
+# States whose test mode cannot know whether the live run changes something:
+# Salt's saltutil states always say "would have been run", and arp.verified
+# learns what is wrong only by asking the segment, which test mode never does.
+UNPREDICTABLE = ("saltutil_|-", "arp_|-arp_hygiene-enforce-arp-verified_|-")
+
+
 def highstate(salt_cli, minion, *args):
+    """
+    A highstate that passes; a live one is run in test mode first, and test
+    mode must have said what the live run then did: a state that changed
+    something said so in test mode, a state that changed nothing did not.
+    """
+    dry = None
+    if "test=True" not in args:
+        dry = salt_cli.run("state.highstate", "test=True", *args, minion_tgt=minion)
+        assert dry.returncode == 0 and isinstance(dry.data, dict), dry
     ret = salt_cli.run("state.highstate", *args, minion_tgt=minion)
     assert ret.returncode == 0, ret
     assert all(state["result"] is not False for state in ret.data.values()), ret
+    if dry is not None:
+        # By state id: test mode may render a state with another function (a
+        # scheduler job to remove is a test state there, saying so).
+        planned = {key.split("_|-")[1]: state for key, state in dry.data.items()}
+        for key, state in ret.data.items():
+            said = planned[key.split("_|-")[1]]
+            # Saying so: result None, or (Salt's schedule.present) changes listed.
+            would_change = said["result"] is None or bool(said["changes"])
+            if state["changes"]:
+                assert would_change, f"test mode did not say that {key} would change: {said}"
+            elif not key.startswith(UNPREDICTABLE):
+                assert not would_change, f"test mode said that {key} would change; it did not: {said}"
     return ret
 
 
