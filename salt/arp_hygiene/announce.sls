@@ -5,6 +5,7 @@
     up or changes its address. Not included by init.sls. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced, job_check %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -29,11 +30,8 @@ arp_hygiene-announce-arp-announced:
     - require:
       - test: arp_hygiene-sync-test-module-available
 {%- else %}
-  test.configurable_test_state:
-    - name: this host's addresses
-    - changes: false
-    - result: true
-    - comment: What arp.announce would send is known once the arp module is synced (the live run syncs it first).
+{{ until_synced("What arp.announce would send is known once the arp module is synced (the live run syncs it first).",
+                changes=false, name="this host's addresses") }}
 {%- endif %}
 
 {%- if announce['at_boot'] and not arp_hygiene['salt_call'] %}
@@ -47,21 +45,7 @@ arp_hygiene-announce-test-salt_call:
 {%- elif announce['at_boot'] %}
 
 {%-   set job = arp_hygiene['jobs'][arp_hygiene['announce_job']] %}
-arp_hygiene-announce-cmd-run-check:
-{%-   if arp_hygiene['module_ready'] or not opts['test'] %}
-  cmd.run:
-    - name: {{ job['check'] | yaml_encode }}
-    - stateful:
-      - test_name: {{ job['check'] | yaml_encode }}
-    - require:
-      - test: arp_hygiene-sync-test-module-available
-      - file: arp_hygiene-runner-file-managed
-{%-   else %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: The boot job's command is tried once the arp module is synced, in the live run.
-{%-   endif %}
+{{ job_check('arp_hygiene-announce-cmd-run-check', job['check'], arp_hygiene['module_ready'] or not opts['test'], 'boot job') }}
 
 arp_hygiene-announce-cron-present:
   cron.present:

@@ -6,6 +6,7 @@
     pillar update the lines in place. Any other method removes the jobs. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced, job_check %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -35,21 +36,7 @@ arp_hygiene-cron-file-directory-{{ job }}:
     - makedirs: true
 
 {%-     set checked = arp_hygiene['module_ready'] or not opts['test'] %}
-arp_hygiene-cron-cmd-run-check-{{ job }}:
-{%-     if checked %}
-  cmd.run:
-    - name: {{ settings['check'] | yaml_encode }}
-    - stateful:
-      - test_name: {{ settings['check'] | yaml_encode }}
-    - require:
-      - test: arp_hygiene-sync-test-module-available
-      - file: arp_hygiene-runner-file-managed
-{%-     else %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: The job's command is tried once the arp module is synced, in the live run.
-{%-     endif %}
+{{ job_check('arp_hygiene-cron-cmd-run-check-' ~ job, settings['check'], checked) }}
 
 arp_hygiene-cron-cron-present-{{ job }}:
   cron.present:

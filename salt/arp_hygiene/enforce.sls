@@ -3,6 +3,7 @@
     answers for its address. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -27,13 +28,8 @@ arp_hygiene-enforce-arp-{{ function }}:
     - require:
       - test: arp_hygiene-sync-test-module-available
 {%-     else %}
-  test.configurable_test_state:
-    - name: {{ arp_hygiene['flush']['netns'] or 'neighbour table' }}
-    - changes: true
-    - result: true
-    - comment: >-
-        What arp.{{ function }} would change is known once the arp module is synced: the live run syncs it
-        first, then checks the table.
+{{ until_synced('What arp.' ~ function ~ ' would change is known once the arp module is synced: the live run '
+                ~ 'syncs it first, then checks the table.', name=arp_hygiene['flush']['netns'] or 'neighbour table') }}
 {%-     endif %}
 {%-   endfor %}
 {%- endif %}

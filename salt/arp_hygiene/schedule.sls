@@ -6,6 +6,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -33,10 +34,7 @@ arp_hygiene-schedule-arp-job_works-{{ job }}:
     - require:
       - test: arp_hygiene-sync-test-module-available
 {%-     else %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: The job's function is tried once the arp module is synced, in the live run.
+{{ until_synced("The job's function is tried once the arp module is synced, in the live run.") }}
 {%-     endif %}
 
 arp_hygiene-schedule-schedule-present-{{ job }}:

@@ -8,6 +8,7 @@
     states that use it say that they cannot predict what the live run does. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -45,11 +46,7 @@ arp_hygiene-sync-test-module-available:
       - {{ install }}: arp_hygiene-pyroute2-{{ install }}-installed
 {%-   endif %}
 {%- else %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: >-
-        The arp module is not on this minion yet (not synced, or pyroute2 missing): a live run syncs it
-        (and installs pyroute2) first.
+{{ until_synced('The arp module is not on this minion yet (not synced, or pyroute2 missing): a live run syncs '
+                ~ 'it (and installs pyroute2) first.') }}
 {%- endif %}
 {%- endif %}
