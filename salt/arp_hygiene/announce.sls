@@ -5,7 +5,7 @@
     up or changes its address. Not included by init.sls. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced, job_check %}
+{%- from tplroot ~ "/synced.jinja" import until_synced, job_check with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -45,7 +45,8 @@ arp_hygiene-announce-test-salt_call:
 {%- elif announce['at_boot'] %}
 
 {%-   set job = arp_hygiene['jobs'][arp_hygiene['announce_job']] %}
-{{ job_check('arp_hygiene-announce-cmd-run-check', job['check'], arp_hygiene['module_ready'] or not opts['test'], 'boot job') }}
+{{ job_check('arp_hygiene-announce-cmd-run-check', arp_hygiene, arp_hygiene['announce_job'],
+              arp_hygiene['module_ready'] or not opts['test'], 'boot job') }}
 
 arp_hygiene-announce-cron-present:
   cron.present:

@@ -6,7 +6,7 @@
     pillar update the lines in place. Any other method removes the jobs. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced, job_check %}
+{%- from tplroot ~ "/synced.jinja" import job_check with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -36,7 +36,7 @@ arp_hygiene-cron-file-directory-{{ job }}:
     - makedirs: true
 
 {%-     set checked = arp_hygiene['module_ready'] or not opts['test'] %}
-{{ job_check('arp_hygiene-cron-cmd-run-check-' ~ job, settings['check'], checked) }}
+{{ job_check('arp_hygiene-cron-cmd-run-check-' ~ job, arp_hygiene, job, checked) }}
 
 arp_hygiene-cron-cron-present-{{ job }}:
   cron.present:

@@ -6,7 +6,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced %}
+{%- from tplroot ~ "/synced.jinja" import until_synced with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid

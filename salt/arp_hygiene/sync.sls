@@ -8,7 +8,7 @@
     states that use it say that they cannot predict what the live run does. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced %}
+{%- from tplroot ~ "/synced.jinja" import until_synced with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
