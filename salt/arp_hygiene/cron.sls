@@ -13,7 +13,7 @@ include:
 {%- else %}
 {%- from tplroot ~ "/written.jinja" import record with context %}
 {%- set formula = arp_hygiene['formula'] %}
-{%- set purposes = {arp_hygiene['job']: 'flushes stale neighbour entries', arp_hygiene['verify_job']: 'verifies neighbour entries'} %}
+{%- set purposes = {arp_hygiene['job']: 'flushes neighbour entries', arp_hygiene['verify_job']: 'verifies neighbour entries'} %}
 {%- set cron = arp_hygiene['method'] == 'cron' %}
 
 {%- if cron %}

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.support import lab, unavailable
-from tests.support.master import DB, FRESH, JOB, changed, job_lines, run_as_cron
+from tests.support.master import DB, FRESH, JOB, NO_VERIFY, STALE_FLUSH_ONLY, changed, job_lines, run_as_cron
 from tests.support.tables import every_state, keys, matches, snapshot
 
 ENFORCE = "arp_hygiene-enforce-arp-no_stale"
@@ -46,7 +46,14 @@ def test_a_fresh_minion_gets_the_modules_synced_and_test_mode_says_what_the_live
 ):
     ns, before = table
     report = tmp_path / "report.json"
-    pillar.set({"report_file": str(report), "flush": {"family": "all", "netns": ns.name}}, minion=FRESH)
+    pillar.set(
+        {
+            "report_file": str(report),
+            "flush": STALE_FLUSH_ONLY | {"family": "all", "netns": ns.name},
+            "verify": NO_VERIFY,
+        },
+        minion=FRESH,
+    )
 
     # A dry run on a minion that has never had the modules: no failure, and
     # the states that need them say that the live run syncs them first.
@@ -98,7 +105,12 @@ def test_a_job_that_would_fail_on_every_run_fails_the_highstate_naming_the_cause
     salt_cli, pillar, clean, table, tmp_path, problem
 ):
     ns, before = table
-    settings = {"enforce": False, "report_file": str(tmp_path / "r.json"), "flush": {"family": "all", "netns": ns.name}}
+    settings = {
+        "enforce": False,
+        "report_file": str(tmp_path / "r.json"),
+        "flush": STALE_FLUSH_ONLY | {"family": "all", "netns": ns.name},
+        "verify": NO_VERIFY,
+    }
     check, cause = CHECK + JOB, None
     if problem == "missing namespace":
         settings["flush"]["netns"] = missing = f"{lab.PREFIX}missing-{os.getpid()}"
@@ -160,7 +172,15 @@ def test_the_formula_needs_a_running_cron_and_a_failing_run_is_seen(
     # A namespace that goes away after the highstate: every run then fails.
     ns = lab.table(netlab)
     report = tmp_path / "report.json"
-    pillar.set({"cron_service": True, "interval_minutes": 1, "report_file": str(report), "flush": {"netns": ns.name}})
+    pillar.set(
+        {
+            "cron_service": True,
+            "interval_minutes": 1,
+            "report_file": str(report),
+            "flush": STALE_FLUSH_ONLY | {"netns": ns.name},
+            "verify": NO_VERIFY,
+        }
+    )
 
     # No cron daemon runs (Salt's service state cannot start one here: systemd
     # is installed but not running): the highstate says so instead of passing.
@@ -200,7 +220,8 @@ def test_clean_removes_what_the_formula_wrote_and_nothing_else(salt_cli, pillar,
             stream.write("not the formula's\n")
     try:
         for report in (first, second):  # pillar changes the report path: both are the formula's
-            pillar.set({"report_file": str(report), "flush": {"netns": ns.name}})
+            settings = {"report_file": str(report), "flush": STALE_FLUSH_ONLY | {"netns": ns.name}, "verify": NO_VERIFY}
+            pillar.set(settings)
             ret = apply(salt_cli, DB)
             assert ret.returncode == 0 and not failed(ret), failed(ret)
             assert run_as_cron(job_lines()[1]).returncode == 0

@@ -282,14 +282,24 @@ class Capture:
 class Segment:
     """
     An Ethernet segment: a bridge in a switch namespace, and hosts, each a
-    namespace whose eth0 is plugged into the bridge.
+    namespace whose eth0 is plugged into the bridge. Without ``ipv6``, IPv6
+    is off in every namespace of the segment: each interface with IPv6 adds
+    multicast entries to the kernel's one table for all namespaces (see
+    TABLES_LOCK), some 6 per host.
     """
 
-    def __init__(self, lab):
+    def __init__(self, lab, ipv6=True):
         self.lab = lab
-        self.switch = lab.namespace("switch")
+        self.ipv6 = ipv6
+        self.switch = self._namespace("switch")
         self.switch.batch(["link add br0 type bridge", "link set br0 up"])
         self.ports = {}  # host namespace name -> its port on the bridge
+
+    def _namespace(self, role):
+        ns = self.lab.namespace(role)
+        if not self.ipv6:
+            ns.sysctl(**{"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
+        return ns
 
     def sent_by(self, ns, seconds=3.0):
         """A Capture of every frame that ``ns`` sends onto the segment (read on its bridge port)."""
@@ -297,7 +307,7 @@ class Segment:
 
     def host(self, role, address, mac, address6=None):
         """A namespace on the segment with ``address``/24 (and ``address6``/64) on eth0."""
-        ns = self.lab.namespace(role)
+        ns = self._namespace(role)
         port = f"p{ns.name.rsplit('-', 2)[-1]}{role[0]}"
         self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
         self.switch.batch([f"link set {port} master br0", f"link set {port} up"])
@@ -372,6 +382,98 @@ class BlackHole(Segment):
     def entry(self):
         """The database's entry for WORKER_IP, as ``ip -j neigh`` shows it."""
         return self.neighbour(self.db, WORKER_IP)
+
+
+class Fleet(Segment):
+    """
+    The incident at the scale of a fleet: a database and ``workers`` new
+    workers on one segment, each with a static entry for the database (a
+    cloud network), where the first ``reused`` workers have an address that
+    the database still maps to a dead MAC. The database's NUD timers are
+    stretched, as the incident's black holes outlived the kernel's own
+    probing: base_reachable_time and delay_first_probe_time of an hour.
+    ``learn()`` makes the database learn the others' MACs (they connect
+    first), ``age()`` turns half of those entries stale, as a minute of
+    silence does, and ``reuse()`` plants the old MACs, half stale and half
+    reachable.
+    """
+
+    BASE = 100  # worker n has 192.0.2.<BASE + n>
+
+    def __init__(self, lab, workers=30, reused=10):
+        super().__init__(lab, ipv6=False)
+        self.db = self.host("db", DB_IP, DB_MAC)
+        self.db.sysctl(
+            **{
+                "net.ipv4.neigh.eth0.base_reachable_time_ms": 3600000,
+                "net.ipv4.neigh.eth0.delay_first_probe_time": 3600,
+                # No SYN-ACK sent again after a failed health check: it would
+                # make the database ask for the worker's MAC at some later
+                # second, and the tests count who asks what, when.
+                "net.ipv4.tcp_synack_retries": 0,
+            }
+        )
+        self.serve(self.db)
+        self.workers = {}  # address -> (namespace, MAC)
+        for number in range(1, workers + 1):
+            address, mac = f"192.0.2.{self.BASE + number}", f"02:00:00:15:00:{number:02x}"
+            ns = self.host("worker", address, mac)
+            ns.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
+            self.workers[address] = (ns, mac)
+        self.reused = list(self.workers)[:reused]
+        self.others = list(self.workers)[reused:]
+
+    @staticmethod
+    def old_mac(address):
+        return f"02:00:00:0d:00:{int(address.rsplit('.', 1)[1]) - Fleet.BASE:02x}"
+
+    def learn(self):
+        """The workers that do not reuse an address connect first: the database learns their MACs."""
+        assert all(self.health_checks(self.others).values()), "a worker could not reach the database"
+        self.age()
+
+    def age(self):
+        """Half of the correct entries turn stale (with stretched timers, only a test can age them)."""
+        self.db.batch(
+            [
+                f"neigh change {address} dev eth0 lladdr {self.workers[address][1]} nud stale"
+                for address in self.others[1::2]
+            ]
+        )
+
+    def reuse(self):
+        """The database maps each reused address to its old, dead MAC: half stale, half reachable."""
+        self.db.batch(
+            [
+                f"neigh replace {address} dev eth0 lladdr {self.old_mac(address)} nud {('stale', 'reachable')[n % 2]}"
+                for n, address in enumerate(self.reused)
+            ]
+        )
+
+    def health_checks(self, addresses=None):
+        """{worker address: whether its 2 s TCP connect to the database succeeds}, all at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        addresses = list(self.workers) if addresses is None else addresses
+        with ThreadPoolExecutor(max(len(addresses), 1)) as pool:
+            results = pool.map(lambda address: self.reach(self.workers[address][0], DB_IP), addresses)
+        return dict(zip(addresses, results, strict=True))
+
+    def entries(self):
+        """The database's entries for the workers: {address: (MAC or None, state)}."""
+        return {
+            entry["dst"]: (entry.get("lladdr"), entry["state"][0].lower())
+            for entry in self.db.neighbours()
+            if entry["dst"] in self.workers
+        }
+
+    def addresses_kept(self):
+        """Whether every worker still has its address, and it alone, on eth0."""
+        for address, (ns, _) in self.workers.items():
+            info = json.loads(ns.ip("-j", "-4", "addr", "show", "dev", "eth0").stdout)
+            if [a["local"] for a in info[0]["addr_info"]] != [address]:
+                return False
+        return True
 
 
 # ------------------------------------------------------------ masterless Salt

@@ -1,0 +1,104 @@
+"""
+What each cleaning policy does to the incident at fleet scale (lab.Fleet: 30
+workers, 10 of them black holes, 5 delay and 5 reachable; of the 20 correct
+entries 10 reachable and 10 stale): black holes healed, correct entries
+thrown away, and the ARP requests it costs. README's table "Policies" is
+these measurements; the last test holds it to them.
+"""
+
+import os
+
+import pytest
+import salt.utils.yaml
+
+from tests.support import REPO, lab
+
+# Each lab.Fleet puts some 60 entries in the kernel's one ARP table, so that
+# two of them would cross gc_thresh1: these tests wait until no other process
+# has a lab (the integration suite builds a fleet too).
+pytestmark = pytest.mark.usefixtures("tables_alone_for_the_module")
+
+with open(os.path.join(REPO, "salt", "arp_hygiene", "defaults.yaml"), encoding="utf-8") as stream:
+    DEFAULTS = salt.utils.yaml.safe_load(stream)["arp_hygiene"]
+
+# The field's fix (README, "The problem"): a root cron job every 5 minutes.
+FIELD_CRON = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X"
+
+
+def field_cron(arp, fleet):
+    result = fleet.db.exec("sh", "-c", FIELD_CRON)
+    assert result.returncode == 0, result.stderr
+
+
+def flush(states):
+    def run(arp, fleet):
+        arp.flush_stale(netns=fleet.db.name, states=states)
+
+    return run
+
+
+def formula_defaults(arp, fleet):
+    """What the formula's jobs (and its highstate) run with the default pillar: the flush, then verify."""
+    verify = DEFAULTS["verify"]
+    arp.flush_stale(netns=fleet.db.name, states=DEFAULTS["flush"]["states"])
+    asked = [state for state in verify["states"] if state not in DEFAULTS["flush"]["states"]]
+    arp.verify(netns=fleet.db.name, states=asked, timeout=verify["timeout"], rate=verify["rate"], fix=True)
+
+
+# README's rows: the policy, how it runs, and what it does.
+POLICIES = {
+    "the field's cron: `ip neigh | awk ... | xargs arp -d`": (field_cron, (10, 20, 0, 30)),
+    "flush `stale` (the old default)": (flush("stale"), (0, 10, 0, 10)),
+    "flush `stale`, `delay`, `probe`": (flush("stale,delay,probe"), (5, 10, 0, 15)),
+    "verify (and flush `failed`): the default": (formula_defaults, (10, 0, 30, 0)),
+}
+HEADER = (
+    "| Policy | Black holes healed (of 10) | Correct entries thrown away (of 20) "
+    "| ARP requests: the run | ARP requests: the next health checks |"
+)
+
+
+def row(policy, figures):
+    return "| " + " | ".join([policy.replace("|", "\\|"), *map(str, figures)]) + " |"
+
+
+def requests_from(fleet, frames):
+    fields = (lab.arp_fields(frame) for frame in frames)
+    return sum(1 for field in fields if field and field[0] == 1 and field[2] == lab.DB_IP)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_what_a_policy_heals_and_throws_away(arp, netlab, policy):
+    run, expected = POLICIES[policy]
+    fleet = lab.Fleet(netlab)
+    fleet.learn()
+    correct = fleet.entries()
+    fleet.reuse()
+    checks = fleet.health_checks()
+    assert sorted(address for address, passed in checks.items() if not passed) == sorted(fleet.reused)
+    fleet.age()  # the health checks confirmed the correct stale entries
+    states = fleet.entries()
+    assert sorted(states[address][1] for address in fleet.reused) == ["delay"] * 5 + ["reachable"] * 5
+    assert sorted(states[address][1] for address in fleet.others) == ["reachable"] * 10 + ["stale"] * 10
+
+    during = fleet.sent_by(fleet.db, seconds=2)
+    run(arp, fleet)
+    sent = requests_from(fleet, during.frames())
+    entries = fleet.entries()
+    thrown_away = sum(1 for address in fleet.others if entries.get(address, (None,))[0] != correct[address][0])
+    after = fleet.sent_by(fleet.db, seconds=2.5)
+    checks = fleet.health_checks()
+    relearned = requests_from(fleet, after.frames())
+
+    healed = sum(1 for address in fleet.reused if checks[address])
+    assert all(checks[address] for address in fleet.others)
+    assert fleet.addresses_kept()
+    assert (healed, thrown_away, sent, relearned) == expected
+
+
+def test_readme_shows_these_measurements():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as stream:
+        readme = stream.read()
+    assert HEADER in readme
+    for policy, (_, figures) in POLICIES.items():
+        assert row(policy, figures) in readme, row(policy, figures)

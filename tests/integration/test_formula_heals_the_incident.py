@@ -1,0 +1,70 @@
+"""
+The incident at fleet scale (tests/support/lab.Fleet): 30 new workers, 10 of
+them on addresses the database maps to dead MACs. The formula's defaults heal
+every black hole and keep every correct entry, through a real master and
+minion and through the cron jobs they install. (What other policies do to the
+same lab: tests/functional/modules/test_arp_policies.py.)
+"""
+
+import pytest
+
+from tests.support import lab
+from tests.support.master import DB, JOB, VERIFY_JOB, changed, highstate, job_lines, run_as_cron
+
+
+@pytest.fixture
+def fleet(netlab):
+    fleet = lab.Fleet(netlab)
+    fleet.learn()
+    learned = fleet.entries()
+    assert {address: mac for address, (mac, _) in learned.items()} == {
+        address: fleet.workers[address][1] for address in fleet.others
+    }
+    return fleet
+
+
+def black_holes(fleet):
+    """Plant the old MACs; the health checks fail from exactly the reused addresses, and turn stale entries to delay."""
+    fleet.reuse()
+    checks = fleet.health_checks()
+    assert sorted(address for address, passed in checks.items() if not passed) == sorted(fleet.reused)
+    fleet.age()  # the health checks confirmed the correct stale entries
+    states = {address: state for address, (_, state) in fleet.entries().items() if address in fleet.reused}
+    assert sorted(states.values()) == ["delay"] * 5 + ["reachable"] * 5, states
+
+
+def assert_healed_and_kept(fleet, before):
+    """Every health check passes; every correct entry is still there with its MAC; no worker lost its address."""
+    assert fleet.health_checks() == dict.fromkeys(fleet.workers, True)
+    entries = fleet.entries()
+    assert {address: entries.get(address, (None,))[0] for address in fleet.others} == {
+        address: before[address][0] for address in fleet.others
+    }, "a correct entry was deleted or changed"
+    assert {address: entries[address][0] for address in fleet.reused} == {
+        address: fleet.workers[address][1] for address in fleet.reused
+    }
+    assert fleet.addresses_kept()
+
+
+def test_a_highstate_with_the_default_pillar_heals_every_black_hole_and_keeps_every_correct_entry(
+    salt_cli, pillar, clean, fleet
+):
+    before = fleet.entries()
+    black_holes(fleet)
+
+    # The default pillar: only the namespace the database's table is in.
+    pillar.set({"flush": {"netns": fleet.db.name}})
+    ret = highstate(salt_cli, DB)
+
+    repaired = changed(ret)["arp_hygiene-enforce-arp-verified"]
+    assert {address: change["new"] for address, change in repaired["replaced"]["eth0"].items()} == {
+        address: fleet.workers[address][1] for address in fleet.reused
+    }
+    assert_healed_and_kept(fleet, before)
+
+    # The installed cron jobs, as cron runs them, heal the same black holes again.
+    black_holes(fleet)
+    for job in (JOB, VERIFY_JOB):
+        result = run_as_cron(job_lines(job)[1])
+        assert result.returncode == 0, result.stderr
+    assert_healed_and_kept(fleet, before)
