@@ -6,10 +6,12 @@ minion and through the cron jobs they install. (What other policies do to the
 same lab: tests/functional/modules/test_arp_policies.py.)
 """
 
+import json
+
 import pytest
 
 from tests.support import lab
-from tests.support.master import DB, JOB, VERIFY_JOB, changed, highstate, job_lines, run_as_cron
+from tests.support.master import DB, JOB, VERIFY_JOB, changed, cron_minute, highstate, job_lines, run_as_cron
 
 
 @pytest.fixture
@@ -57,14 +59,29 @@ def test_a_highstate_with_the_default_pillar_heals_every_black_hole_and_keeps_ev
     ret = highstate(salt_cli, DB)
 
     repaired = changed(ret)["arp_hygiene-enforce-arp-verified"]
-    assert {address: change["new"] for address, change in repaired["replaced"]["eth0"].items()} == {
-        address: fleet.workers[address][1] for address in fleet.reused
-    }
+    assert {address: change["new"] for address, change in repaired["replaced"]["eth0"].items()} == new_macs(fleet)
     assert_healed_and_kept(fleet, before)
+    comment, job = job_lines(VERIFY_JOB)
+    assert comment == (
+        f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
+    )
+    assert job.startswith(f"{cron_minute(DB, 5)} * * * * ") and " arp.verify " in job and "fix=true" in job
 
     # The installed cron jobs, as cron runs them, heal the same black holes again.
     black_holes(fleet)
     for job in (JOB, VERIFY_JOB):
         result = run_as_cron(job_lines(job)[1])
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0 and result.stderr == "", result
+    with open("/var/log/salt/arp_hygiene_verify.json", encoding="utf-8") as report:
+        verified = json.load(report)["local"]
+    assert {address: change["new"] for address, change in verified["replaced"]["eth0"].items()} == new_macs(fleet)
     assert_healed_and_kept(fleet, before)
+
+    # Verify disabled: its job goes, the flush job stays.
+    pillar.set({"flush": {"netns": fleet.db.name}, "verify": {"enabled": False}})
+    highstate(salt_cli, DB)
+    assert job_lines(VERIFY_JOB) == [] and job_lines(JOB)
+
+
+def new_macs(fleet):
+    return {address: fleet.workers[address][1] for address in fleet.reused}

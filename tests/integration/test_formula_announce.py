@@ -1,61 +1,18 @@
-"""The formula's verification job and arp_hygiene.announce, through a real master and minion, on a lab segment."""
+"""arp_hygiene.announce through a real master and minion, on a lab segment."""
 
-import json
 import time
 
 from tests.support import master
 from tests.support.lab import NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
-from tests.support.master import DB, changed, cron_minute, highstate, job_lines
+from tests.support.master import DB, changed, job_lines
 
-VERIFY_JOB, ANNOUNCE_JOB = "arp_hygiene-verify", "arp_hygiene-announce"
+ANNOUNCE_JOB = "arp_hygiene-announce"
 
 
 def run_as_cron(line):
     result = master.run_as_cron(line)
     assert result.returncode == 0 and result.stderr == "", result
     return result
-
-
-def test_verify_enabled_repairs_at_highstate_and_from_its_cron_job(salt_cli, pillar, clean, segment, tmp_path):
-    segment, db, _ = segment
-    db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
-    verified = tmp_path / "verify.json"
-    settings = {
-        "method": "cron",
-        "report_file": str(tmp_path / "flush.json"),
-        "flush": {"netns": db.name},
-        "verify": {"enabled": True, "report_file": str(verified)},
-    }
-    pillar.set(settings)
-
-    ret = highstate(salt_cli, DB)
-
-    # enforce: the highstate's arp.verified replaced the wrong MAC.
-    assert changed(ret)["arp_hygiene-enforce-arp-verified"]["replaced"] == {
-        "eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}
-    }
-    assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
-    comment, job = job_lines(VERIFY_JOB)
-    assert (
-        comment
-        == f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
-    )
-    assert job.startswith(f"{cron_minute(DB, 5)} * * * * ") and " arp.verify " in job and "fix=true" in job
-    assert job_lines(), "the flush job stays"
-
-    # The cron line, in cron's bare environment, on a fresh black hole.
-    db.ip("neigh", "replace", WORKER_IP, "dev", "eth0", "lladdr", OLD_MAC, "nud", "reachable")
-    assert not segment.reach(db, WORKER_IP)
-    run_as_cron(job)
-    assert json.loads(verified.read_text())["local"]["replaced"] == {
-        "eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}
-    }
-    assert segment.reach(db, WORKER_IP)
-
-    # Disabled again: the job goes, the flush job stays.
-    pillar.set(settings | {"verify": {"enabled": False}})
-    highstate(salt_cli, DB)
-    assert job_lines(VERIFY_JOB) == [] and job_lines()
 
 
 def test_announce_tells_the_segment_and_installs_a_boot_job(salt_cli, pillar, clean, segment):
