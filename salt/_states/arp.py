@@ -201,7 +201,8 @@ def verified(
     ret["changes"] = {key: value for key, value in (("replaced", replaced), ("deleted", deleted)) if value}
     asked = sum(_number(found[key]) for key in ("ok", "mismatch", "conflict", "unanswered"))
     parts = [f"{_number(found['ok'])} answered as cached", f"{_number(found['unanswered'])} unanswered"]
-    ret["comment"] = f"Asked about {asked} entries in {where}: " + ", ".join(parts) + "." + skipped
+    entries = "entry" if asked == 1 else "entries"
+    ret["comment"] = f"Asked about {asked} {entries} in {where}: " + ", ".join(parts) + "." + skipped
     if ret["changes"]:
         ret["comment"] += f" Replaced {_count(replaced)} holding a wrong MAC, deleted {_count(deleted)}"
         ret["comment"] += " nobody answered for."
