@@ -542,7 +542,7 @@ def demo():
         check(hole, expected=False)
         lab.close()
 
-        say("Fix 1, a stale entry: arp.flush_stale, which the formula's cron job runs every 5 minutes")
+        say("Fix 1, a stale entry: arp.flush_stale deletes the stale entries, and only those")
         hole = BlackHole(lab)
         show_entry(hole)
         salt(config, "arp.flush_stale", f"netns={hole.db.name}")
@@ -558,7 +558,8 @@ def demo():
         check(hole, expected=False)
         tell("arp.flush_stale rightly leaves reachable entries alone:")
         salt(config, "arp.flush_stale", f"netns={hole.db.name}")
-        tell("arp.verify asks the segment who owns each cached address, and fix=True repairs what is wrong:")
+        tell("arp.verify asks the segment who owns each cached address; fix=True repairs what is wrong")
+        tell("(the formula's default job, every 5 minutes, heals both kinds):")
         salt(config, "arp.verify", "fix=True", f"netns={hole.db.name}")
         show_entry(hole)
         check(hole, expected=True)
