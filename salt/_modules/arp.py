@@ -7,8 +7,11 @@ announce this host's own addresses.
 
 ``list``, ``flush_stale`` and ``flush`` read and delete entries over
 rtnetlink; ``verify`` asks the segment who owns each cached address, and
-``announce`` tells it this host's MACs, over AF_PACKET sockets. Every
-function takes ``netns``, a named network namespace.
+``announce`` tells it this host's MACs, over AF_PACKET sockets; ``forget``
+deletes the entries for given addresses that do not hold their owner's MAC,
+and ``addresses`` is this host's own addresses and MACs, for a host that
+forgets on another's behalf. Every function takes ``netns``, a named network
+namespace.
 
 ``list`` returns entries as dicts with the keys ``dst``, ``lladdr``,
 ``ifname``, ``ifindex``, ``family``, ``state``, ``flags``, ``probes``,
@@ -402,6 +405,179 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
         for ifname, address in probe.announce(chosen, netns):
             announced.setdefault(ifname, []).append(address)
     return {"announced": announced}
+
+
+def addresses(interface=None, family="all", netns=None):
+    """
+    This host's own addresses and the MAC each is on: what the host would
+    answer for, as it says so itself. Addresses of global scope only
+    (private ones included; not link-local or loopback ones, which no other
+    machine reuses), none still in duplicate address detection, on Ethernet
+    interfaces.
+
+    Returns ``{address: mac}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt worker7 arp.addresses
+        salt worker7 arp.addresses interface=eth0 family=inet
+
+    interface
+        An interface name or a list of names. Default: every Ethernet
+        interface.
+
+    family
+        ``inet``, ``inet6`` or ``all`` (the default).
+
+    netns
+        A named network namespace. Default: the minion's own.
+    """
+    family = _family(family)
+    names = _names(interface, "interface", split=False)
+    _check_netns(netns)
+    wanted = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
+    with _salt_errors(netns), netlink.Socket(netns) as sock:
+        links = netlink.read_links(sock, addresses=True)
+    _check_names(names, {link["ifname"] for link in links.values()}, netns)
+    owned = {}
+    for link in links.values():
+        if (names and link["ifname"] not in names) or not probe.is_ethernet(link):
+            continue
+        for found, address, _ in link["addresses"]:
+            ip = ipaddress.ip_address(address)
+            if found in wanted and not (ip.is_link_local or ip.is_loopback or ip.is_multicast):
+                owned[address] = link["mac"].hex(":")
+    return owned
+
+
+def forget(addresses, lladdr=None, interface=None, family="all", netns=None, test=None):
+    """
+    Delete the learned entries for ``addresses``, except those that already
+    hold their owner's MAC: what a database host needs when a machine that
+    owns those addresses starts, so that it asks for the new MAC instead of
+    sending to the old one. Only the entries that are wrong are deleted; a
+    correct entry is never churned. Never a ``permanent`` or ``noarp``
+    entry, nor one a routing daemon owns (``extern_learn``, ``managed``):
+    those are reported as kept. Entries holding no MAC (``incomplete``,
+    ``failed``) are kept too: nothing is sent to them. One dump of the
+    table serves any number of addresses.
+
+    The only change is a delete: a MAC that the caller names is compared,
+    never written, so a wrong ``lladdr`` costs at most one address
+    resolution, never a redirect of traffic.
+
+    Returns ``{"deleted": {ifname: {dst: lladdr}}, "kept": {ifname: {dst:
+    why}}, "not_cached": [addresses]}`` (``not_cached``: the single
+    addresses given that no entry holds); with ``test=True``
+    ``would_delete`` instead of ``deleted``, and nothing changes. A delete
+    that fails raises with what was deleted before it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt db1 arp.forget 192.0.2.20
+        salt db1 arp.forget 192.0.2.20,2001:db8::20 lladdr=02:00:00:00:20:02
+        salt db1 arp.forget 192.0.2.0/24 interface=eth0 test=True
+
+    addresses
+        Addresses or CIDRs: one, a comma-separated string or a list.
+
+    lladdr
+        The owner's MAC: one MAC for every address, or ``{address: MAC}``.
+        Entries that hold it are kept. Default: none, every learned entry
+        for the addresses is deleted.
+
+    interface, family, netns
+        As for :py:func:`arp.list <list_>`; ``family`` defaults to ``all``.
+
+    test
+        Report what would be deleted, delete nothing. Default: the minion's
+        ``test`` option.
+    """
+    targets = [_network(item, "addresses") for item in _names(addresses, "addresses")]
+    if not targets:
+        raise SaltInvocationError("addresses is empty: give the addresses or CIDRs whose entries to forget")
+    owners = _owners(lladdr, targets)
+    checked = _selection(interface, None, family, None, None, 0, netns, flushing=False)
+    test = _test(test)
+    with _salt_errors(netns), netlink.Socket(netns) as sock:
+        ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
+        _check_names(sorted({on for _, on in targets if on}), set(ifnames.values()), netns)
+        entries = netlink.scan(sock, _on_links(checked, ifnames), ifnames)
+    doomed, kept, cached = [], {}, set()
+    for entry in entries:
+        address = ipaddress.ip_address(entry["dst"])
+        scope = entry["ifname"]
+        if not any(address in network and (on is None or on == scope) for network, on in targets):
+            continue
+        cached.add(address)
+        why = _why_kept(entry, owners.get(address, owners.get(None)))
+        if why:
+            kept.setdefault(entry["ifname"], {})[entry["dst"]] = why
+        else:
+            doomed.append(entry)
+    single = [network.network_address for network, _ in targets if network.num_addresses == 1]
+    not_cached = [str(address) for address in single if address not in cached]
+    if test:
+        would = {}
+        for entry in doomed:
+            would.setdefault(entry["ifname"], {})[entry["dst"]] = entry["lladdr"]
+        return {"would_delete": would, "kept": kept, "not_cached": not_cached}
+    if doomed and not netlink.has_net_admin():
+        raise CommandExecutionError(
+            "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
+            "run the Salt minion as root. Nothing was deleted."
+        )
+    deleted = {}
+    with _salt_errors(netns, info={"deleted": deleted}), netlink.Writer(netns) as writer:
+        for entry in doomed:
+            if writer.delete(FAMILIES[entry["family"]], entry["ifindex"], entry["dst"]):
+                deleted.setdefault(entry["ifname"], {})[entry["dst"]] = entry["lladdr"]
+    log.info("arp: forgot %d neighbour entries", sum(map(len, deleted.values())))
+    return {"deleted": deleted, "kept": kept, "not_cached": not_cached}
+
+
+def _owners(lladdr, targets):
+    """``lladdr`` as {address or None (every address): normalised MAC}."""
+    if lladdr is None or lladdr == "":
+        return {}
+    if isinstance(lladdr, str):
+        return {None: _mac(lladdr)}
+    if not isinstance(lladdr, dict):
+        raise SaltInvocationError(f"lladdr must be a MAC or a mapping of address to MAC, not {lladdr!r}")
+    owners = {}
+    for address, mac in lladdr.items():
+        try:
+            owners[ipaddress.ip_address(str(address).strip())] = _mac(mac)
+        except ValueError:
+            raise SaltInvocationError(f"lladdr: {address!r} is not an IPv4 or IPv6 address") from None
+    return owners
+
+
+def _mac(value):
+    """A MAC as six colon-separated hex bytes, lower case; any other form is refused."""
+    text = value.strip().lower().replace("-", ":") if isinstance(value, str) else None
+    parts = text.split(":") if text else []
+    if len(parts) != 6 or not all(len(part) == 2 and all(c in "0123456789abcdef" for c in part) for part in parts):
+        raise SaltInvocationError(f"lladdr: {value!r} is not a MAC (six hex bytes, e.g. 02:00:00:00:20:02)")
+    return ":".join(parts)
+
+
+def _why_kept(entry, owner):
+    """Why ``forget`` leaves the entry alone, or None: it goes."""
+    if entry["state"] in CONFIGURED_STATES:
+        return f"{entry['state']}: configuration, never forgotten"
+    for flag in ("extern_learn", "managed"):
+        if flag in entry["flags"]:
+            return f"{flag}: a routing daemon's entry"
+    if not entry["lladdr"]:
+        return f"{entry['state']}: holds no MAC"
+    if owner and entry["lladdr"] == owner:
+        return "holds the owner's MAC"
+    return None
 
 
 def _announceable(names, family, netns):
