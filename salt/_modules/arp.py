@@ -500,7 +500,7 @@ def forget(addresses, lladdr=None, interface=None, family="all", netns=None, tes
     targets = [_network(item, "addresses") for item in _names(addresses, "addresses")]
     if not targets:
         raise SaltInvocationError("addresses is empty: give the addresses or CIDRs whose entries to forget")
-    owners = _owners(lladdr, targets)
+    owners = _owners(lladdr)
     checked = _selection(interface, None, family, None, None, 0, netns, flushing=False)
     test = _test(test)
     with _salt_errors(netns), netlink.Socket(netns) as sock:
@@ -540,7 +540,7 @@ def forget(addresses, lladdr=None, interface=None, family="all", netns=None, tes
     return {"deleted": deleted, "kept": kept, "not_cached": not_cached}
 
 
-def _owners(lladdr, targets):
+def _owners(lladdr):
     """``lladdr`` as {address or None (every address): normalised MAC}."""
     if lladdr is None or lladdr == "":
         return {}

@@ -63,7 +63,7 @@ def row(policy, figures):
     return "| " + " | ".join([policy.replace("|", "\\|"), *map(str, figures)]) + " |"
 
 
-def requests_from(fleet, frames):
+def requests_from(frames):
     fields = (lab.arp_fields(frame) for frame in frames)
     return sum(1 for field in fields if field and field[0] == 1 and field[2] == lab.DB_IP)
 
@@ -84,12 +84,12 @@ def test_what_a_policy_heals_and_throws_away(arp, netlab, policy):
 
     during = fleet.sent_by(fleet.db, seconds=2)
     run(arp, fleet)
-    sent = requests_from(fleet, during.frames())
+    sent = requests_from(during.frames())
     entries = fleet.entries()
     thrown_away = sum(1 for address in fleet.others if entries.get(address, (None,))[0] != correct[address][0])
     after = fleet.sent_by(fleet.db, seconds=2.5)
     checks = fleet.health_checks()
-    relearned = requests_from(fleet, after.frames())
+    relearned = requests_from(after.frames())
 
     # Fleet.reuse() planted the even ones stale (delay since their failed check), the odd ones reachable.
     healed = [sum(1 for address in fleet.reused[first::2] if checks[address]) for first in (0, 1)]
