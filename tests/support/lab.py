@@ -117,9 +117,12 @@ class Lab:
     def __init__(self):
         self.namespaces = []
         self.processes = []
-        self.tables_lock = _share_tables()
+        self.tables_lock = None
 
     def namespace(self, role):
+        # Taken with the first namespace, again after close() (the demo reuses its lab).
+        if self.tables_lock is None:
+            self.tables_lock = _share_tables()
         namespace = Namespace(role)
         self.namespaces.append(namespace)
         return namespace
