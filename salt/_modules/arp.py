@@ -407,7 +407,7 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
     return {"announced": announced}
 
 
-def addresses(interface=None, family="all", netns=None):
+def addresses(interface=None, family="all", netns=None, settings=None):
     """
     This host's own addresses and the MAC each is on: what the host would
     answer for, as it says so itself. Addresses of global scope only
@@ -423,6 +423,7 @@ def addresses(interface=None, family="all", netns=None):
 
         salt worker7 arp.addresses
         salt worker7 arp.addresses interface=eth0 family=inet
+        salt worker7 arp.addresses settings=arp_hygiene:announce
 
     interface
         An interface name or a list of names. Default: every Ethernet
@@ -433,7 +434,18 @@ def addresses(interface=None, family="all", netns=None):
 
     netns
         A named network namespace. Default: the minion's own.
+
+    settings
+        A configuration key (read with ``config.get``: the minion's
+        configuration, grains or pillar) whose ``interfaces``, ``family``
+        and ``netns`` apply where the arguments are not given; the runner
+        ``arp_hygiene.forget`` passes ``arp_hygiene:announce``, the
+        addresses the formula announces as this host's own.
     """
+    given = _settings(settings, ("interfaces", "family", "netns"))
+    interface = given.get("interfaces") if interface is None else interface
+    family = given.get("family", family) if family == "all" else family
+    netns = given.get("netns") if netns is None else netns
     family = _family(family)
     names = _names(interface, "interface", split=False)
     _check_netns(netns)
@@ -452,7 +464,17 @@ def addresses(interface=None, family="all", netns=None):
     return owned
 
 
-def forget(addresses, lladdr=None, interface=None, family="all", netns=None, test=None):
+def forget(
+    addresses,
+    lladdr=None,
+    interface=None,
+    family="all",
+    network=None,
+    exclude=None,
+    netns=None,
+    settings=None,
+    test=None,
+):
     """
     Delete the learned entries for ``addresses``, except those that already
     hold their owner's MAC: what a database host needs when a machine that
@@ -481,6 +503,7 @@ def forget(addresses, lladdr=None, interface=None, family="all", netns=None, tes
         salt db1 arp.forget 192.0.2.20
         salt db1 arp.forget 192.0.2.20,2001:db8::20 lladdr=02:00:00:00:20:02
         salt db1 arp.forget 192.0.2.0/24 interface=eth0 test=True
+        salt db1 arp.forget 192.0.2.20 settings=arp_hygiene:flush
 
     addresses
         Addresses or CIDRs: one, a comma-separated string or a list.
@@ -490,37 +513,67 @@ def forget(addresses, lladdr=None, interface=None, family="all", netns=None, tes
         Entries that hold it are kept. Default: none, every learned entry
         for the addresses is deleted.
 
-    interface, family, netns
+    interface, family, network, exclude, netns
         As for :py:func:`arp.list <list_>`; ``family`` defaults to ``all``.
+        Only the entries that ``network`` holds and ``exclude`` does not are
+        forgotten (an excluded entry is reported as kept).
+
+    settings
+        A configuration key (read with ``config.get``: the minion's
+        configuration, grains or pillar) whose ``interfaces``, ``network``,
+        ``exclude`` and ``netns`` apply where the arguments are not given:
+        the runner ``arp_hygiene.forget`` passes ``arp_hygiene:flush``, so
+        that a database minion forgets only in the selection that its
+        formula's pillar names (gateways excluded, its namespace).
 
     test
         Report what would be deleted, delete nothing. Default: the minion's
         ``test`` option.
     """
+    given = _settings(settings, ("interfaces", "network", "exclude", "netns"))
+    interface = given.get("interfaces") if interface is None else interface
+    network = given.get("network") if network is None else network
+    exclude = given.get("exclude") if exclude is None else exclude
+    netns = given.get("netns") if netns is None else netns
     targets = [_network(item, "addresses") for item in _names(addresses, "addresses")]
     if not targets:
         raise SaltInvocationError("addresses is empty: give the addresses or CIDRs whose entries to forget")
     owners = _owners(lladdr)
-    checked = _selection(interface, None, family, None, None, 0, netns, flushing=False)
+    checked = _selection(interface, None, family, network, exclude, 0, netns, flushing=False)
+    # Single addresses (a fleet's worth, for the audit) by set, CIDRs by walk.
+    singles = {}
+    for network, on in targets:
+        if network.num_addresses == 1:
+            # Keyed without the scope id, as the table's addresses come.
+            singles.setdefault(type(network.network_address)(int(network.network_address)), set()).add(on)
+    cidrs = [(network, on) for network, on in targets if network.num_addresses > 1]
     test = _test(test)
     with _salt_errors(netns), netlink.Socket(netns) as sock:
         ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
         _check_names(sorted({on for _, on in targets if on}), set(ifnames.values()), netns)
-        entries = netlink.scan(sock, _on_links(checked, ifnames), ifnames)
+        chosen = _on_links(checked, ifnames)
+        # Excluded entries come back, to be reported as kept.
+        chosen.exclude = []
+        entries = netlink.scan(sock, chosen, ifnames)
     doomed, kept, cached = [], {}, set()
     for entry in entries:
         address = ipaddress.ip_address(entry["dst"])
         scope = entry["ifname"]
-        if not any(address in network and (on is None or on == scope) for network, on in targets):
+        if not (
+            (address in singles and not singles[address].isdisjoint((None, scope)))
+            or any(address in network and on in (None, scope) for network, on in cidrs)
+        ):
             continue
         cached.add(address)
-        why = _why_kept(entry, owners.get(address, owners.get(None)))
+        if any(address in network and on in (None, scope) for network, on in checked["exclude"]):
+            why = "excluded"
+        else:
+            why = _why_kept(entry, owners.get(address, owners.get(None)))
         if why:
             kept.setdefault(entry["ifname"], {})[entry["dst"]] = why
         else:
             doomed.append(entry)
-    single = [network.network_address for network, _ in targets if network.num_addresses == 1]
-    not_cached = [str(address) for address in single if address not in cached]
+    not_cached = [str(address) for address in singles if address not in cached]
     if test:
         would = {}
         for entry in doomed:
@@ -538,6 +591,20 @@ def forget(addresses, lladdr=None, interface=None, family="all", netns=None, tes
                 deleted.setdefault(entry["ifname"], {})[entry["dst"]] = entry["lladdr"]
     log.info("arp: forgot %d neighbour entries", sum(map(len, deleted.values())))
     return {"deleted": deleted, "kept": kept, "not_cached": not_cached}
+
+
+def _settings(key, keys):
+    """The ``keys`` that configuration key ``key`` sets (config.get), checked to be a mapping."""
+    if key is None or key == "":
+        return {}
+    if not isinstance(key, str):
+        raise SaltInvocationError(f"settings must be a configuration key such as arp_hygiene:flush, not {key!r}")
+    found = __salt__["config.get"](key, {})
+    if found is None or found == "":
+        return {}
+    if not isinstance(found, dict):
+        raise SaltInvocationError(f"settings: {key} must be a mapping (of {', '.join(keys)}), not {found!r}")
+    return {name: found[name] for name in keys if found.get(name) is not None}
 
 
 def _owners(lladdr):

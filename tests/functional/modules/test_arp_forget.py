@@ -52,6 +52,30 @@ def test_addresses_that_no_entry_holds_are_reported_as_not_cached(arp, table):
     assert snapshot(ns) == {key: value for key, value in before.items() if key != ("192.0.2.10", "a0")}
 
 
+def test_settings_from_the_minions_configuration_choose_the_namespace_and_exclude(arp, loaders, table):
+    ns, before = table
+    # As a database minion's pillar arp_hygiene:flush would say it (config.get reads opts first).
+    loaders.opts["arp_hygiene_test"] = {
+        "flush": {"netns": ns.name, "exclude": ["192.0.2.12"], "network": "192.0.2.0/24"}
+    }
+    try:
+        result = arp.forget("192.0.2.10,192.0.2.12,2001:db8:a::10", settings="arp_hygiene_test:flush")
+        # The netns argument wins over the setting's.
+        with pytest.raises(SaltInvocationError, match="network namespace 'arph-missing' does not exist"):
+            arp.forget("192.0.2.10", settings="arp_hygiene_test:flush", netns="arph-missing")
+        loaders.opts["arp_hygiene_test"] = {"flush": ["not", "a", "mapping"]}
+        with pytest.raises(SaltInvocationError, match="arp_hygiene_test:flush must be a mapping"):
+            arp.forget("192.0.2.11", settings="arp_hygiene_test:flush", netns=ns.name)
+    finally:
+        del loaders.opts["arp_hygiene_test"]
+
+    assert result["deleted"] == {"a0": {"192.0.2.10": "02:00:00:00:00:0a"}}
+    assert result["kept"] == {"a0": {"192.0.2.12": "excluded"}}
+    # 2001:db8:a::10 is outside the setting's network: as if not cached.
+    assert result["not_cached"] == ["2001:db8:a::10"]
+    assert snapshot(ns) == {key: value for key, value in before.items() if key != ("192.0.2.10", "a0")}
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -96,3 +120,13 @@ def test_addresses_are_the_hosts_own_global_ones_with_their_mac(arp, netlab):
     assert arp.addresses(netns=worker.name, family="inet") == {lab.WORKER_IP: lab.NEW_MAC}
     with pytest.raises(SaltInvocationError, match="no interface named 'eth9'"):
         arp.addresses(interface="eth9", netns=worker.name)
+
+
+def test_addresses_take_the_announce_settings(arp, loaders, netlab):
+    segment = lab.Segment(netlab)
+    worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)
+    loaders.opts["arp_hygiene_test"] = {"announce": {"netns": worker.name, "family": "inet6"}}
+    try:
+        assert arp.addresses(settings="arp_hygiene_test:announce") == {lab.WORKER_IP6: lab.NEW_MAC}
+    finally:
+        del loaders.opts["arp_hygiene_test"]
