@@ -30,6 +30,7 @@ def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_po
         "arp_hygiene/modules/_arp_hygiene_netlink.py",
         "arp_hygiene/modules/_arp_hygiene_probe.py",
         "arp_hygiene/states/arp.py",
+        "arp_hygiene/runners/arp_hygiene.py",
     }
     assert "[salt.loader]\narp-hygiene = arp_hygiene:loader_dirs" in entry_points
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
