@@ -117,6 +117,7 @@ class Lab:
     def __init__(self):
         self.namespaces = []
         self.processes = []
+        self.files = []
         self.tables_lock = None
 
     def namespace(self, role):
@@ -133,8 +134,12 @@ class Lab:
             process.wait()
         for namespace in self.namespaces:
             namespace.delete()
+        for path in self.files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
         self.namespaces.clear()
         self.processes.clear()
+        self.files.clear()
         if self.tables_lock:
             self.tables_lock.close()
             self.tables_lock = None
@@ -477,6 +482,91 @@ class Fleet(Segment):
             if [a["local"] for a in info[0]["addr_info"]] != [address]:
                 return False
         return True
+
+
+# A cloud fabric's ARP service: answers every ARP request that reaches the
+# bridge for an address the fabric knows (a JSON file {address: MAC}, read at
+# each request), with the owner's MAC, as a VPC does; hosts never hear each
+# other's broadcasts.
+FABRIC = """
+import json, socket, struct, sys
+ifname, table = sys.argv[1], sys.argv[2]
+arp = struct.Struct("!HHBBH6s4s6s4s")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifname, 0x0806))
+print("ready", flush=True)
+while True:
+    frame, where = s.recvfrom(2048)
+    if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
+        continue
+    op, sha, spa, tpa = (lambda f: (f[4], f[5], f[6], f[8]))(arp.unpack_from(frame, 14))
+    with open(table) as known:
+        mac = json.load(known).get(socket.inet_ntoa(tpa))
+    if op == 1 and mac and spa != tpa:
+        mac = bytes.fromhex(mac.replace(":", ""))
+        s.send(sha + mac + b"\\x08\\x06" + arp.pack(1, 0x0800, 6, 4, 2, mac, tpa, sha, spa))
+"""
+
+
+class CloudFabric(Segment):
+    """
+    A segment that behaves like the incident's cloud network (an AWS VPC):
+    the bridge carries no ARP broadcast between hosts (nftables' bridge
+    family drops them: requests, gratuitous ARP), and the fabric itself
+    answers every ARP request with the MAC of the address's current owner.
+    So a database never hears a new worker's ARP or its announcements, and
+    verify's questions to a dead MAC go unanswered. IPv4 only.
+
+    ``db`` serves PORT with the database's NUD timers stretched (an hour), so
+    a wrong entry stays as the test plants it; ``worker()`` adds a host that
+    holds a static entry for the database, and tells the fabric its addresses.
+    """
+
+    RULES = """
+table bridge fabric {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ether type arp ether daddr ff:ff:ff:ff:ff:ff drop
+    }
+}
+"""
+
+    def __init__(self, lab):
+        super().__init__(lab, ipv6=False)
+        self.switch.exec("nft", "-f", "-", input=self.RULES)
+        self.known = os.path.join("/tmp", f"{self.switch.name}-fabric.json")
+        self.owners = {}
+        self._write()
+        lab.files.append(self.known)
+        fabric = self.switch.popen(sys.executable, "-c", FABRIC, "br0", self.known)
+        lab.processes.append(fabric)
+        assert fabric.stdout.readline().strip() == "ready"
+        self.db = self.host("db", DB_IP, DB_MAC)
+        self.db.sysctl(
+            **{
+                "net.ipv4.neigh.eth0.base_reachable_time_ms": 3600000,
+                "net.ipv4.neigh.eth0.delay_first_probe_time": 3600,
+            }
+        )
+        self.serve(self.db)
+
+    def _write(self):
+        with open(self.known + ".new", "w", encoding="utf-8") as out:
+            json.dump(self.owners, out)
+        os.replace(self.known + ".new", self.known)
+
+    def worker(self, role, addresses, mac):
+        """A worker with ``addresses`` (the first is its primary) and ``mac``, known to the fabric."""
+        ns = self.host(role, addresses[0], mac)
+        ns.batch([f"addr add {address}/24 dev eth0" for address in addresses[1:]])
+        ns.ip("neigh", "replace", DB_IP, "dev", "eth0", "lladdr", DB_MAC, "nud", "permanent")
+        self.owners.update(dict.fromkeys(addresses, mac))
+        self._write()
+        return ns
+
+    def plant(self, address, mac, state="reachable"):
+        """The database maps ``address`` to ``mac`` in ``state``."""
+        self.db.ip("neigh", "replace", address, "dev", "eth0", "lladdr", mac, "nud", state)
 
 
 # ------------------------------------------------------------ masterless Salt

@@ -1,0 +1,449 @@
+"""
+The reactor and the runner (salt/arp_hygiene/reactor/start.sls,
+salt/_runners/arp_hygiene.py) on a lab network that behaves like the
+incident's cloud fabric (tests/support/lab.CloudFabric): no ARP broadcast or
+gratuitous ARP between hosts, the fabric answers ARP itself. A master of its
+own, configured by the master.d drop-in that arp_hygiene.master writes; a
+database minion whose table is a lab namespace (its pillar flush:netns), and
+worker minions whose addresses are lab namespaces' (their pillar
+announce:netns).
+"""
+
+import datetime
+import json
+import os
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import salt.utils.event
+import yaml
+
+from tests.support import REPO, lab
+
+DB = "arp-reactor-db"
+OLD = "02:00:00:0a:00:01"  # the dead machine's MAC
+# Worker B starts with four addresses: the database maps the first to the
+# dead MAC (the black hole, reachable), the second to B's own MAC (right),
+# the third permanently to the dead MAC (configuration), and the fourth to
+# the dead MAC but its pillar excludes it (a gateway, say).
+B_MAC = "02:00:00:0b:00:02"
+HOLE, RIGHT, PERMANENT, EXCLUDED = "192.0.2.20", "192.0.2.21", "192.0.2.22", "192.0.2.23"
+UNRELATED = ("192.0.2.30", "02:00:00:0a:00:30")  # nobody's: stays as it is
+BURST = 20
+HEAL_RESTARTS = int(os.environ.get("ARP_HYGIENE_HEAL_RESTARTS", "3"))
+HEAL_RESULTS = os.environ.get("ARP_HYGIENE_HEAL_RESULTS")  # bench/heal.py reads the times from here
+
+
+def burst_address(number):
+    return f"192.0.2.{100 + number}", f"02:00:00:0c:00:{number:02x}"
+
+
+@pytest.fixture(scope="module")
+def fabric(can_make_namespaces):
+    with lab.Lab() as made:
+        fabric = lab.CloudFabric(made)
+        fabric.b = fabric.worker("b", [HOLE, RIGHT, PERMANENT, EXCLUDED], B_MAC)
+        # Two more workers for the audit; they will both claim one address.
+        fabric.audited = [fabric.worker(f"a{n}", [f"192.0.2.{40 + n}"], f"02:00:00:0d:00:{n:02x}") for n in (1, 2)]
+        fabric.burst = [fabric.worker(f"w{n}", [burst_address(n)[0]], burst_address(n)[1]) for n in range(1, BURST + 1)]
+        yield fabric
+
+
+def master_sls(directory, master_pillar, *command):
+    """salt-call --local of arp_hygiene.master (this checkout's formula) with pillar arp_hygiene:master."""
+    config = lab.salt_config(str(directory / "config"))
+    with open(os.path.join(config, "minion"), "a", encoding="utf-8") as minion:
+        minion.write(f"file_roots:\n  base: [{os.path.join(REPO, 'salt')}]\n")
+    pillar = {"arp_hygiene": {"master": master_pillar}}
+    return lab.salt_call(config, "--out=json", *command, f"pillar={json.dumps(pillar)}")
+
+
+@pytest.fixture(scope="module")
+def drop_in(tmp_path_factory):
+    """The master.d drop-in as arp_hygiene.master writes it."""
+    directory = tmp_path_factory.mktemp("master-sls")
+    target = directory / "arp_hygiene.conf"
+    done = master_sls(
+        directory,
+        {"config_file": str(target), "timeout": 15},
+        "state.sls_id",
+        "arp_hygiene-master-file-serialize-config",
+        "arp_hygiene.master",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = yaml.safe_load(target.read_text())
+    assert written == {
+        "reactor": [{"salt/minion/*/start": ["salt://arp_hygiene/reactor/start.sls"]}],
+        "arp_hygiene": {"targets": "roles:database", "tgt_type": "grain", "timeout": 15, "batch_wait": 0.2},
+    }
+    return written
+
+
+@pytest.mark.parametrize(
+    "master_pillar, problem",
+    [
+        ({"tgt_type": "sql"}, 'pillar arp_hygiene:master:tgt_type is "sql"; allowed: glob, pcre'),
+        ({"batch_wait": -1}, "pillar arp_hygiene:master:batch_wait is -1; allowed: a number of seconds from 0 to 600"),
+        ({"targets": ""}, 'pillar arp_hygiene:master:targets is ""; allowed: a Salt target'),
+        ({"reactors": True}, "pillar arp_hygiene:master:reactors is not a setting of the formula"),
+    ],
+)
+def test_a_bad_master_pillar_is_one_failed_state_and_writes_nothing(tmp_path, master_pillar, problem):
+    target = tmp_path / "arp_hygiene.conf"
+    done = master_sls(tmp_path, {"config_file": str(target), **master_pillar}, "state.apply", "arp_hygiene.master")
+    assert done.returncode != 0
+    (ret,) = json.loads(done.stdout)["local"].values()
+    assert ret["result"] is False and problem in ret["comment"], ret
+    assert not target.exists()
+
+
+@pytest.fixture(scope="module")
+def master(salt_factories, fabric, drop_in, tmp_path_factory):
+    pillar = tmp_path_factory.mktemp("reactor-pillar")
+    top = {"base": {DB: ["db"], "worker-*": ["worker"]}}
+    (pillar / "top.sls").write_text(yaml.safe_dump(top))
+    (pillar / "db.sls").write_text(
+        yaml.safe_dump({"arp_hygiene": {"flush": {"netns": fabric.db.name, "exclude": [EXCLUDED]}}})
+    )
+    # Each worker's addresses are those of its namespace (its grain lab_netns).
+    (pillar / "worker.sls").write_text(
+        "arp_hygiene:\n  announce:\n    netns: {{ grains['lab_netns'] }}\n    family: inet\n"
+    )
+    factory = salt_factories.salt_master_daemon(
+        "arp-reactor-master",
+        overrides={
+            **drop_in,
+            "file_roots": {"base": [os.path.join(REPO, "salt")]},
+            "pillar_roots": {"base": [str(pillar)]},
+        },
+    )
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def db_minion(master):
+    factory = master.salt_minion_daemon(DB, overrides={"grains": {"roles": ["database"]}})
+    with factory.started():
+        yield factory
+
+
+def worker_minion(master, name, ns):
+    return master.salt_minion_daemon(
+        f"worker-{name}", overrides={"grains": {"roles": ["worker"], "lab_netns": ns.name}}
+    )
+
+
+@pytest.fixture(scope="module")
+def salt_run(master, db_minion):
+    return master.salt_run_cli(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def worker_b(master, db_minion, fabric):
+    return worker_minion(master, "b", fabric.b)
+
+
+def show(command, data):
+    """What README.md pastes: the command and its return as salt-run --out=yaml prints it (pytest -s)."""
+    print(f"# {command}\n" + yaml.safe_dump(data, default_flow_style=False), flush=True)
+
+
+def entry(fabric, address):
+    found = fabric.neighbour(fabric.db, address)
+    return (found.get("lladdr"), found["state"][0].lower()) if found else None
+
+
+def plant_b(fabric):
+    """The database's entries for B's addresses, as B's start finds them."""
+    fabric.plant(HOLE, OLD, "reachable")
+    fabric.plant(RIGHT, B_MAC, "reachable")
+    fabric.plant(PERMANENT, OLD, "permanent")
+    fabric.plant(EXCLUDED, OLD, "reachable")
+    fabric.plant(*UNRELATED, "stale")
+
+
+def left_alone(fabric):
+    return {
+        RIGHT: entry(fabric, RIGHT),
+        PERMANENT: entry(fabric, PERMANENT),
+        EXCLUDED: entry(fabric, EXCLUDED),
+        UNRELATED[0]: entry(fabric, UNRELATED[0]),
+    }
+
+
+LEFT_ALONE = {
+    RIGHT: (B_MAC, "reachable"),
+    PERMANENT: (OLD, "permanent"),
+    EXCLUDED: (OLD, "reachable"),
+    UNRELATED[0]: (UNRELATED[1], "stale"),
+}
+
+
+class StartEvents:
+    """The master's event bus, listened to from the test: when the master fired each minion's start event."""
+
+    def __init__(self, master):
+        self.bus = salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True)
+        self.bus.subscribe("salt/minion/")
+        self.bus.subscribe("salt/run/")
+
+    def fired(self, minion_id, timeout=120):
+        """The wall-clock time of the master's start event for ``minion_id`` (its _stamp)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            event = self.bus.get_event(wait=1, tag=f"salt/minion/{minion_id}/start", full=True)
+            if event:
+                stamp = datetime.datetime.fromisoformat(event["data"]["_stamp"])
+                return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
+        raise AssertionError(f"no start event from {minion_id} within {timeout} s")
+
+    def served(self, minion_ids, timeout=60):
+        """Wait until the reactor's forget calls have served every one of ``minion_ids``."""
+        left, end = set(minion_ids), time.monotonic() + timeout
+        while left and time.monotonic() < end:
+            event = self.bus.get_event(wait=1, tag="salt/run/", full=True)
+            data = event["data"] if event else {}
+            if data.get("fun") == "runner.arp_hygiene.forget" and isinstance(data.get("return"), dict):
+                left -= set(data["return"].get("addresses", {}))
+        assert not left, f"the reactor did not serve {sorted(left)} within {timeout} s"
+
+    def close(self):
+        self.bus.destroy()
+
+
+class Watch(threading.Thread):
+    """Polls ``predicate`` every 10 ms from now on; ``when``: the wall-clock time it first held, or None."""
+
+    def __init__(self, predicate, timeout):
+        super().__init__(daemon=True)
+        self.predicate, self.end, self.when = predicate, time.monotonic() + timeout, None
+        self.start()
+
+    def run(self):
+        while time.monotonic() < self.end:
+            if self.predicate():
+                self.when = time.time()
+                return
+            time.sleep(0.01)
+
+
+def wait_for(predicate, timeout, step=0.02):
+    """Whether predicate() held within ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_the_fabric_is_like_a_cloud_network_verify_finds_the_hole_and_announce_cannot_mend_it(
+    fabric, db_minion, master, tmp_path
+):
+    plant_b(fabric)
+    salt_cli = master.salt_cli(timeout=60)
+    assert not fabric.reach(fabric.b, lab.DB_IP), "the black hole is not one"
+    verified = salt_cli.run("arp.verify", f"netns={fabric.db.name}", "states=reachable", minion_tgt=DB)
+    assert verified.returncode == 0, verified
+    assert HOLE in verified.data["unanswered"]["eth0"], verified.data
+    announced = lab.salt_call(
+        lab.salt_config(str(tmp_path / "config")),
+        "--out=json",
+        "arp.announce",
+        f"netns={fabric.b.name}",
+    )
+    assert announced.returncode == 0 and HOLE in json.loads(announced.stdout)["local"]["announced"]["eth0"]
+    time.sleep(0.5)
+    assert entry(fabric, HOLE) == (OLD, "reachable"), "the announcement reached the database: not a cloud fabric"
+
+
+def test_a_worker_minion_start_heals_its_black_hole_within_seconds_and_leaves_the_rest(fabric, master, worker_b):
+    events = StartEvents(master)
+    heal_times = []
+    try:
+        for restart in range(HEAL_RESTARTS):
+            plant_b(fabric)
+            assert not fabric.reach(fabric.b, lab.DB_IP)
+            plant_b(fabric)  # the failed connect made the entry delay
+            watch = Watch(lambda: (entry(fabric, HOLE) or (None,))[0] != OLD, 120)
+            with worker_b.started():
+                fired = events.fired(worker_b.id)
+                watch.join()
+                assert watch.when is not None, (
+                    f"restart {restart}: the black hole outlived its start: {entry(fabric, HOLE)}"
+                )
+                heal_times.append(watch.when - fired)
+                assert heal_times[-1] > 0, "the entry went before the worker started"
+                assert fabric.reach(fabric.b, lab.DB_IP), "B still cannot reach the database"
+                assert entry(fabric, HOLE)[0] == B_MAC
+                assert left_alone(fabric) == LEFT_ALONE
+    finally:
+        events.close()
+    if HEAL_RESULTS:
+        with open(HEAL_RESULTS, "w", encoding="utf-8") as out:
+            json.dump(heal_times, out)
+    print(f"heal times (s): {', '.join(f'{t:.2f}' for t in heal_times)}; median {statistics.median(heal_times):.2f}")
+
+
+def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, master, worker_b, salt_run):
+    with worker_b.started():
+        plant_b(fabric)
+        planned = salt_run.run("arp_hygiene.forget", "minion=worker-b", "test=True")
+        assert planned.returncode == 0, planned
+        show("salt-run arp_hygiene.forget minion=worker-b test=True", planned.data)
+        assert planned.data["targets"][DB]["would_delete"] == {"eth0": {HOLE: OLD}}
+        assert planned.data["addresses"] == {"worker-b": dict.fromkeys([HOLE, RIGHT, PERMANENT, EXCLUDED], B_MAC)}
+        assert entry(fabric, HOLE) == (OLD, "reachable")
+
+        done = salt_run.run("arp_hygiene.forget", "minion=worker-b")
+        assert done.returncode == 0, done
+        show("salt-run arp_hygiene.forget minion=worker-b", done.data)
+        assert done.data["targets"][DB]["deleted"] == {"eth0": {HOLE: OLD}}
+        assert done.data["targets"][DB]["kept"] == {
+            "eth0": {
+                RIGHT: "holds the owner's MAC",
+                PERMANENT: "permanent: configuration, never forgotten",
+                EXCLUDED: "excluded",
+            }
+        }
+        assert entry(fabric, HOLE) is None and left_alone(fabric) == LEFT_ALONE
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ((), "minion is missing"),
+        (("minion=worker-nobody",), "no accepted minion has the id 'worker-nobody'"),
+        (("minion=worker-*",), "one minion's id, not a pattern"),
+        (("minion=worker-b", "tgt=nothing-matches", "tgt_type=glob"), "no accepted minion matches the target"),
+        (("minion=worker-b", "tgt_type=sql"), "unknown tgt_type 'sql'"),
+        (("minion=worker-b", "test=maybe"), "test must be True or False"),
+    ],
+)
+def test_bad_runner_input_gets_a_clear_error_and_changes_nothing(fabric, salt_run, worker_b, arguments, message):
+    plant_b(fabric)
+    ret = salt_run.run("arp_hygiene.forget", *arguments)
+    assert ret.returncode == 1, ret
+    assert message in ret.data["error"], ret.data
+    assert entry(fabric, HOLE) == (OLD, "reachable") and left_alone(fabric) == LEFT_ALONE
+
+
+def test_a_minion_that_does_not_answer_is_reported_and_nothing_changes(fabric, salt_run, worker_b):
+    plant_b(fabric)
+    # B's key is accepted, but B is not running.
+    ret = salt_run.run("arp_hygiene.forget", "minion=worker-b", "timeout=3")
+    assert ret.returncode == 1, ret
+    assert "worker-b did not answer arp.addresses within 3 s" in ret.data["error"], ret.data
+    assert entry(fabric, HOLE) == (OLD, "reachable")
+
+
+def test_the_audit_names_exactly_the_wrong_entry_and_the_conflict_and_fixes_only_the_wrong_one(
+    fabric, master, salt_run, worker_b
+):
+    # Three workers: B, and two that both claim one address (a conflict). The
+    # database holds one wrong entry (B's), one right one, one nobody's, and
+    # one for the claimed address.
+    first, second = fabric.audited
+    conflict = "192.0.2.99"
+    for ns in fabric.audited:
+        ns.ip("addr", "add", f"{conflict}/24", "dev", "eth0")
+    events = StartEvents(master)
+    try:
+        with (
+            worker_b.started(),
+            worker_minion(master, "a1", first).started(),
+            worker_minion(master, "a2", second).started(),
+        ):
+            # What the starts' reactor does is not under test here: once it
+            # is done, plant afresh.
+            events.served(["worker-b", "worker-a1", "worker-a2"])
+            plant_b(fabric)
+            fabric.plant(conflict, OLD, "reachable")
+            report = salt_run.run("arp_hygiene.audit")
+            assert report.returncode == 0, report
+            show("salt-run arp_hygiene.audit", report.data)
+            assert report.data["wrong"] == {
+                DB: {"eth0": {HOLE: {"cached": OLD, "owner": "worker-b", "owner_mac": B_MAC}}}
+            }
+            assert report.data["conflicts"] == {
+                conflict: {"worker-a1": "02:00:00:0d:00:01", "worker-a2": "02:00:00:0d:00:02"}
+            }
+            assert entry(fabric, HOLE) == (OLD, "reachable")
+
+            fixed = salt_run.run("arp_hygiene.audit", "fix=True")
+            assert fixed.returncode == 0, fixed
+            assert fixed.data["wrong"] == report.data["wrong"] and fixed.data["fixed"] is True
+            assert entry(fabric, HOLE) is None
+            assert entry(fabric, conflict) == (OLD, "reachable"), "a conflict was acted on"
+            assert left_alone(fabric) == LEFT_ALONE
+    finally:
+        events.close()
+        for ns in fabric.audited:
+            ns.ip("addr", "del", f"{conflict}/24", "dev", "eth0")
+        fabric.db.ip("neigh", "del", conflict, "dev", "eth0", check=False)
+
+
+def test_a_burst_of_starts_heals_every_worker_in_few_jobs_and_the_master_stays_responsive(
+    fabric, master, db_minion, salt_run
+):
+    factories = [worker_minion(master, f"w{n}", ns) for n, ns in enumerate(fabric.burst, start=1)]
+    addresses = [burst_address(n)[0] for n in range(1, BURST + 1)]
+
+    def plant_all():
+        for address in addresses:
+            fabric.plant(address, OLD, "reachable")
+
+    def all_healed():
+        return wait_for(lambda: all(entry(fabric, address) is None for address in addresses), 30, step=0.2)
+
+    salt_cli = master.salt_cli(timeout=30)
+    pings, stop = [], threading.Event()
+
+    def ping():
+        while not stop.is_set():
+            began = time.monotonic()
+            ret = salt_cli.run("test.ping", minion_tgt=DB)
+            pings.append((ret.returncode == 0 and ret.data is True, round(time.monotonic() - began, 2)))
+            time.sleep(0.5)
+
+    plant_all()
+    jobs_before = forget_jobs(salt_run)
+    pinger = threading.Thread(target=ping)
+    pinger.start()
+    try:
+        # The 20 minions start at once (their start events spread over the
+        # seconds that 20 daemons take to start on this machine).
+        with ThreadPoolExecutor(BURST) as pool:
+            list(pool.map(lambda factory: factory.start(), factories))
+        assert all_healed(), {address: entry(fabric, address) for address in addresses}
+        assert all(fabric.reach(ns, lab.DB_IP) for ns in fabric.burst)
+        started_jobs = forget_jobs(salt_run) - jobs_before
+
+        # Their 20 start events again, fired at one instant on the master's bus.
+        plant_all()
+        jobs_before = forget_jobs(salt_run)
+        with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=False) as bus:
+            for factory in factories:
+                bus.fire_event({"id": factory.id}, f"salt/minion/{factory.id}/start")
+        assert all_healed(), {address: entry(fabric, address) for address in addresses}
+        replayed_jobs = forget_jobs(salt_run) - jobs_before
+    finally:
+        stop.set()
+        pinger.join()
+        with ThreadPoolExecutor(BURST) as pool:
+            list(pool.map(lambda factory: factory.terminate(), factories))
+    print(f"burst of {BURST} starts: {started_jobs} arp.forget jobs; replayed at once: {replayed_jobs}; pings {pings}")
+    assert pings and all(ok for ok, _ in pings), f"the master did not answer throughout: {pings}"
+    assert started_jobs < BURST, f"{started_jobs} arp.forget jobs for {BURST} starts: the starts were not batched"
+    # The first event's call serves its batch, the other 19 join the next.
+    assert 1 <= replayed_jobs <= 2, f"{replayed_jobs} arp.forget jobs for {BURST} starts at one instant"
+
+
+def forget_jobs(salt_run):
+    ret = salt_run.run("jobs.list_jobs", "search_function=arp.forget")
+    assert ret.returncode == 0, ret
+    return len(ret.data)
