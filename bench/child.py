@@ -2,11 +2,17 @@
 One measured call of the arp module, in a process of its own, for bench/measure.py.
 
     python bench/child.py flush|list NAMESPACE INTERFACE
+    python bench/child.py audit NAMESPACE INTERFACE MINIONS
 
 Loads salt/_modules/arp.py as a plain Python module (what it imports: salt.exceptions,
 pyroute2), times one call of arp.flush_stale or arp.list on the namespace's
 table, and prints JSON: the call's wall time, the number of entries it returned,
 and the process's peak RSS before and after the call.
+
+``audit`` (for bench/fleet.py) times the audit's two steps on the table that
+bench/measure.build made: the runner's merge of MINIONS minions' synthetic
+claims of 10 addresses each (salt/_runners/arp_hygiene.py), then arp.forget
+in test mode with every address that one minion alone claims.
 """
 
 import importlib.util
@@ -36,7 +42,54 @@ def peak_rss_mb():
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def main(what, netns, interface):
+def load_runner():
+    path = os.path.join(HERE, "..", "salt", "_runners", "arp_hygiene.py")
+    spec = importlib.util.spec_from_file_location("arp_hygiene_runner", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def audit(netns, interface, minions):
+    """The audit's merge and forget on the table: 1 claim in 100 wrong, 10 addresses claimed twice."""
+    import ipaddress  # pylint: disable=import-outside-toplevel
+
+    arp, runner = load_arp(), load_runner()
+    first = int(ipaddress.IPv4Address("198.18.0.2"))  # bench/measure.build's first entry
+    claims = {}
+    for number in range(10 * minions):
+        mac = f"02:00:00:{number >> 16 & 255:02x}:{number >> 8 & 255:02x}:{number & 255:02x}"
+        if number % 100 == 0:
+            mac = "02:00:00:ff:ff:ff"  # the table holds another MAC: a wrong entry
+        claims.setdefault(f"minion{number // 10}", {})[str(ipaddress.IPv4Address(first + number))] = mac
+    for number in range(5, 100, 10):  # conflicts: a second minion claims these
+        claims.setdefault("minion-twin", {})[str(ipaddress.IPv4Address(first + number))] = "02:00:00:ee:ee:ee"
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    owners, conflicts = runner._owners(claims)  # pylint: disable=protected-access
+    lladdr = {address: mac for address, (_, mac) in owners.items()}
+    merged = time.perf_counter()
+    result = arp.forget(sorted(lladdr), lladdr=lladdr, interface=interface, netns=netns, test=True)
+    done = time.perf_counter()
+    return {
+        "entries": sum(len(entries) for entries in result["kept"].values())
+        + len(result["would_delete"].get(interface, {})),
+        "minions": len(claims),
+        "addresses": len(lladdr) + len(conflicts),
+        "wrong": len(result["would_delete"].get(interface, {})),
+        "conflicts": len(conflicts),
+        "seconds": done - start,
+        "merge_seconds": merged - start,
+        "forget_seconds": done - merged,
+        "rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+    }
+
+
+def main(what, netns, interface, minions=None):
+    if what == "audit":
+        print(json.dumps(audit(netns, interface, int(minions))))
+        return
     arp = load_arp()
     before = peak_rss_mb()
     start = time.perf_counter()
