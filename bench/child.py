@@ -72,7 +72,7 @@ def audit(netns, interface, minions):
     result = arp.forget(sorted(lladdr), lladdr=lladdr, interface=interface, netns=netns, test=True)
     done = time.perf_counter()
     return {
-        "entries": sum(len(entries) for entries in result["kept"].values())
+        "matched": sum(len(entries) for entries in result["kept"].values())
         + len(result["would_delete"].get(interface, {})),
         "minions": len(claims),
         "addresses": len(lladdr) + len(conflicts),

@@ -41,9 +41,18 @@ def burst_address(number):
     return f"192.0.2.{100 + number}", f"02:00:00:0c:00:{number:02x}"
 
 
+@pytest.fixture(autouse=True)
+def sharing_tables():
+    """The kernel's tables shared with the other tests' labs, test by test (see lab.TABLES_LOCK)."""
+    with lab.sharing_tables():
+        yield
+
+
 @pytest.fixture(scope="module")
 def fabric(can_make_namespaces):
-    with lab.Lab() as made:
+    # Each test plants the entries it checks: between two tests, a process
+    # that fills tables may have the kernel collect them.
+    with lab.Lab(share=False) as made:
         fabric = lab.CloudFabric(made)
         fabric.b = fabric.worker("b", [HOLE, RIGHT, PERMANENT, EXCLUDED], B_MAC)
         # Two more workers for the audit; they will both claim one address.

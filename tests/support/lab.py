@@ -54,6 +54,17 @@ def tables_to_ourselves():
             _alone = False
 
 
+@contextlib.contextmanager
+def sharing_tables():
+    """The shared lock on TABLES_LOCK while the block runs: for a lab that outlives one test (Lab(share=False))."""
+    lock = _share_tables()
+    try:
+        yield
+    finally:
+        if lock:
+            lock.close()
+
+
 def _share_tables():
     """The shared lock on TABLES_LOCK (None when this process holds it alone): released when closed."""
     if _alone:
@@ -114,15 +125,19 @@ class Namespace:
 class Lab:
     """Namespaces and processes that are all removed on close, even after a failure."""
 
-    def __init__(self):
+    def __init__(self, share=True):
         self.namespaces = []
         self.processes = []
         self.files = []
         self.tables_lock = None
+        # share=False: the user takes the shared lock itself (sharing_tables),
+        # for each test of a lab that serves many, so that a process that
+        # fills tables between them is not kept waiting for all of them.
+        self.share = share
 
     def namespace(self, role):
         # Taken with the first namespace, again after close() (the demo reuses its lab).
-        if self.tables_lock is None:
+        if self.tables_lock is None and self.share:
             self.tables_lock = _share_tables()
         namespace = Namespace(role)
         self.namespaces.append(namespace)
