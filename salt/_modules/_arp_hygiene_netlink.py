@@ -59,6 +59,7 @@ STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
 # iproute2's word for NTF_EXT_LEARNED, the one operators see in `ip neigh`.
 FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
 FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
+FAMILY_NUMBERS = {name: number for number, name in FAMILY_NAMES.items()}
 NUD_REACHABLE, NUD_STALE = NUD_BITS["reachable"], NUD_BITS["stale"]
 
 # Not in pyroute2: errors then echo only the failed message's header; and
@@ -554,6 +555,35 @@ class FlushPlan:
         if dsts:
             self.pieces.append((ifnames, dsts, lladdrs))
             self.count += len(dsts)
+
+    def choose(self, entries, first_seq):
+        """
+        Add entry dicts (as :func:`scan` returns them) that a caller chose,
+        with delete requests numbered from ``first_seq`` (the socket's
+        ``seq + 1`` when it sends them next).
+        """
+        for entry in entries:
+            if self.messages is not None:
+                family = FAMILY_NUMBERS[entry["family"]]
+                dst = socket.inet_pton(family, entry["dst"])
+                request = DELETE_REQUEST[family].struct
+                self.positions.append(len(self.messages))
+                self.messages += request.pack(
+                    request.size,
+                    RTM_DELNEIGH,
+                    NLM_F_REQUEST,
+                    first_seq + self.count,
+                    0,
+                    family,
+                    entry["ifindex"],
+                    0,
+                    0,
+                    0,
+                    len(dst) + NLATTR.size,
+                    NDA_DST,
+                    dst,
+                )
+            self.add([entry["ifname"]], [entry["dst"]], [entry["lladdr"]])
 
     def entries(self):
         """Yield (index, ifname, dst, lladdr) of every chosen entry."""

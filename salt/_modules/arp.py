@@ -490,11 +490,13 @@ def forget(
     never written, so a wrong ``lladdr`` costs at most one address
     resolution, never a redirect of traffic.
 
-    Returns ``{"deleted": {ifname: {dst: lladdr}}, "kept": {ifname: {dst:
-    why}}, "not_cached": [addresses]}`` (``not_cached``: the single
-    addresses given that no entry holds); with ``test=True``
-    ``would_delete`` instead of ``deleted``, and nothing changes. A delete
-    that fails raises with what was deleted before it.
+    Returns ``{"deleted": {ifname: {dst: lladdr}}, "vanished": {...},
+    "kept": {ifname: {dst: why}}, "not_cached": [addresses]}``
+    (``vanished``: entries gone between the dump and their delete;
+    ``not_cached``: the single addresses given that no entry holds); with
+    ``test=True`` ``would_delete`` instead of ``deleted`` and ``vanished``,
+    and nothing changes. The deletes go in batches, as a flush's do; a
+    delete that fails raises with what was deleted.
 
     CLI Example:
 
@@ -554,43 +556,30 @@ def forget(
         chosen = _on_links(checked, ifnames)
         # Excluded entries come back, to be reported as kept.
         chosen.exclude = []
-        entries = netlink.scan(sock, chosen, ifnames)
-    doomed, kept, cached = [], {}, set()
-    for entry in entries:
-        address = ipaddress.ip_address(entry["dst"])
-        scope = entry["ifname"]
-        if not (
-            (address in singles and not singles[address].isdisjoint((None, scope)))
-            or any(address in network and on in (None, scope) for network, on in cidrs)
-        ):
-            continue
-        cached.add(address)
-        if any(address in network and on in (None, scope) for network, on in checked["exclude"]):
-            why = "excluded"
-        else:
-            why = _why_kept(entry, owners.get(address, owners.get(None)))
-        if why:
-            kept.setdefault(entry["ifname"], {})[entry["dst"]] = why
-        else:
-            doomed.append(entry)
-    not_cached = [str(address) for address in singles if address not in cached]
-    if test:
-        would = {}
-        for entry in doomed:
-            would.setdefault(entry["ifname"], {})[entry["dst"]] = entry["lladdr"]
-        return {"would_delete": would, "kept": kept, "not_cached": not_cached}
-    if doomed and not netlink.has_net_admin():
-        raise CommandExecutionError(
-            "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
-            "run the Salt minion as root. Nothing was deleted."
-        )
-    deleted = {}
-    with _salt_errors(netns, info={"deleted": deleted}), netlink.Writer(netns) as writer:
-        for entry in doomed:
-            if writer.delete(FAMILIES[entry["family"]], entry["ifindex"], entry["dst"]):
-                deleted.setdefault(entry["ifname"], {})[entry["dst"]] = entry["lladdr"]
-    log.info("arp: forgot %d neighbour entries", sum(map(len, deleted.values())))
-    return {"deleted": deleted, "kept": kept, "not_cached": not_cached}
+        doomed, kept, cached = [], {}, set()
+        for entry in netlink.scan(sock, chosen, ifnames):
+            address = ipaddress.ip_address(entry["dst"])
+            scope = entry["ifname"]
+            if not (
+                (address in singles and not singles[address].isdisjoint((None, scope)))
+                or any(address in network and on in (None, scope) for network, on in cidrs)
+            ):
+                continue
+            cached.add(address)
+            if any(address in network and on in (None, scope) for network, on in checked["exclude"]):
+                why = "excluded"
+            else:
+                why = _why_kept(entry, owners.get(address, owners.get(None)))
+            if why:
+                kept.setdefault(entry["ifname"], {})[entry["dst"]] = why
+            else:
+                doomed.append(entry)
+        not_cached = [str(address) for address in singles if address not in cached]
+        plan = netlink.FlushPlan(requests=not test)
+        plan.choose(doomed, sock.seq + 1)
+        if test:
+            return {"would_delete": plan.outcome()[0], "kept": kept, "not_cached": not_cached}
+        return {**_delete(sock, plan), "kept": kept, "not_cached": not_cached}
 
 
 def _settings(key, keys):
@@ -847,13 +836,21 @@ def _flush(checked, netns, test):
         plan = netlink.scan(sock, _on_links(checked, ifnames), ifnames, netlink.FlushPlan(requests=not test))
         if test:
             return {"would_delete": plan.outcome()[0]}
-        if plan.count and not netlink.has_net_admin():
-            raise CommandExecutionError(
-                "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
-                "run the Salt minion as root. Nothing was deleted."
-            )
-        failed = sock.delete(plan.messages, plan.positions)
-        plan.messages = None
+        return _delete(sock, plan)
+
+
+def _delete(sock, plan):
+    """
+    Send the plan's delete requests, batched; ``{"deleted": ..., "vanished":
+    ...}``, or raise with them and the failures.
+    """
+    if plan.count and not netlink.has_net_admin():
+        raise CommandExecutionError(
+            "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
+            "run the Salt minion as root. Nothing was deleted."
+        )
+    failed = sock.delete(plan.messages, plan.positions)
+    plan.messages = None
     deleted, vanished, errors = plan.outcome(failed)
     count = sum(map(len, deleted.values())), sum(map(len, vanished.values()))
     log.info("arp: deleted %d neighbour entries, %d vanished first", *count)

@@ -50,6 +50,16 @@ def test_the_master_serves_the_formula_and_modules_and_nothing_else_of_the_clone
     assert not {path for path in served if path.startswith(".git") or "README" in path or "tests/" in path}
 
 
+def test_the_master_syncs_the_runner_from_what_it_serves(master):
+    # A master without the pip package gets the runner this way (README).
+    ret = master.salt_run_cli().run("saltutil.sync_runners")
+    assert ret.returncode == 0, ret
+    synced = os.path.join(master.config["extension_modules"], "runners", "arp_hygiene.py")
+    assert "runners.arp_hygiene" in ret.data or os.path.exists(synced), ret.data
+    with open(synced, encoding="utf-8") as copy, open(os.path.join(REPO, "salt", "_runners", "arp_hygiene.py")) as ours:
+        assert copy.read() == ours.read()
+
+
 def test_flush_stale_through_the_master(salt_cli, table):
     ns, before = table
     stale = {key for key, value in before.items() if matches(key, value, family="all")}

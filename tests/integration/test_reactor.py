@@ -322,6 +322,23 @@ def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, ma
         assert entry(fabric, HOLE) is None and left_alone(fabric) == LEFT_ALONE
 
 
+def test_a_minion_that_lies_about_an_address_costs_one_resolution_never_a_redirect(fabric, master, salt_run):
+    liar, lie = fabric.audited[0], RIGHT  # worker-a1 claims B's address
+    plant_b(fabric)
+    with worker_minion(master, "a1", liar).started():
+        liar.ip("addr", "add", f"{lie}/24", "dev", "eth0")
+        try:
+            ret = salt_run.run("arp_hygiene.forget", "minion=worker-a1")
+        finally:
+            liar.ip("addr", "del", f"{lie}/24", "dev", "eth0")
+    assert ret.returncode == 0, ret
+    assert ret.data["targets"][DB]["deleted"] == {"eth0": {lie: B_MAC}}
+    assert entry(fabric, lie) is None, "the liar's MAC was written"
+    # The database's next packet to the address asks the fabric, which knows its owner.
+    fabric.reach(fabric.db, lie, timeout=1)
+    assert entry(fabric, lie)[0] == B_MAC
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
