@@ -12,7 +12,8 @@ and the process's peak RSS before and after the call.
 ``audit`` (for bench/fleet.py) times the audit's two steps on the table that
 bench/measure.build made: the runner's merge of MINIONS minions' synthetic
 claims of 10 addresses each (salt/_runners/arp_hygiene.py), then arp.forget
-in test mode with every address that one minion alone claims.
+in test mode with every address that one minion alone claims; then the
+fix (the same call, live: the wrong entries deleted).
 """
 
 import importlib.util
@@ -71,6 +72,8 @@ def audit(netns, interface, minions):
     merged = time.perf_counter()
     result = arp.forget(sorted(lladdr), lladdr=lladdr, interface=interface, netns=netns, test=True)
     done = time.perf_counter()
+    fixed = arp.forget(sorted(lladdr), lladdr=lladdr, interface=interface, netns=netns, test=False)
+    fix_done = time.perf_counter()
     return {
         "matched": sum(len(entries) for entries in result["kept"].values())
         + len(result["would_delete"].get(interface, {})),
@@ -81,6 +84,8 @@ def audit(netns, interface, minions):
         "seconds": done - start,
         "merge_seconds": merged - start,
         "forget_seconds": done - merged,
+        "fixed": len(fixed["deleted"].get(interface, {})),
+        "fix_seconds": fix_done - done,
         "rss_mb": peak_rss_mb(),
         "rss_before_mb": before,
     }

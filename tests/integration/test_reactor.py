@@ -140,10 +140,19 @@ def db_minion(master):
         yield factory
 
 
-def worker_minion(master, name, ns):
-    return master.salt_minion_daemon(
-        f"worker-{name}", overrides={"grains": {"roles": ["worker"], "lab_netns": ns.name}}
-    )
+@pytest.fixture(scope="module")
+def worker_minion(master):
+    """worker_minion(name, ns): the factory of minion worker-<name>, whose addresses are ns's; one per name."""
+    made = {}
+
+    def factory(name, ns):
+        # A second factory of one id would come with a key of its own, which the master refuses.
+        if name not in made:
+            grains = {"roles": ["worker"], "lab_netns": ns.name}
+            made[name] = master.salt_minion_daemon(f"worker-{name}", overrides={"grains": grains})
+        return made[name]
+
+    return factory
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +161,8 @@ def salt_run(master, db_minion):
 
 
 @pytest.fixture(scope="module")
-def worker_b(master, db_minion, fabric):
-    return worker_minion(master, "b", fabric.b)
+def worker_b(worker_minion, db_minion, fabric):
+    return worker_minion("b", fabric.b)
 
 
 def show(command, data):
@@ -240,6 +249,14 @@ class Watch(threading.Thread):
             time.sleep(0.01)
 
 
+@pytest.fixture
+def bus(master):
+    """The master's event bus, for the test alone."""
+    events = StartEvents(master)
+    yield events
+    events.close()
+
+
 def wait_for(predicate, timeout, step=0.02):
     """Whether predicate() held within ``timeout`` seconds."""
     end = time.monotonic() + timeout
@@ -298,8 +315,9 @@ def test_a_worker_minion_start_heals_its_black_hole_within_seconds_and_leaves_th
     print(f"heal times (s): {', '.join(f'{t:.2f}' for t in heal_times)}; median {statistics.median(heal_times):.2f}")
 
 
-def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, master, worker_b, salt_run):
+def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, worker_b, salt_run, bus):
     with worker_b.started():
+        bus.served(["worker-b"])  # the start's own forget, before the test plants
         plant_b(fabric)
         planned = salt_run.run("arp_hygiene.forget", "minion=worker-b", "test=True")
         assert planned.returncode == 0, planned
@@ -322,10 +340,13 @@ def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, ma
         assert entry(fabric, HOLE) is None and left_alone(fabric) == LEFT_ALONE
 
 
-def test_a_minion_that_lies_about_an_address_costs_one_resolution_never_a_redirect(fabric, master, salt_run):
+def test_a_minion_that_lies_about_an_address_costs_one_resolution_never_a_redirect(
+    fabric, worker_minion, salt_run, bus
+):
     liar, lie = fabric.audited[0], RIGHT  # worker-a1 claims B's address
     plant_b(fabric)
-    with worker_minion(master, "a1", liar).started():
+    with worker_minion("a1", liar).started():
+        bus.served(["worker-a1"])  # the start's own forget, before the lie
         liar.ip("addr", "add", f"{lie}/24", "dev", "eth0")
         try:
             ret = salt_run.run("arp_hygiene.forget", "minion=worker-a1")
@@ -368,7 +389,7 @@ def test_a_minion_that_does_not_answer_is_reported_and_nothing_changes(fabric, s
 
 
 def test_the_audit_names_exactly_the_wrong_entry_and_the_conflict_and_fixes_only_the_wrong_one(
-    fabric, master, salt_run, worker_b
+    fabric, worker_minion, salt_run, worker_b, bus
 ):
     # Three workers: B, and two that both claim one address (a conflict). The
     # database holds one wrong entry (B's), one right one, one nobody's, and
@@ -377,16 +398,15 @@ def test_the_audit_names_exactly_the_wrong_entry_and_the_conflict_and_fixes_only
     conflict = "192.0.2.99"
     for ns in fabric.audited:
         ns.ip("addr", "add", f"{conflict}/24", "dev", "eth0")
-    events = StartEvents(master)
     try:
         with (
             worker_b.started(),
-            worker_minion(master, "a1", first).started(),
-            worker_minion(master, "a2", second).started(),
+            worker_minion("a1", first).started(),
+            worker_minion("a2", second).started(),
         ):
             # What the starts' reactor does is not under test here: once it
             # is done, plant afresh.
-            events.served(["worker-b", "worker-a1", "worker-a2"])
+            bus.served(["worker-b", "worker-a1", "worker-a2"])
             plant_b(fabric)
             fabric.plant(conflict, OLD, "reachable")
             report = salt_run.run("arp_hygiene.audit")
@@ -407,16 +427,15 @@ def test_the_audit_names_exactly_the_wrong_entry_and_the_conflict_and_fixes_only
             assert entry(fabric, conflict) == (OLD, "reachable"), "a conflict was acted on"
             assert left_alone(fabric) == LEFT_ALONE
     finally:
-        events.close()
         for ns in fabric.audited:
             ns.ip("addr", "del", f"{conflict}/24", "dev", "eth0")
         fabric.db.ip("neigh", "del", conflict, "dev", "eth0", check=False)
 
 
 def test_a_burst_of_starts_heals_every_worker_in_few_jobs_and_the_master_stays_responsive(
-    fabric, master, db_minion, salt_run
+    fabric, master, worker_minion, db_minion, salt_run
 ):
-    factories = [worker_minion(master, f"w{n}", ns) for n, ns in enumerate(fabric.burst, start=1)]
+    factories = [worker_minion(f"w{n}", ns) for n, ns in enumerate(fabric.burst, start=1)]
     addresses = [burst_address(n)[0] for n in range(1, BURST + 1)]
 
     def plant_all():
