@@ -160,6 +160,10 @@ def audit(tgt=None, tgt_type=None, minions="*", minions_type="glob", fix=False, 
     try:
         config = _config(tgt, tgt_type, timeout)
         _boolean(fix, "fix")
+        if minions_type not in TGT_TYPES:
+            raise RunnerError(f"unknown minions_type {minions_type!r}; valid: {', '.join(TGT_TYPES)}")
+        if not isinstance(minions, (str, list)) or not minions:
+            raise RunnerError(f"minions must name the minions whose addresses count, not {minions!r}")
         targets = _targets(config, exclude=())
         claims, unheard = _addresses(minions, minions_type, config["timeout"])
         owners, conflicts = _owners(claims)
@@ -213,23 +217,7 @@ def _addresses(tgt, tgt_type, timeout):
     expected = _matching(tgt, tgt_type)
     if not expected:
         raise RunnerError(f"no accepted minion matches {tgt!r} ({tgt_type}): nothing to ask, nothing changed")
-    answers = _client().cmd(
-        expected,
-        "arp.addresses",
-        kwarg={"settings": ADDRESS_SETTINGS},
-        tgt_type="list",
-        timeout=timeout,
-        full_return=True,
-    )
-    claims, failed = {}, {}
-    for minion in expected:
-        answer = answers.get(minion)
-        if not isinstance(answer, dict) or "ret" not in answer:
-            failed[minion] = f"did not answer arp.addresses within {timeout:g} s"
-        elif answer.get("retcode", 0) or not isinstance(answer["ret"], dict):
-            failed[minion] = f"arp.addresses failed: {answer['ret']}"
-        else:
-            claims[minion] = answer["ret"]
+    claims, failed = _ask(expected, "arp.addresses", {"settings": ADDRESS_SETTINGS}, timeout)
     if tgt_type == "list" and not claims:
         raise RunnerError("; ".join(f"{minion} {why}" for minion, why in failed.items()) + ": nothing changed")
     return claims, failed
@@ -263,23 +251,22 @@ def _targets(config, exclude):
 
 def _run_forget(targets, lladdr, timeout, test):
     """({target: arp.forget's return}, {target: why}): one job for every target."""
-    answers = _client().cmd(
-        targets,
-        "arp.forget",
-        kwarg={"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": test},
-        tgt_type="list",
-        timeout=timeout,
-        full_return=True,
-    )
+    kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": test}
+    return _ask(targets, "arp.forget", kwarg, timeout)
+
+
+def _ask(minions, function, kwarg, timeout):
+    """({minion: its return}, {minion: why not}): one job on ``minions`` (ids)."""
+    answers = _client().cmd(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, full_return=True)
     done, failed = {}, {}
-    for target in targets:
-        answer = answers.get(target)
+    for minion in minions:
+        answer = answers.get(minion)
         if not isinstance(answer, dict) or "ret" not in answer:
-            failed[target] = f"did not answer arp.forget within {timeout:g} s"
+            failed[minion] = f"did not answer {function} within {timeout:g} s"
         elif answer.get("retcode", 0) or not isinstance(answer["ret"], dict):
-            failed[target] = f"arp.forget failed: {answer['ret']}"
+            failed[minion] = f"{function} failed: {answer['ret']}"
         else:
-            done[target] = answer["ret"]
+            done[minion] = answer["ret"]
     return done, failed
 
 

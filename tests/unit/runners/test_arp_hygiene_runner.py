@@ -1,0 +1,51 @@
+"""The runner's own logic, without a master: the merge of claims, and its configuration checks."""
+
+import importlib.util
+import os
+
+import pytest
+
+from tests.support import REPO
+
+
+@pytest.fixture
+def runner():
+    spec = importlib.util.spec_from_file_location(
+        "arp_hygiene_runner", os.path.join(REPO, "salt", "_runners", "arp_hygiene.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.__opts__ = {}
+    return module
+
+
+def test_an_address_two_minions_claim_is_a_conflict_and_no_ones(runner):
+    claims = {
+        "web1": {"192.0.2.20": "02:00:00:00:00:01", "192.0.2.99": "02:00:00:00:00:01"},
+        "web2": {"192.0.2.21": "02:00:00:00:00:02", "192.0.2.99": "02:00:00:00:00:02"},
+    }
+    owners, conflicts = runner._owners(claims)
+    assert owners == {"192.0.2.20": ("web1", "02:00:00:00:00:01"), "192.0.2.21": ("web2", "02:00:00:00:00:02")}
+    assert conflicts == {"192.0.2.99": {"web1": "02:00:00:00:00:01", "web2": "02:00:00:00:00:02"}}
+
+
+def test_the_masters_configuration_gives_the_defaults_and_arguments_win(runner):
+    runner.__opts__ = {"arp_hygiene": {"targets": "db*", "tgt_type": "glob", "timeout": 5}}
+    assert runner._config(None, None, None) == {"tgt": "db*", "tgt_type": "glob", "timeout": 5, "batch_wait": 0.2}
+    assert runner._config("db1", "list", 3)["tgt"] == "db1"
+
+
+@pytest.mark.parametrize(
+    "configured, message",
+    [
+        ({"target": "db*"}, "unknown keys: target"),
+        ({"tgt_type": "sql"}, "unknown tgt_type 'sql'"),
+        ({"timeout": True}, "timeout must be a number of seconds from 0 to 600, not True"),
+        ({"batch_wait": 601}, "batch_wait must be a number of seconds from 0 to 600, not 601"),
+        ({"targets": ""}, "tgt must name the minions that forget"),
+    ],
+)
+def test_a_bad_master_configuration_is_refused_with_its_key(runner, configured, message):
+    runner.__opts__ = {"arp_hygiene": configured}
+    with pytest.raises(runner.RunnerError, match=message):
+        runner._config(None, None, None)
