@@ -19,8 +19,9 @@ namespace.
 The flushes report entries as ``{ifname: {dst: lladdr}}``.
 
 The protocol code is in ``_arp_hygiene_netlink.py`` (rtnetlink) and
-``_arp_hygiene_probe.py`` (ARP and NDP frames) beside this file: Salt syncs
-them with it and never loads them as modules of their own.
+``_arp_hygiene_probe.py`` (ARP and NDP frames), and the Prometheus text
+format in ``_arp_hygiene_metrics.py``, beside this file: Salt syncs them
+with it and never loads them as modules of their own.
 """
 
 import contextlib
@@ -59,6 +60,7 @@ def _helper(name):
 try:
     netlink = _helper("_arp_hygiene_netlink")
     probe = _helper("_arp_hygiene_probe")
+    metrics = _helper("_arp_hygiene_metrics")
     HELPERS_FAILED = None
 except ImportError as err:  # pyroute2, which the helpers import
     HELPERS_FAILED = err
@@ -131,7 +133,15 @@ def list_(interface=None, states=None, family="inet", network=None, exclude=None
 
 
 def flush_stale(
-    interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None, test=None
+    interface=None,
+    states="stale",
+    family="inet",
+    network=None,
+    exclude=None,
+    min_age=0,
+    netns=None,
+    test=None,
+    metrics_dir=None,
 ):
     """
     Delete the neighbour entries in the given NUD states (default: ``stale``)
@@ -172,14 +182,36 @@ def flush_stale(
     test
         Report what would be deleted, delete nothing. Default: the minion's
         ``test`` option.
+
+    metrics_dir
+        A directory that node_exporter's textfile collector reads (e.g.
+        ``/var/lib/prometheus/node-exporter``): the run, failed or not,
+        writes ``arp_hygiene_flush.prom`` there (replaced atomically): when
+        it ran, how long it took, whether it succeeded, the entries deleted
+        and vanished, and the table's entries by interface, family and
+        state afterwards. Not in test mode. Default: no metrics.
     """
     if states is None:  # `states: ~` in an SLS: the documented default, never every state
         states = "stale"
-    checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
-    return _flush(checked, netns, _test(test))
+
+    def run():
+        checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
+        return _flush(checked, netns, _test(test))
+
+    return _metered("flush", metrics_dir, netns, test, run)
 
 
-def flush(interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None, test=None):
+def flush(
+    interface=None,
+    states=None,
+    family="inet",
+    network=None,
+    exclude=None,
+    min_age=0,
+    netns=None,
+    test=None,
+    metrics_dir=None,
+):
     """
     Delete every learned neighbour entry (every state but ``permanent`` and
     ``noarp``) on the chosen interfaces: what ``ip neigh flush`` does, and
@@ -198,8 +230,12 @@ def flush(interface=None, states=None, family="inet", network=None, exclude=None
     The arguments are those of :py:func:`arp.flush_stale <flush_stale>`;
     ``states`` defaults to every learned state.
     """
-    checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
-    return _flush(checked, netns, _test(test))
+
+    def run():
+        checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
+        return _flush(checked, netns, _test(test))
+
+    return _metered("flush", metrics_dir, netns, test, run)
 
 
 def verify(
@@ -214,6 +250,7 @@ def verify(
     rate=200,
     fix=False,
     test=None,
+    metrics_dir=None,
 ):
     """
     Ask the network whether each cached neighbour entry still holds the MAC
@@ -283,13 +320,27 @@ def verify(
     test
         Send nothing, change nothing; report what a live run would ask
         about. Default: the minion's ``test`` option.
+
+    metrics_dir
+        As for :py:func:`arp.flush_stale <flush_stale>`: the run writes
+        ``arp_hygiene_verify.prom``, with its counts of entries ok,
+        mismatch, conflict, unanswered and skipped, and, with ``fix``, of
+        entries replaced and deleted.
     """
     if states is None:
         states = list(VERIFIED_STATES)
-    checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
-    timeout = _number(timeout, "timeout", "seconds", 0, TIMEOUT_LIMIT, above_low=True)
-    rate = _number(rate, "rate", "questions a second", *RATE_LIMITS)
-    fix, test = _boolean(fix, "fix"), _test(test)
+
+    def run():
+        checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
+        checked_timeout = _number(timeout, "timeout", "seconds", 0, TIMEOUT_LIMIT, above_low=True)
+        checked_rate = _number(rate, "rate", "questions a second", *RATE_LIMITS)
+        return _verify(checked, netns, checked_timeout, checked_rate, _boolean(fix, "fix"), _test(test))
+
+    return _metered("verify", metrics_dir, netns, test, run)
+
+
+def _verify(checked, netns, timeout, rate, fix, test):
+    """verify, its arguments checked."""
     with _salt_errors(netns), netlink.Socket(netns) as sock:
         links = netlink.read_links(sock, addresses=True)
         _check_ethernet(checked["interfaces"], checked["family"], links, netns)
@@ -824,6 +875,102 @@ def _check_ethernet(interfaces, family, links, netns, need_up=False):
         for wanted, words in ((socket.AF_INET, "IPv4 address: it takes no part in ARP"), (socket.AF_INET6, NO_IPV6)):
             if family == wanted and not any(f == wanted for f, _, _ in link["addresses"]):
                 raise SaltInvocationError(f"interface {name!r} has no {words}")
+
+
+# ------------------------------------------------------------------ metrics
+
+LAST_SUCCESS = "arp_hygiene_last_success_timestamp_seconds"
+RESULT_COUNTS = {
+    "flush": ("deleted", "vanished"),
+    "verify": ("ok", "mismatch", "conflict", "unanswered", "skipped", "replaced", "deleted"),
+}
+
+
+def _metered(job, metrics_dir, netns, test, run):
+    """
+    ``run()``, and with ``metrics_dir`` (not in test mode) the job's metrics
+    written afterwards, whether it succeeded or raised (then from what its
+    error says it changed).
+    """
+    if metrics_dir is None or metrics_dir == "":
+        return run()
+    if not isinstance(metrics_dir, str) or not os.path.isabs(metrics_dir) or not os.path.isdir(metrics_dir):
+        raise SaltInvocationError(
+            f"metrics_dir must be the absolute path of an existing directory, not {metrics_dir!r}"
+        )
+    if test is True or (test is None and __opts__.get("test", False)):
+        return run()
+    began, clock = time.time(), time.monotonic()
+    result, success = {}, False
+    try:
+        result = run()
+        success = True
+        return result
+    except Exception as err:  # a bad argument or namespace too: the run failed, success 0
+        info = getattr(err, "info", None)
+        result = info if isinstance(info, dict) else {}
+        raise
+    finally:
+        _write_metrics(job, metrics_dir, netns, began, time.monotonic() - clock, success, result)
+
+
+def _write_metrics(job, metrics_dir, netns, began, seconds, success, result):
+    found = metrics.Metrics()
+    found.add("arp_hygiene_last_run_timestamp_seconds", "When the last run started (Unix time).", began, task=job)
+    found.add("arp_hygiene_last_run_duration_seconds", "How long the last run took.", seconds, task=job)
+    found.add("arp_hygiene_last_run_success", "1 if the last run succeeded, 0 if it failed.", int(success), task=job)
+    # Carried over from the file while runs fail: what "no successful run for so long" alerts on.
+    last_success = began if success else metrics.previous_value(metrics_dir, job, LAST_SUCCESS)
+    if last_success is not None:
+        found.add(LAST_SUCCESS, "When the last successful run started (Unix time).", last_success, task=job)
+    for outcome in RESULT_COUNTS[job]:
+        for ifname, entries in (result.get(outcome) or {}).items():
+            found.add(
+                "arp_hygiene_last_run_entries",
+                "Neighbour entries the last run found or changed, by outcome and interface.",
+                len(entries),
+                task=job,
+                outcome=outcome,
+                interface=ifname,
+            )
+    try:
+        with netlink.Socket(netns) as sock:
+            ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
+            every = netlink.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
+            counts = {}
+            for entry in netlink.scan(sock, every, ifnames):
+                key = (entry["ifname"], entry["family"], entry["state"])
+                counts[key] = counts.get(key, 0) + 1
+        for (ifname, family, state), count in sorted(counts.items()):
+            found.add(
+                "arp_hygiene_neighbour_entries",
+                "Entries in the neighbour table after the last run, by interface, family and NUD state.",
+                count,
+                task=job,
+                interface=ifname,
+                family=family,
+                state=state,
+            )
+    except Exception as err:  # pylint: disable=broad-except  (a gone namespace: the metrics still go out)
+        # After a failed run (its namespace gone, say) that is expected, and the run's own error says why.
+        (log.warning if success else log.debug)("arp: metrics without the table's composition: %s", err)
+    for family, proc in (("inet", "ipv4"), ("inet6", "ipv6")):
+        try:
+            with open(f"/proc/sys/net/{proc}/neigh/default/gc_thresh3", encoding="ascii") as knob:
+                limit = int(knob.read())
+        except (OSError, ValueError):
+            continue
+        found.add(
+            "arp_hygiene_gc_thresh3",
+            "The kernel's hard limit of neighbour entries for the family (all namespaces together).",
+            limit,
+            task=job,
+            family=family,
+        )
+    try:
+        metrics.write(metrics_dir, job, found)
+    except OSError as err:
+        log.error("arp: cannot write the metrics in %s: %s", metrics_dir, err)
 
 
 # ------------------------------------------------------------------ policy

@@ -37,7 +37,17 @@ def __virtual__():
     )
 
 
-def no_stale(name, interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None):
+def no_stale(
+    name,
+    interface=None,
+    states="stale",
+    family="inet",
+    network=None,
+    exclude=None,
+    min_age=0,
+    netns=None,
+    metrics_dir=None,
+):
     """
     Make sure no neighbour entry is in the given NUD states (default:
     ``stale``) by deleting those that are. ``permanent`` and ``noarp``
@@ -65,6 +75,10 @@ def no_stale(name, interface=None, states="stale", family="inet", network=None, 
         ``inet6`` or ``all``, a CIDR to stay within, addresses or CIDRs
         never to touch, the minimum seconds since the entry was confirmed,
         and a named network namespace (default: the minion's own).
+
+    metrics_dir
+        As for ``arp.flush_stale``: a live run writes its Prometheus metrics
+        there (node_exporter's textfile collector); a test run does not.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     selection = {
@@ -88,7 +102,7 @@ def no_stale(name, interface=None, states="stale", family="inet", network=None, 
             else:
                 ret["comment"] = f"No {wanted} entries in {where}: already clean."
             return ret
-        flushed = __salt__["arp.flush_stale"](test=False, **selection)
+        flushed = __salt__["arp.flush_stale"](test=False, metrics_dir=metrics_dir, **selection)
     except (CommandExecutionError, SaltInvocationError) as err:
         # A flush that fails midway has still deleted entries: they are changes.
         ret["result"] = False
@@ -133,6 +147,7 @@ def verified(
     netns=None,
     timeout=1,
     rate=200,
+    metrics_dir=None,
 ):
     """
     Make sure the selected neighbour entries hold the MAC that their address
@@ -159,7 +174,7 @@ def verified(
     name
         A label for the state; it selects nothing.
 
-    interface, states, family, network, exclude, min_age, netns, timeout, rate
+    interface, states, family, network, exclude, min_age, netns, timeout, rate, metrics_dir
         As for the execution module's ``arp.verify``.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
@@ -178,6 +193,7 @@ def verified(
             rate=rate,
             fix=True,
             test=test,
+            metrics_dir=metrics_dir,
         )
     except (CommandExecutionError, SaltInvocationError) as err:
         ret["result"] = False
