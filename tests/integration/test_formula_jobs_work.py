@@ -172,6 +172,9 @@ def test_the_formula_needs_a_running_cron_and_a_failing_run_is_seen(
     # A namespace that goes away after the highstate: every run then fails.
     ns = lab.table(netlab)
     report = tmp_path / "report.json"
+    textfile = tmp_path / "textfile"  # node_exporter's textfile collector directory
+    textfile.mkdir()
+    metrics = textfile / "arp_hygiene_flush.prom"
     pillar.set(
         {
             "cron_service": True,
@@ -179,6 +182,7 @@ def test_the_formula_needs_a_running_cron_and_a_failing_run_is_seen(
             "report_file": str(report),
             "flush": STALE_FLUSH_ONLY | {"netns": ns.name},
             "verify": NO_VERIFY,
+            "metrics": {"textfile_dir": str(textfile)},
         }
     )
 
@@ -191,6 +195,10 @@ def test_the_formula_needs_a_running_cron_and_a_failing_run_is_seen(
     cron_daemon()
     ret = apply(salt_cli, DB)
     assert ret.returncode == 0 and not failed(ret), failed(ret)
+    # The job's line in cron's bare environment writes its metrics: a success.
+    metrics.unlink()  # the highstate's own flush (enforce) wrote them too
+    assert run_as_cron(job_lines()[1]).returncode == 0
+    assert 'arp_hygiene_last_run_success{task="flush"} 1\n' in metrics.read_text()
     report.write_text('{"local": {"deleted": {}, "vanished": {}}}\n')  # a last good report
     ns.delete()
 
@@ -207,6 +215,7 @@ def test_the_formula_needs_a_running_cron_and_a_failing_run_is_seen(
     result = run_as_cron(job_lines()[1])
     assert result.returncode == 1 and result.stdout == "", result
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"arp-hygiene: {JOB} failed"), result.stderr
+    assert 'arp_hygiene_last_run_success{task="flush"} 0\n' in metrics.read_text()
 
 
 def test_clean_removes_what_the_formula_wrote_and_nothing_else(salt_cli, pillar, clean, table, tmp_path):

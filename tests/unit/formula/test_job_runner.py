@@ -109,3 +109,24 @@ def test_check_runs_the_command_in_test_mode_and_writes_no_report(runner, tmp_pa
     assert runner.main(["--job", "j", "--check", "--", *fake_salt_call(1, "", "'arp.verify' is not available.\n")]) == 1
     said = json.loads(capsys.readouterr().out)
     assert said == {"changed": False, "comment": "j would fail on every run: 'arp.verify' is not available."}
+
+
+def test_a_run_that_fails_before_the_module_writes_success_0_in_its_metrics(runner, tmp_path):
+    # salt-call could not load the arp module: no metrics from it, so the runner writes them.
+    failing = fake_salt_call(1, "", "'arp.flush_stale' is not available.\n")
+    # The formula passes the directory as JSON (a quoted string).
+    status = runner.main(["--job", "j", "--", *failing, "arp.flush_stale", f'metrics_dir="{tmp_path}"'])
+    assert status == 1
+    text = (tmp_path / "arp_hygiene_flush.prom").read_text()
+    assert 'arp_hygiene_last_run_success{task="flush"} 0\n' in text
+    assert "# TYPE arp_hygiene_last_run_timestamp_seconds gauge\n" in text
+    assert os.listdir(tmp_path) == ["arp_hygiene_flush.prom"]
+
+
+def test_metrics_the_module_wrote_during_the_run_are_kept(runner, tmp_path):
+    path = tmp_path / "arp_hygiene_verify.prom"
+    # The module wrote its own metrics (their error counts), then salt-call failed.
+    writes = f"import sys; open({str(path)!r}, 'w').write('from the module\\n'); sys.exit(1)"
+    status = runner.main(["--job", "j", "--", sys.executable, "-c", writes, "arp.verify", f"metrics_dir={tmp_path}"])
+    assert status == 1
+    assert path.read_text() == "from the module\n"
