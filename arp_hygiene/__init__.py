@@ -1,8 +1,8 @@
 """
 arp-hygiene as a Salt extension: tells Salt's loader where the ``arp``
-execution and state modules and the ``arp_hygiene`` runner are, so that a
-``pip install`` (or ``salt-pip install``) is all a minion or master needs;
-no ``saltutil.sync_all``.
+execution and state modules, the ``arp_hygiene`` runner and the ``arp``
+beacon are, so that a ``pip install`` (or ``salt-pip install``) is all a
+minion or master needs; no ``saltutil.sync_all``.
 
 Registered in setup.cfg under the ``salt.loader`` entry point group.
 """
@@ -14,15 +14,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def loader_dirs():
     """
-    ``{"modules": [dir], "states": [dir], "runners": [dir]}`` for Salt's loader.
+    ``{"modules": [dir], "states": [dir], "runners": [dir], "beacons": [dir]}``
+    for Salt's loader.
 
-    An installed package keeps them in ``arp_hygiene/modules``,
-    ``arp_hygiene/states`` and ``arp_hygiene/runners``; a source checkout
-    (or an editable install) in ``salt/_modules``, ``salt/_states`` and
-    ``salt/_runners``, the directory that the master serves.
+    An installed package keeps them in ``arp_hygiene/<kind>``; a source
+    checkout (or an editable install) in ``salt/_<kind>``, the directory
+    that the master serves.
     """
     dirs = {}
-    for kind in ("modules", "states", "runners"):
+    for kind in ("modules", "states", "runners", "beacons"):
         for candidate in (os.path.join(HERE, kind), os.path.join(os.path.dirname(HERE), "salt", f"_{kind}")):
             if os.path.isdir(candidate):
                 dirs[kind] = [candidate]

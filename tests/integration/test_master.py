@@ -18,6 +18,7 @@ def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(sal
         ("modules", "arp.py"),
         ("modules", "_arp_hygiene_netlink.py"),
         ("modules", "_arp_hygiene_probe.py"),
+        ("modules", "_arp_hygiene_metrics.py"),
         ("states", "arp.py"),
     ):
         synced = os.path.join(extmods, kind, name)
@@ -44,9 +45,9 @@ def test_the_master_serves_the_formula_and_modules_and_nothing_else_of_the_clone
     served = set(ret.data) - {"top.sls"}  # the site's own state tree, beside the clone
     expected = served_by_this_repository()
     assert expected <= served and {"arp_hygiene/init.sls", "_modules/arp.py", "_states/arp.py"} <= expected
-    assert all(path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners") for path in served), sorted(
-        served
-    )
+    assert all(
+        path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners", "_beacons") for path in served
+    ), sorted(served)
     assert not {path for path in served if path.startswith(".git") or "README" in path or "tests/" in path}
 
 

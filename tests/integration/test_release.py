@@ -29,8 +29,10 @@ def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_po
         "arp_hygiene/modules/arp.py",
         "arp_hygiene/modules/_arp_hygiene_netlink.py",
         "arp_hygiene/modules/_arp_hygiene_probe.py",
+        "arp_hygiene/modules/_arp_hygiene_metrics.py",
         "arp_hygiene/states/arp.py",
         "arp_hygiene/runners/arp_hygiene.py",
+        "arp_hygiene/beacons/arp.py",
     }
     assert "[salt.loader]\narp-hygiene = arp_hygiene:loader_dirs" in entry_points
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
@@ -45,6 +47,7 @@ def test_the_sdist_carries_the_formula_and_its_documents(release):
         "salt/_modules/arp.py",
         "salt/_modules/_arp_hygiene_netlink.py",
         "salt/_modules/_arp_hygiene_probe.py",
+        "salt/_modules/_arp_hygiene_metrics.py",
         "salt/_states/arp.py",
         "salt/arp_hygiene/init.sls",
         "salt/arp_hygiene/files/arp-hygiene-job",

@@ -1,0 +1,135 @@
+"""
+Beacon ``arp``: fires events when the neighbour table is in trouble.
+
+- ``salt/beacon/<minion>/arp/table_nearly_full``: a family's entries above
+  ``table_share`` (default 0.8) of the kernel's ``gc_thresh3`` (past it, the
+  kernel refuses new entries: "neighbour table overflow").
+- ``salt/beacon/<minion>/arp/failed_entries``: an interface holds
+  ``failed_threshold`` or more ``failed`` and ``incomplete`` entries (off
+  unless set): addresses that stopped answering, by the dozen.
+- ``salt/beacon/<minion>/arp/mac_changed``: with ``mac_changes: true``, an
+  address whose MAC differs from the one it held at the previous look.
+
+Each event's data names the minion (``id``), the namespace, the interface or
+family, the counts and the thresholds.
+
+.. code-block:: yaml
+
+    beacons:
+      arp:
+        - interval: 60
+        - table_share: 0.8
+        - failed_threshold: 50
+        - mac_changes: false
+        - family: all          # inet, inet6 or all
+        - netns: null          # a named network namespace; default the minion's own
+
+The table is read with the ``arp`` execution module (``arp.list``).
+"""
+
+import logging
+
+import salt.utils.beacons
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "arp"
+
+DEFAULTS = {"table_share": 0.8, "failed_threshold": None, "mac_changes": False, "family": "all", "netns": None}
+KNOWN = set(DEFAULTS) | {"interval", "disable_during_state_run"}
+PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def validate(config):
+    """Salt's beacon check of the configuration: (True, message) or (False, why)."""
+    if not isinstance(config, list):
+        return False, "Configuration for the arp beacon must be a list of one-key mappings."
+    if not all(isinstance(item, dict) for item in config):
+        return False, "Configuration for the arp beacon must be a list of one-key mappings."
+    merged = salt.utils.beacons.list_to_dict(config)
+    unknown = sorted(set(merged) - KNOWN)
+    if unknown:
+        return False, f"Unknown keys for the arp beacon: {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}."
+    settings = {**DEFAULTS, **merged}
+    share = settings["table_share"]
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        return False, f"arp beacon: table_share must be a number above 0, at most 1, not {share!r}."
+    threshold = settings["failed_threshold"]
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
+        return False, f"arp beacon: failed_threshold must be a whole number from 1, or null, not {threshold!r}."
+    if not isinstance(settings["mac_changes"], bool):
+        return False, f"arp beacon: mac_changes must be true or false, not {settings['mac_changes']!r}."
+    if settings["family"] not in ("inet", "inet6", "all"):
+        return False, f"arp beacon: family must be inet, inet6 or all, not {settings['family']!r}."
+    if settings["netns"] is not None and not isinstance(settings["netns"], str):
+        return False, f"arp beacon: netns must be a namespace's name, not {settings['netns']!r}."
+    return True, "Valid beacon configuration."
+
+
+def beacon(config):
+    """The events of one look at the table."""
+    settings = {**DEFAULTS, **salt.utils.beacons.list_to_dict(config)}
+    netns = settings["netns"]
+    try:
+        entries = __salt__["arp.list"](family=settings["family"], netns=netns)
+    except Exception as err:  # pylint: disable=broad-except  (one bad look must not stop the beacons)
+        log.error("arp beacon: cannot read the neighbour table: %s", err)
+        return []
+    where = {"id": __opts__["id"], "netns": netns}
+    events = []
+    by_family = {}
+    for entry in entries:
+        by_family[entry["family"]] = by_family.get(entry["family"], 0) + 1
+    for family, count in sorted(by_family.items()):
+        limit = _gc_thresh3(family)
+        if limit and count > settings["table_share"] * limit:
+            events.append(
+                {
+                    "tag": "table_nearly_full",
+                    **where,
+                    "family": family,
+                    "entries": count,
+                    "gc_thresh3": limit,
+                    "table_share": settings["table_share"],
+                }
+            )
+    if settings["failed_threshold"] is not None:
+        failed = {}
+        for entry in entries:
+            if entry["state"] in ("failed", "incomplete"):
+                failed[entry["ifname"]] = failed.get(entry["ifname"], 0) + 1
+        for ifname, count in sorted(failed.items()):
+            if count >= settings["failed_threshold"]:
+                events.append(
+                    {
+                        "tag": "failed_entries",
+                        **where,
+                        "interface": ifname,
+                        "failed": count,
+                        "failed_threshold": settings["failed_threshold"],
+                    }
+                )
+    if settings["mac_changes"]:
+        seen = {(entry["ifname"], entry["dst"]): entry["lladdr"] for entry in entries if entry["lladdr"]}
+        key = f"arp.beacon.macs.{netns}.{settings['family']}"
+        before = __context__.get(key)
+        __context__[key] = seen
+        for (ifname, dst), mac in sorted(seen.items()):
+            old = (before or {}).get((ifname, dst))
+            if old and old != mac:
+                events.append(
+                    {"tag": "mac_changed", **where, "interface": ifname, "address": dst, "old": old, "new": mac}
+                )
+    return events
+
+
+def _gc_thresh3(family):
+    try:
+        with open(f"/proc/sys/net/{PROC_FAMILIES[family]}/neigh/default/gc_thresh3", encoding="ascii") as knob:
+            return int(knob.read())
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,122 @@
+"""
+The beacon ``arp`` (salt/_beacons/arp.py) through a real master and minion:
+a lab table pushed over the beacon's thresholds (lowered by its
+configuration; no sysctl of the host changes) fires events on the master's
+bus, with their data; a bad configuration is refused by the beacon's
+validate. The minion loads the beacon from this checkout through the
+package's salt.loader entry point.
+"""
+
+import json
+import time
+
+import pytest
+import salt.utils.event
+
+from tests.support import lab
+from tests.support.tables import every_state
+
+MINION = "arp-beacon"
+BAD = ("failed", "incomplete")
+
+
+@pytest.fixture(scope="module")
+def table(can_make_namespaces):
+    """A namespace with every NUD state (tests/support/tables.every_state): 6 entries without a MAC on a0."""
+    with lab.Lab(share=False) as made:
+        ns = lab.table(made)
+        lab.add_entries(ns, every_state())
+        yield ns
+
+
+@pytest.fixture(autouse=True)
+def sharing_tables():
+    """The kernel's tables shared with the other tests' labs, test by test (see lab.TABLES_LOCK)."""
+    with lab.sharing_tables():
+        yield
+
+
+@pytest.fixture(scope="module")
+def master(salt_factories):
+    factory = salt_factories.salt_master_daemon("arp-beacon-master")
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def minion(master, table):
+    beacons = {
+        "arp": [
+            {"interval": 1},
+            {"netns": table.name},
+            {"family": "inet"},
+            # Far below any real gc_thresh3 (1024 here): a few entries pass it.
+            {"table_share": 0.001},
+            {"failed_threshold": 3},
+        ]
+    }
+    factory = master.salt_minion_daemon(MINION, overrides={"beacons": beacons})
+    with factory.started():
+        yield factory
+
+
+def beacon_events(master, until, timeout=60):
+    """{tag suffix: data} of the minion's arp beacon events, the latest of each, once until(found) holds."""
+    found = {}
+    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as bus:
+        end = time.monotonic() + timeout
+        while not until(found) and time.monotonic() < end:
+            event = bus.get_event(wait=1, tag=f"salt/beacon/{MINION}/arp/", full=True)
+            if event:
+                found[event["tag"].rsplit("/", 1)[1]] = event["data"]
+    return found
+
+
+def test_a_table_over_the_thresholds_fires_events_with_their_data(master, minion, table):
+    lab.add_entries(
+        table, [{"dst": f"192.0.2.{n}", "ifname": "a0", "state": "failed", "lladdr": None} for n in (60, 61)]
+    )
+    # failed and incomplete entries of a0 (IPv4): the table's, and the two added.
+    expected = sum(
+        1
+        for entry in table.neighbours()
+        if entry["dev"] == "a0" and ":" not in entry["dst"] and entry.get("state", ["none"])[0].lower() in BAD
+    )
+    assert expected >= 3
+
+    found = beacon_events(
+        master, lambda found: "table_nearly_full" in found and found.get("failed_entries", {}).get("failed") == expected
+    )
+
+    full = found["table_nearly_full"]
+    assert full["id"] == MINION and full["netns"] == table.name and full["family"] == "inet"
+    with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3", encoding="ascii") as knob:
+        assert full["gc_thresh3"] == int(knob.read())
+    assert full["table_share"] == 0.001 and full["entries"] > 0.001 * full["gc_thresh3"]
+    failed = found["failed_entries"]
+    assert failed == {
+        "id": MINION,
+        "netns": table.name,
+        "interface": "a0",
+        "failed": expected,
+        "failed_threshold": 3,
+        **{key: failed[key] for key in failed if key.startswith("_")},  # Salt's own: _stamp
+    }, found
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"table_share": 2}, "table_share must be a number above 0, at most 1, not 2"),
+        ({"failed_threshold": 0}, "failed_threshold must be a whole number from 1, or null, not 0"),
+        ({"famly": "inet"}, "Unknown keys for the arp beacon: famly"),
+    ],
+)
+def test_a_bad_beacon_configuration_is_refused_by_validate(master, minion, config, message):
+    salt_cli = master.salt_cli(timeout=60)
+    ret = salt_cli.run("beacons.modify", "arp", json.dumps([config]), minion_tgt=MINION)
+    assert ret.data["result"] is False, ret
+    assert message in ret.data["comment"], ret.data
+    # Nothing was added: the running beacon is the one configured.
+    listed = salt_cli.run("beacons.list", "return_yaml=False", minion_tgt=MINION)
+    assert listed.data["arp"][3] == {"table_share": 0.001}, listed.data
