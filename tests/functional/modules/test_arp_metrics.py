@@ -94,17 +94,25 @@ def test_a_flush_writes_its_metrics_and_node_exporter_serves_them(arp, table, no
     for ifname, entries in result["deleted"].items():
         value = ours(samples, "arp_hygiene_last_run_entries", task="flush", outcome="deleted", interface=ifname)
         assert value == len(entries)
-    # The table's composition afterwards, as ip(8) reads it (multicast entries included).
+    # The table's composition afterwards, as ip(8) reads it. The kernel's own
+    # IPv6 multicast entries (noarp) come and go as the interfaces join their
+    # groups, between the module's dump and ip(8)'s: they are counted, not compared.
     counts = collections.Counter(
         (entry["dev"], "inet6" if ":" in entry["dst"] else "inet", entry.get("state", ["none"])[0].lower())
         for entry in ns.neighbours()
+        if not entry["dst"].startswith("ff")
     )
     served = {
         (dict(labels)["interface"], dict(labels)["family"], dict(labels)["state"]): value
         for (name, labels), value in samples.items()
         if name == "arp_hygiene_neighbour_entries"
     }
-    assert {key: served.get(key) for key in counts} == {key: float(count) for key, count in counts.items()}
+    # every_state()'s own noarp entry, beside the multicast ones.
+    multicast = {("a0", "inet6", "noarp"), ("b0", "inet6", "noarp")}
+    assert {key: served.get(key) for key in counts if key not in multicast} == {
+        key: float(count) for key, count in counts.items() if key not in multicast
+    }
+    assert all(served[key] >= counts[key] for key in multicast), served
     assert os.listdir(directory) == ["arp_hygiene_flush.prom"]
 
 
