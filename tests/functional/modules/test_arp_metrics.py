@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.support import unavailable
+from tests.support import lab, unavailable
 from tests.support.tables import snapshot
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -142,3 +142,20 @@ def test_no_metrics_without_metrics_dir_nor_in_test_mode(arp, table, node_export
     assert os.listdir(directory) == []
     with pytest.raises(SaltInvocationError, match="metrics_dir must be the absolute path of an existing directory"):
         arp.flush_stale(netns=ns.name, metrics_dir="relative/dir")
+
+
+def test_a_verify_with_fix_writes_its_counts(arp, segment, node_exporter):
+    segment, db, _ = segment
+    directory, scrape = node_exporter
+    # The worker's address cached with a dead MAC: verify with fix finds the mismatch and replaces it.
+    db.ip("neigh", "replace", lab.WORKER_IP, "dev", "eth0", "lladdr", lab.OLD_MAC, "nud", "reachable")
+
+    result = arp.verify(netns=db.name, fix=True, metrics_dir=str(directory))
+
+    assert result["replaced"] == {"eth0": {lab.WORKER_IP: {"old": lab.OLD_MAC, "new": lab.NEW_MAC}}}
+    samples = scrape()
+    assert ours(samples, "arp_hygiene_last_run_success", task="verify") == 1
+    for outcome in ("mismatch", "replaced"):
+        assert ours(samples, "arp_hygiene_last_run_entries", task="verify", outcome=outcome, interface="eth0") == 1
+    assert ours(samples, "arp_hygiene_last_run_entries", task="verify", outcome="ok", interface="eth0") is None
+    assert os.listdir(directory) == ["arp_hygiene_verify.prom"]
