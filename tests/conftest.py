@@ -46,6 +46,13 @@ def netlab(can_make_namespaces):
 
 
 @pytest.fixture
+def sharing_tables():
+    """The shared tables lock for one test, for modules whose lab outlives a test (lab.Lab(share=False))."""
+    with lab.sharing_tables():
+        yield
+
+
+@pytest.fixture
 def tables_alone():
     """For a test that puts more than gc_thresh1 (128) entries in its tables: see lab.TABLES_LOCK."""
     with lab.tables_to_ourselves():

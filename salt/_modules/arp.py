@@ -193,12 +193,7 @@ def flush_stale(
     """
     if states is None:  # `states: ~` in an SLS: the documented default, never every state
         states = "stale"
-
-    def run():
-        checked = _selection(interface, states, family, network, exclude, min_age, netns, flushing=True)
-        return _flush(checked, netns, _test(test))
-
-    return _metered("flush", metrics_dir, netns, test, run)
+    return flush(interface, states, family, network, exclude, min_age, netns, test, metrics_dir)
 
 
 def flush(

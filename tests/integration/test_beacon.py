@@ -29,11 +29,8 @@ def table(can_make_namespaces):
         yield ns
 
 
-@pytest.fixture(autouse=True)
-def sharing_tables():
-    """The kernel's tables shared with the other tests' labs, test by test (see lab.TABLES_LOCK)."""
-    with lab.sharing_tables():
-        yield
+# Their module-scoped lab shares the kernel's tables test by test (see lab.TABLES_LOCK).
+pytestmark = pytest.mark.usefixtures("sharing_tables")
 
 
 @pytest.fixture(scope="module")

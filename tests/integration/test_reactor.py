@@ -41,11 +41,8 @@ def burst_address(number):
     return f"192.0.2.{100 + number}", f"02:00:00:0c:00:{number:02x}"
 
 
-@pytest.fixture(autouse=True)
-def sharing_tables():
-    """The kernel's tables shared with the other tests' labs, test by test (see lab.TABLES_LOCK)."""
-    with lab.sharing_tables():
-        yield
+# Their module-scoped lab shares the kernel's tables test by test (see lab.TABLES_LOCK).
+pytestmark = pytest.mark.usefixtures("sharing_tables")
 
 
 @pytest.fixture(scope="module")
