@@ -3,7 +3,8 @@
     jobs (by name), and the files and directories recorded in its manifest
     (formula:manifest, written before each write: report files under every
     path pillar ever gave, the job runner, the sysctl file), then the
-    manifest. A directory goes only if the formula made it and nothing else
+    manifest; the beacon arp if the manifest says the formula added it. A
+    directory goes only if the formula made it and nothing else
     is left in it. Sysctl values already applied stay until the next boot;
     pyroute2 and the cron package stay: other software may use them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -30,6 +31,31 @@ arp_hygiene-clean-cron-absent-{{ job }}:
 
 {{ schedule_absent('arp_hygiene-clean-schedule-absent-' ~ job, job) }}
 {%- endfor %}
+
+{#- The beacon, if the formula added it: removed from the daemon, which
+    saves the rest of its beacons. No daemon answering, clean fails, saying
+    so: the beacon would come back from minion.d/beacons.conf at its start. #}
+{%- if (written.get('beacons') or {}).get('arp') %}
+{%-   set beacons = salt['beacons.list'](return_yaml=False, include_pillar=False, timeout=10) %}
+{%-   if beacons is none %}
+
+arp_hygiene-clean-test-daemon-answers:
+  test.fail_without_changes:
+    - comment: >-
+        No salt-minion daemon answered (beacons.list, 10 s): the beacon arp that the formula added cannot be
+        removed without it. Start salt-minion and apply arp_hygiene.clean again.
+    - require_in:
+      - file: arp_hygiene-clean-file-absent-{{ manifest }}
+{%-   elif 'arp' in beacons %}
+
+arp_hygiene-clean-beacon-absent-arp:
+  beacon.absent:
+    - name: arp
+    - save: true
+    - require_in:
+      - file: arp_hygiene-clean-file-absent-{{ manifest }}
+{%-   endif %}
+{%- endif %}
 
 {#- Files: those recorded, and the two whose names are the formula's own. #}
 {%- set files = (written.get('files', {}) | list) + [formula['runner'], formula['sysctl_file'], manifest] %}

@@ -6,3 +6,4 @@ include:
   - .cron
   - .schedule
   - .enforce
+  - .beacon

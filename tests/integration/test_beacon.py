@@ -8,12 +8,11 @@ package's salt.loader entry point.
 """
 
 import json
-import time
 
 import pytest
-import salt.utils.event
 
 from tests.support import lab
+from tests.support.master import beacon_events
 from tests.support.tables import every_state
 
 MINION = "arp-beacon"
@@ -57,18 +56,6 @@ def minion(master, table):
         yield factory
 
 
-def beacon_events(master, until, timeout=60):
-    """{tag suffix: data} of the minion's arp beacon events, the latest of each, once until(found) holds."""
-    found = {}
-    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as bus:
-        end = time.monotonic() + timeout
-        while not until(found) and time.monotonic() < end:
-            event = bus.get_event(wait=1, tag=f"salt/beacon/{MINION}/arp/", full=True)
-            if event:
-                found[event["tag"].rsplit("/", 1)[1]] = event["data"]
-    return found
-
-
 def test_a_table_over_the_thresholds_fires_events_with_their_data(master, minion, table):
     lab.add_entries(
         table, [{"dst": f"192.0.2.{n}", "ifname": "a0", "state": "failed", "lladdr": None} for n in (60, 61)]
@@ -82,7 +69,9 @@ def test_a_table_over_the_thresholds_fires_events_with_their_data(master, minion
     assert expected >= 3
 
     found = beacon_events(
-        master, lambda found: "table_nearly_full" in found and found.get("failed_entries", {}).get("failed") == expected
+        master,
+        MINION,
+        lambda found: "table_nearly_full" in found and found.get("failed_entries", {}).get("failed") == expected,
     )
 
     full = found["table_nearly_full"]

@@ -219,6 +219,14 @@ BAD_PILLAR = [
         'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all',
     ),
     (
+        {"beacon": {"enabled": True, "table_share": 2}},
+        "pillar arp_hygiene:beacon:table_share is 2; allowed: a number above 0, at most 1",
+    ),
+    (
+        {"beacon": {"enabled": True, "netns": "$(touch {mark})"}},
+        'pillar arp_hygiene:beacon:netns is "$(touch {mark})"; allowed: the name of a network namespace',
+    ),
+    (
         {"announce": {"interfaces": ["eth0$(touch {mark})"]}},
         'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"',
     ),

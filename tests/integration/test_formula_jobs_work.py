@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+import salt.utils.event
 
 from tests.support import lab, unavailable
 from tests.support.master import DB, FRESH, JOB, NO_VERIFY, STALE_FLUSH_ONLY, changed, job_lines, run_as_cron
@@ -276,3 +277,42 @@ def test_the_boot_job_waits_for_the_network_then_fails_visibly(salt_cli, pillar,
     worker.ip("link", "set", "eth0", "up")
     result = run_as_cron(job)
     assert result.returncode == 0 and result.stderr == "", result
+
+
+def test_a_failing_scheduler_run_is_a_failed_job_on_the_master_and_success_0(
+    salt_cli, pillar, clean, netlab, tmp_path, master, db_minion
+):
+    # A namespace that goes away after the highstate: every run then fails.
+    ns = lab.table(netlab)
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    pillar.set(
+        {
+            "method": "salt",
+            "enforce": False,
+            "flush": STALE_FLUSH_ONLY | {"netns": ns.name},
+            "verify": NO_VERIFY,
+            "metrics": {"textfile_dir": str(textfile)},
+        }
+    )
+    ret = apply(salt_cli, DB)
+    assert ret.returncode == 0 and not failed(ret), failed(ret)
+    ns.delete()
+
+    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as bus:
+        assert salt_cli.run("schedule.run_job", JOB, minion_tgt=DB).returncode == 0
+        deadline, returned = time.monotonic() + 60, None
+        while returned is None and time.monotonic() < deadline:
+            event = bus.get_event(wait=1, tag="salt/job/", full=True)
+            if event and event["data"].get("schedule") == JOB and event["data"].get("id") == DB:
+                returned = event["data"]
+
+    # The master's record of the job: a failure (Salt's return of a
+    # scheduled function that raised), the cause in the minion's log.
+    assert returned is not None, "no return of the scheduled job reached the master"
+    assert returned["fun"] == "arp.flush_stale" and returned["success"] is False and returned["retcode"] != 0, returned
+    assert returned["return"] == "Unhandled exception running arp.flush_stale", returned
+    with open(db_minion.config["log_file"], encoding="utf-8") as log:
+        logged = log.read()
+    assert f"SaltInvocationError: network namespace '{ns.name}' does not exist" in logged
+    assert 'arp_hygiene_last_run_success{task="flush"} 0\n' in (textfile / "arp_hygiene_flush.prom").read_text()

@@ -2,7 +2,9 @@
 
 import hashlib
 import subprocess
+import time
 
+import salt.utils.event
 import salt.utils.yaml
 
 DB, WEB = "arp-db", "arp-web"
@@ -149,3 +151,18 @@ def run_as_cron(line, **kwargs):
         text=True,
         **kwargs,
     )
+
+
+def beacon_events(master, minion, until, timeout=60):
+    """
+    {event name: data} of ``minion``'s arp beacon events on ``master``'s bus, the latest of
+    each, once until(found) holds.
+    """
+    found = {}
+    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as bus:
+        end = time.monotonic() + timeout
+        while not until(found) and time.monotonic() < end:
+            event = bus.get_event(wait=1, tag=f"salt/beacon/{minion}/arp/", full=True)
+            if event:
+                found[event["tag"].rsplit("/", 1)[1]] = event["data"]
+    return found

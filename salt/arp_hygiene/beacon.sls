@@ -1,0 +1,126 @@
+{#- The beacon arp (salt/_beacons/arp.py), from pillar arp_hygiene:beacon:
+    added to the running salt-minion daemon with beacon.present and saved to
+    its minion.d/beacons.conf, so that it survives a restart. Beacons run in
+    that daemon alone: without one answering (salt-call --local, salt-ssh)
+    the highstate fails, saying so, instead of passing with a beacon that
+    never looks. With enabled false, the beacon arp is removed only if the
+    manifest says that the formula added it: an operator's own stays. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
+{%- from tplroot ~ "/synced.jinja" import until_synced with context %}
+{%- if arp_hygiene['invalid'] %}
+include:
+  - {{ tplroot }}.invalid
+{%- else %}
+{%- set beacon = arp_hygiene['beacon'] %}
+{%- set manifest = arp_hygiene['formula']['manifest'] %}
+{%- set written = salt['file.read'](manifest) | load_json if salt['file.file_exists'](manifest) else {} %}
+{%- set ours = (written.get('beacons') or {}).get('arp') %}
+{#- The daemon's answer (None when no daemon answers in 10 s). #}
+{%- set beacons = salt['beacons.list'](return_yaml=False, include_pillar=False, timeout=10)
+      if beacon['enabled'] or ours else none %}
+
+{%- if beacon['enabled'] %}
+{%-   if beacons is none %}
+
+arp_hygiene-beacon-test-daemon-answers:
+  test.fail_without_changes:
+    - comment: >-
+        No salt-minion daemon answered (beacons.list, 10 s): the beacon arp runs in that daemon, so without it
+        the beacon would never look. Start salt-minion, or set pillar arp_hygiene:beacon:enabled false.
+{%-   else %}
+{%-     set available = not opts['test'] or 'arp' in (salt['beacons.list_available'](return_yaml=False, timeout=10) or []) %}
+{#- The beacon's configuration: Salt's list of one-key mappings, in a fixed
+    order (beacon.present compares lists). #}
+{%-     set settings = [] %}
+{%-     for key in ('interval', 'table_share', 'failed_threshold', 'mac_changes', 'family', 'netns') %}
+{%-       do settings.append({key: beacon[key]}) %}
+{%-     endfor %}
+
+include:
+  - {{ tplroot }}.sync
+
+arp_hygiene-beacon-saltutil-sync_beacons:
+  saltutil.sync_beacons:
+    - refresh: true
+
+arp_hygiene-beacon-file-serialize-manifest:
+  file.serialize:
+    - name: {{ manifest }}
+    - serializer: json
+    - merge_if_exists: true
+    - makedirs: true
+    - dataset:
+        beacons:
+          arp: beacon
+{%-     if not salt['file.directory_exists'](salt['file.dirname'](manifest)) %}
+        directories:
+          {{ salt['file.dirname'](manifest) }}: manifest
+{%-     endif %}
+
+arp_hygiene-beacon-beacon-present-arp:
+{%-     if not opts['test'] %}
+  beacon.present:
+    - name: arp
+    - save: true
+{%-       for item in settings %}
+{%-         for key, value in item.items() %}
+    - {{ key }}: {{ value | json }}
+{%-         endfor %}
+{%-       endfor %}
+    - require:
+      - saltutil: arp_hygiene-beacon-saltutil-sync_beacons
+      - test: arp_hygiene-sync-test-module-available
+      - file: arp_hygiene-beacon-file-serialize-manifest
+{#- Test mode: Salt's beacon.present says "would be added" with result True
+    and no changes; this says it as test mode does elsewhere. #}
+{%-     elif beacons.get('arp') == settings %}
+  test.succeed_without_changes:
+    - comment: The beacon arp is configured as pillar says.
+{%-     else %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: >-
+        The beacon arp would be {{ 'modified' if 'arp' in beacons else 'added' }} and saved:
+        {{ settings | json }}{{ '' if available else ' (once the live run has synced it)' }}.
+{%-     endif %}
+{%-   endif %}
+
+{%- elif ours and beacons is none %}
+
+arp_hygiene-beacon-test-daemon-answers:
+  test.fail_without_changes:
+    - comment: >-
+        No salt-minion daemon answered (beacons.list, 10 s): the beacon arp that the formula added cannot be
+        removed without it. Start salt-minion and apply again.
+{%- elif ours %}
+{%-   if 'arp' in beacons %}
+
+arp_hygiene-beacon-beacon-absent-arp:
+{%-     if opts['test'] %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: The beacon arp that the formula added would be removed and the rest saved.
+{%-     else %}
+  beacon.absent:
+    - name: arp
+    - save: true
+{%-     endif %}
+{%-   endif %}
+
+arp_hygiene-beacon-file-serialize-manifest:
+  file.serialize:
+    - name: {{ manifest }}
+    - serializer: json
+    - merge_if_exists: true
+    - dataset:
+        beacons:
+          arp: null
+{%-   if 'arp' in beacons %}
+    - require:
+      - {{ 'test' if opts['test'] else 'beacon' }}: arp_hygiene-beacon-beacon-absent-arp
+{%-   endif %}
+{%- endif %}
+{%- endif %}
