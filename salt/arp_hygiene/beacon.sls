@@ -122,5 +122,10 @@ arp_hygiene-beacon-file-serialize-manifest:
     - require:
       - {{ 'test' if opts['test'] else 'beacon' }}: arp_hygiene-beacon-beacon-absent-arp
 {%-   endif %}
+{%- else %}
+
+arp_hygiene-beacon-test-not-asked:
+  test.succeed_without_changes:
+    - comment: No beacon asked for (pillar arp_hygiene:beacon:enabled is false), and none of the formula's to remove.
 {%- endif %}
 {%- endif %}

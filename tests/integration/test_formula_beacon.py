@@ -71,7 +71,8 @@ def test_a_pillar_that_does_not_ask_gets_no_beacon_and_no_metrics(salt_cli, pill
     ret = salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB)
 
     assert ret.returncode == 0 and not failed(ret), failed(ret)
-    assert not any(key.startswith("arp_hygiene-beacon") for key in by_id(ret)), sorted(by_id(ret))
+    beacon_states = {key: value for key, value in by_id(ret).items() if key.startswith("arp_hygiene-beacon")}
+    assert list(beacon_states) == ["arp_hygiene-beacon-test-not-asked"], beacon_states
     assert "arp" not in beacons(salt_cli) and "arp" not in saved(db_minion)
     # The job and the highstate's own flush write no metrics, anywhere.
     assert "metrics_dir" not in job_lines()[1]
@@ -84,13 +85,13 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
     salt_cli, pillar, clean, table, no_beacon, master, db_minion
 ):
     ns, _ = table
-    settings = {"flush": STALE_FLUSH_ONLY | {"netns": ns.name}, "verify": NO_VERIFY, "enforce": False}
+    settings = {"flush": STALE_FLUSH_ONLY | {"netns": ns.name}, "verify": NO_VERIFY}
 
-    # The operator's own beacon arp stays through a highstate without the
-    # beacon and through clean: the formula did not add it.
+    # The operator's own beacon arp stays through the formula's beacon part
+    # and through clean: the formula did not add it.
     assert salt_cli.run("beacons.add", "arp", json.dumps(OPERATORS), minion_tgt=DB).data["result"] is True
     pillar.set(settings)
-    ret = salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB)
+    ret = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
     assert ret.returncode == 0 and not failed(ret), failed(ret)
     assert salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB).returncode == 0
     assert beacons(salt_cli)["arp"] == OPERATORS
@@ -98,11 +99,11 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
 
     beacon = {"interval": 1, "table_share": 0.001, "failed_threshold": 1, "family": "inet", "netns": ns.name}
     pillar.set(settings | {"beacon": {"enabled": True, **beacon}})
-    dry = salt_cli.run("state.apply", "arp_hygiene", "test=True", minion_tgt=DB)
+    dry = salt_cli.run("state.apply", "arp_hygiene.beacon", "test=True", minion_tgt=DB)
     assert dry.returncode == 0 and not failed(dry), failed(dry)
     assert by_id(dry)[PRESENT]["result"] is None and "arp" not in beacons(salt_cli)
 
-    ret = salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB)
+    ret = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
 
     assert ret.returncode == 0 and not failed(ret), failed(ret)
     expected = [
@@ -118,19 +119,19 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
     assert found["table_nearly_full"]["netns"] == ns.name and found["table_nearly_full"]["family"] == "inet"
     assert found["failed_entries"]["interface"] == "a0" and found["failed_entries"]["failed_threshold"] == 1
     # Applied again: nothing to change.
-    again = salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB)
+    again = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
     assert again.returncode == 0 and PRESENT not in changed(again), changed(again)
     assert "Job arp in correct state" in by_id(again)[PRESENT]["comment"]
 
     # Disabled: the beacon the formula added goes, from the daemon and the file.
     pillar.set(settings | {"beacon": {"enabled": False}})
-    ret = salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB)
+    ret = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
     assert ret.returncode == 0 and not failed(ret), failed(ret)
     assert "arp" not in beacons(salt_cli) and "arp" not in saved(db_minion)
 
     # Enabled again, then clean: it goes too.
     pillar.set(settings | {"beacon": {"enabled": True, **beacon}})
-    assert salt_cli.run("state.apply", "arp_hygiene", minion_tgt=DB).returncode == 0
+    assert salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB).returncode == 0
     assert "arp" in beacons(salt_cli)
     ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
     assert ret.returncode == 0 and not failed(ret), failed(ret)

@@ -256,25 +256,38 @@ while (left := end - time.monotonic()) > 0:
 print(json.dumps(frames), flush=True)
 """
 
+# The start of RESPONDER and FABRIC: a raw ARP socket on the interface
+# argv[1], the ARP requests it hears (not its own), and an answer to one.
+ARP_REQUESTS = """
+import json, socket, struct, sys, time
+arp = struct.Struct("!HHBBH6s4s6s4s")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((sys.argv[1], 0x0806))
+
+def requests():
+    print("ready", flush=True)
+    while True:
+        frame, where = s.recvfrom(2048)
+        if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
+            continue
+        op, sha, spa, tpa = (lambda f: (f[4], f[5], f[6], f[8]))(arp.unpack_from(frame, 14))
+        if op == 1:
+            yield sha, spa, tpa
+
+def answer(sha, spa, mac, address):
+    s.send(sha + mac + b"\\x08\\x06" + arp.pack(1, 0x0800, 6, 4, 2, mac, address, sha, spa))
+"""
+
 # A host that answers ARP requests for an address it does not configure
 # (its kernel stays out of it), with its own MAC, after a delay: the second
 # claimant of an address conflict, fast or slow.
-RESPONDER = """
-import socket, struct, sys, time
-ifname, address, delay = sys.argv[1], socket.inet_aton(sys.argv[2]), float(sys.argv[4])
+RESPONDER = f"""{ARP_REQUESTS}
+address, delay = socket.inet_aton(sys.argv[2]), float(sys.argv[4])
 mac = bytes.fromhex(sys.argv[3].replace(":", ""))
-arp = struct.Struct("!HHBBH6s4s6s4s")
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
-s.bind((ifname, 0x0806))
-print("ready", flush=True)
-while True:
-    frame, where = s.recvfrom(2048)
-    if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
-        continue
-    op, sha, spa, tpa = (lambda f: (f[4], f[5], f[6], f[8]))(arp.unpack_from(frame, 14))
-    if op == 1 and tpa == address:
+for sha, spa, tpa in requests():
+    if tpa == address:
         time.sleep(delay)
-        s.send(sha + mac + b"\\x08\\x06" + arp.pack(1, 0x0800, 6, 4, 2, mac, address, sha, spa))
+        answer(sha, spa, mac, address)
 """
 
 
@@ -503,23 +516,12 @@ class Fleet(Segment):
 # bridge for an address the fabric knows (a JSON file {address: MAC}, read at
 # each request), with the owner's MAC, as a VPC does; hosts never hear each
 # other's broadcasts.
-FABRIC = """
-import json, socket, struct, sys
-ifname, table = sys.argv[1], sys.argv[2]
-arp = struct.Struct("!HHBBH6s4s6s4s")
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
-s.bind((ifname, 0x0806))
-print("ready", flush=True)
-while True:
-    frame, where = s.recvfrom(2048)
-    if where[2] == socket.PACKET_OUTGOING or len(frame) < 42:
-        continue
-    op, sha, spa, tpa = (lambda f: (f[4], f[5], f[6], f[8]))(arp.unpack_from(frame, 14))
-    with open(table) as known:
+FABRIC = f"""{ARP_REQUESTS}
+for sha, spa, tpa in requests():
+    with open(sys.argv[2]) as known:
         mac = json.load(known).get(socket.inet_ntoa(tpa))
-    if op == 1 and mac and spa != tpa:
-        mac = bytes.fromhex(mac.replace(":", ""))
-        s.send(sha + mac + b"\\x08\\x06" + arp.pack(1, 0x0800, 6, 4, 2, mac, tpa, sha, spa))
+    if mac and spa != tpa:
+        answer(sha, spa, bytes.fromhex(mac.replace(":", "")), tpa)
 """
 
 

@@ -16,7 +16,8 @@ from tests.support import REPO, lab
 # Each lab.Fleet puts some 60 entries in the kernel's one ARP table, so that
 # two of them would cross gc_thresh1: these tests wait until no other process
 # has a lab (the integration suite builds a fleet too).
-pytestmark = pytest.mark.usefixtures("tables_alone_for_the_module")
+# What the kernel does with each policy: the same on every Salt (pytest.mark.once).
+pytestmark = [pytest.mark.usefixtures("tables_alone_for_the_module"), pytest.mark.once]
 
 with open(os.path.join(REPO, "salt", "arp_hygiene", "defaults.yaml"), encoding="utf-8") as stream:
     DEFAULTS = salt.utils.yaml.safe_load(stream)["arp_hygiene"]

@@ -87,6 +87,7 @@ def test_reused_ip_black_hole_and_its_fix(arp, netlab):
 
 
 @pytest.mark.traffic
+@pytest.mark.once
 def test_the_demo_reproduces_the_incident_and_shows_each_fix(can_make_namespaces, capsys):
     assert lab.demo() == 0
     told = capsys.readouterr().out

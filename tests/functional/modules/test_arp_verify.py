@@ -108,6 +108,7 @@ def test_ipv6_wrong_entry_is_repaired_and_keeps_its_router_flag(arp, segment):
     assert entry["lladdr"] == NEW_MAC and "router" in entry, entry
 
 
+@pytest.mark.once
 def test_a_host_in_duplicate_address_detection_keeps_its_address(arp, segment):
     """RFC 4862 5.4.3: a solicitation from :: for a tentative address is a rival; verify never sends one."""
     segment, db, worker = segment
@@ -154,6 +155,7 @@ print(json.dumps({"seen": seen, "conflicts": conflicts}), flush=True)
 """
 
 
+@pytest.mark.once
 def test_a_host_in_address_conflict_detection_sees_no_rival(arp, segment):
     """RFC 5227: a host probing for an address the database caches sees our questions, and no conflict in them."""
     segment, db, _ = segment
