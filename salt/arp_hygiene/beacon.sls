@@ -28,6 +28,13 @@ arp_hygiene-beacon-test-daemon-answers:
     - comment: >-
         No salt-minion daemon answered (beacons.list, 10 s): the beacon arp runs in that daemon, so without it
         the beacon would never look. Start salt-minion, or set pillar arp_hygiene:beacon:enabled false.
+{%-   elif beacon['netns'] and not salt['file.file_exists']('/run/netns/' ~ beacon['netns']) %}
+
+arp_hygiene-beacon-test-netns-exists:
+  test.fail_without_changes:
+    - comment: >-
+        pillar arp_hygiene:beacon:netns names the network namespace {{ beacon['netns'] | json }}, which does not
+        exist (`ip netns list` shows the named ones): the beacon would never read a table.
 {%-   else %}
 {%-     set available = not opts['test'] or 'arp' in (salt['beacons.list_available'](return_yaml=False, timeout=10) or []) %}
 {#- The beacon's configuration: Salt's list of one-key mappings, in a fixed

@@ -1,5 +1,6 @@
 """The arp_hygiene formula through a real master and minions: highstate, cron, Salt's scheduler, bad pillar, clean."""
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -239,21 +240,36 @@ def nothing_installed(salt_cli, pillar):
     apply_clean(salt_cli, pillar)
 
 
-@pytest.mark.parametrize("bad, message", BAD_PILLAR, ids=[str(bad) for bad, _ in BAD_PILLAR])
-def test_a_bad_pillar_fails_the_render_and_installs_nothing(
-    salt_cli, pillar, nothing_installed, tmp_path, bad, message
-):
-    mark = tmp_path / "injected"
-    report = tmp_path / "arp_hygiene.json"
-    bad = json.loads(json.dumps(bad).replace("{mark}", str(mark)))
-    pillar.set({"report_file": str(report)} | bad)
+def test_a_bad_pillar_fails_the_render_and_installs_nothing(master, nothing_installed, tmp_path):
+    """
+    Each pillar of BAD_PILLAR, given on the command line of its own
+    `state.apply arp_hygiene` (Salt merges it into the minion's pillar),
+    four runs at a time (concurrent=True): each fails with its one line and
+    none installs, writes or runs anything.
+    """
 
-    ret = salt_cli.run("state.highstate", minion_tgt=DB)
+    def apply(case):
+        number, (bad, message) = case
+        mark = tmp_path / f"injected-{number}"
+        report = tmp_path / f"arp_hygiene-{number}.json"
+        bad = json.loads(json.dumps(bad).replace("{mark}", str(mark)))
+        given = {"arp_hygiene": {"report_file": str(report)} | bad}
+        # A CLI of its own for each run: salt-factories' keeps the process it runs.
+        ret = master.salt_cli(timeout=180).run(
+            "state.apply", "arp_hygiene", f"pillar={json.dumps(given)}", "concurrent=True", minion_tgt=DB
+        )
+        expected = message.replace("{mark}", str(mark))
+        if ret.returncode == 0 or expected not in one_line_error(ret):
+            return f"{bad}: {ret.data}"
+        if mark.exists() or report.exists():
+            return f"{bad}: wrote {mark if mark.exists() else report}"
+        return None
 
-    assert ret.returncode != 0
-    assert message.replace("{mark}", str(mark)) in one_line_error(ret)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        wrong = [problem for problem in pool.map(apply, enumerate(BAD_PILLAR)) if problem]
+
+    assert wrong == []
     assert job_lines() == []
-    assert not mark.exists() and not report.exists()
 
 
 def one_line_error(ret):

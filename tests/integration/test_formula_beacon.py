@@ -123,6 +123,13 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
     assert again.returncode == 0 and PRESENT not in changed(again), changed(again)
     assert "Job arp in correct state" in by_id(again)[PRESENT]["comment"]
 
+    # A namespace that does not exist: a failed state, the beacon as it was.
+    missing = f"{lab.PREFIX}missing-{os.getpid()}"
+    pillar.set(settings | {"beacon": {"enabled": True, **beacon, "netns": missing}})
+    ret = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
+    assert ret.returncode != 0 and f'network namespace "{missing}", which does not exist' in failed(ret).popitem()[1]
+    assert beacons(salt_cli)["arp"] == expected
+
     # Disabled: the beacon the formula added goes, from the daemon and the file.
     pillar.set(settings | {"beacon": {"enabled": False}})
     ret = salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB)
