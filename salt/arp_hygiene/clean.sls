@@ -49,9 +49,16 @@ arp_hygiene-clean-test-daemon-answers:
 {%-   elif 'arp' in beacons %}
 
 arp_hygiene-clean-beacon-absent-arp:
+{%-     if opts['test'] %}
+  test.configurable_test_state:
+    - changes: true
+    - result: true
+    - comment: The beacon arp that the formula added would be removed and the rest saved.
+{%-     else %}
   beacon.absent:
     - name: arp
     - save: true
+{%-     endif %}
     - require_in:
       - file: arp_hygiene-clean-file-absent-{{ manifest }}
 {%-   endif %}

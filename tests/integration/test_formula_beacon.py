@@ -140,6 +140,8 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
     pillar.set(settings | {"beacon": {"enabled": True, **beacon}})
     assert salt_cli.run("state.apply", "arp_hygiene.beacon", minion_tgt=DB).returncode == 0
     assert "arp" in beacons(salt_cli)
+    dry = salt_cli.run("state.apply", "arp_hygiene.clean", "test=True", minion_tgt=DB)
+    assert by_id(dry)["arp_hygiene-clean-beacon-absent-arp"]["result"] is None and "arp" in beacons(salt_cli)
     ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
     assert ret.returncode == 0 and not failed(ret), failed(ret)
     assert "arp" not in beacons(salt_cli) and "arp" not in saved(db_minion)
