@@ -8,6 +8,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/synced.jinja" import until_synced with context %}
+{%- from tplroot ~ "/beacon_absent.jinja" import beacon_absent with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -96,25 +97,11 @@ arp_hygiene-beacon-beacon-present-arp:
 
 {%- elif ours and beacons is none %}
 
-arp_hygiene-beacon-test-daemon-answers:
-  test.fail_without_changes:
-    - comment: >-
-        No salt-minion daemon answered (beacons.list, 10 s): the beacon arp that the formula added cannot be
-        removed without it. Start salt-minion and apply again.
+{{ beacon_absent('arp_hygiene-beacon-test-daemon-answers', none, 'arp_hygiene') }}
 {%- elif ours %}
 {%-   if 'arp' in beacons %}
 
-arp_hygiene-beacon-beacon-absent-arp:
-{%-     if opts['test'] %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: The beacon arp that the formula added would be removed and the rest saved.
-{%-     else %}
-  beacon.absent:
-    - name: arp
-    - save: true
-{%-     endif %}
+{{ beacon_absent('arp_hygiene-beacon-beacon-absent-arp', beacons, 'arp_hygiene') }}
 {%-   endif %}
 
 arp_hygiene-beacon-file-serialize-manifest:

@@ -10,6 +10,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
+{%- from tplroot ~ "/beacon_absent.jinja" import beacon_absent with context %}
 {%- set formula = arp_hygiene['formula'] %}
 {%- set manifest = formula['manifest'] %}
 {%- set written = salt['file.read'](manifest) | load_json if salt['file.file_exists'](manifest) else {} %}
@@ -32,33 +33,13 @@ arp_hygiene-clean-cron-absent-{{ job }}:
 {{ schedule_absent('arp_hygiene-clean-schedule-absent-' ~ job, job) }}
 {%- endfor %}
 
-{#- The beacon, if the formula added it: removed from the daemon, which
-    saves the rest of its beacons. No daemon answering, clean fails, saying
-    so: the beacon would come back from minion.d/beacons.conf at its start. #}
+{#- The beacon, if the formula added it, before the manifest that records
+    it goes (beacon_absent.jinja). #}
 {%- if (written.get('beacons') or {}).get('arp') %}
 {%-   set beacons = salt['beacons.list'](return_yaml=False, include_pillar=False, timeout=10) %}
-{%-   if beacons is none %}
+{%-   if beacons is none or 'arp' in beacons %}
 
-arp_hygiene-clean-test-daemon-answers:
-  test.fail_without_changes:
-    - comment: >-
-        No salt-minion daemon answered (beacons.list, 10 s): the beacon arp that the formula added cannot be
-        removed without it. Start salt-minion and apply arp_hygiene.clean again.
-    - require_in:
-      - file: arp_hygiene-clean-file-absent-{{ manifest }}
-{%-   elif 'arp' in beacons %}
-
-arp_hygiene-clean-beacon-absent-arp:
-{%-     if opts['test'] %}
-  test.configurable_test_state:
-    - changes: true
-    - result: true
-    - comment: The beacon arp that the formula added would be removed and the rest saved.
-{%-     else %}
-  beacon.absent:
-    - name: arp
-    - save: true
-{%-     endif %}
+{{ beacon_absent('arp_hygiene-clean-beacon-absent-arp', beacons, 'arp_hygiene.clean') }}
     - require_in:
       - file: arp_hygiene-clean-file-absent-{{ manifest }}
 {%-   endif %}
