@@ -6,6 +6,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/synced.jinja" import until_synced, job_check with context %}
+{%- from tplroot ~ "/cron_absent.jinja" import cron_absent with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -18,6 +19,11 @@ include:
 {%- if announce['at_boot'] %}
   - {{ tplroot }}.crond
   - {{ tplroot }}.runner
+{%- endif %}
+
+{%- if announce['arp_notify'] or announce['at_boot'] %}
+{{ record('announce', [arp_hygiene['sysctl_file']] if announce['arp_notify'] else [], arp_hygiene['formula']['records'],
+          cron=announce['at_boot']) }}
 {%- endif %}
 
 arp_hygiene-announce-arp-announced:
@@ -57,18 +63,11 @@ arp_hygiene-announce-cron-present:
     - comment: arp-hygiene (Salt formula arp_hygiene) announces this host's MACs at boot
     - require:
       - pkg: arp_hygiene-crond-pkg-installed
-{%- elif salt['cmd.which']('crontab') %}
-
-arp_hygiene-announce-cron-absent:
-  cron.absent:
-    - name: {{ arp_hygiene['announce_job'] }}
-    - identifier: {{ arp_hygiene['announce_job'] }}
-    - user: root
-    - special: '@reboot'
+{%- else %}
+{{ cron_absent('arp_hygiene-announce-cron-absent', arp_hygiene['announce_job'], '@reboot') }}
 {%- endif %}
 
 {%- if announce['arp_notify'] %}
-{{ record('announce', [arp_hygiene['sysctl_file']], arp_hygiene['formula']['manifest']) }}
 {%-   for scope in ('all', 'default') %}
 
 arp_hygiene-announce-sysctl-present-{{ scope }}:

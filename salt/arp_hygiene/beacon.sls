@@ -4,19 +4,19 @@
     that daemon alone: without one answering (salt-call --local, salt-ssh)
     the highstate fails, saying so, instead of passing with a beacon that
     never looks. With enabled false, the beacon arp is removed only if the
-    manifest says that the formula added it: an operator's own stays. #}
+    formula's records say that it added it: an operator's own stays. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced with context %}
+{%- from tplroot ~ "/synced.jinja" import served_differs, until_synced with context %}
 {%- from tplroot ~ "/beacon_absent.jinja" import beacon_absent with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
 {%- else %}
 {%- set beacon = arp_hygiene['beacon'] %}
-{%- set manifest = arp_hygiene['formula']['manifest'] %}
-{%- set written = salt['file.read'](manifest) | load_json if salt['file.file_exists'](manifest) else {} %}
-{%- set ours = (written.get('beacons') or {}).get('arp') %}
+{%- from tplroot ~ "/written.jinja" import record, read_records with context %}
+{%- set records = arp_hygiene['formula']['records'] %}
+{%- set ours = (read_records(records) | load_json)['beacons'].get('arp') %}
 {#- The daemon's answer (None when no daemon answers in 10 s). #}
 {%- set beacons = salt['beacons.list'](return_yaml=False, include_pillar=False, timeout=10)
       if beacon['enabled'] or ours else none %}
@@ -48,23 +48,15 @@ arp_hygiene-beacon-test-netns-exists:
 include:
   - {{ tplroot }}.sync
 
+{%-     set sync = served_differs('beacons') %}
+{%-     if sync %}
+
 arp_hygiene-beacon-saltutil-sync_beacons:
   saltutil.sync_beacons:
     - refresh: true
-
-arp_hygiene-beacon-file-serialize-manifest:
-  file.serialize:
-    - name: {{ manifest }}
-    - serializer: json
-    - merge_if_exists: true
-    - makedirs: true
-    - dataset:
-        beacons:
-          arp: beacon
-{%-     if not salt['file.directory_exists'](salt['file.dirname'](manifest)) %}
-        directories:
-          {{ salt['file.dirname'](manifest) }}: manifest
 {%-     endif %}
+
+{{ record('beacon', [], records, extra={'beacons': {'arp': 'beacon'}}) }}
 
 arp_hygiene-beacon-beacon-present-arp:
 {%-     if not opts['test'] %}
@@ -77,9 +69,11 @@ arp_hygiene-beacon-beacon-present-arp:
 {%-         endfor %}
 {%-       endfor %}
     - require:
+{%-       if sync %}
       - saltutil: arp_hygiene-beacon-saltutil-sync_beacons
+{%-       endif %}
       - test: arp_hygiene-sync-test-module-available
-      - file: arp_hygiene-beacon-file-serialize-manifest
+      - file: arp_hygiene-beacon-file-serialize-record
 {#- Test mode: Salt's beacon.present says "would be added" with result True
     and no changes; this says it as test mode does elsewhere. #}
 {%-     elif beacons.get('arp') == settings %}
@@ -104,14 +98,7 @@ arp_hygiene-beacon-beacon-present-arp:
 {{ beacon_absent('arp_hygiene-beacon-beacon-absent-arp', beacons, 'arp_hygiene') }}
 {%-   endif %}
 
-arp_hygiene-beacon-file-serialize-manifest:
-  file.serialize:
-    - name: {{ manifest }}
-    - serializer: json
-    - merge_if_exists: true
-    - dataset:
-        beacons:
-          arp: null
+{{ record('beacon', [], records, extra={'beacons': {'arp': none}}) }}
 {%-   if 'arp' in beacons %}
     - require:
       - {{ 'test' if opts['test'] else 'beacon' }}: arp_hygiene-beacon-beacon-absent-arp

@@ -1,54 +1,79 @@
 {#- Removes what the formula installed and nothing else: its cron jobs
     (flush, verify, announce at boot, by their identifiers), its scheduler
-    jobs (by name), and the files and directories recorded in its manifest
-    (formula:manifest, written before each write: report files under every
-    path pillar ever gave, the job runner, the sysctl file), then the
-    manifest; the beacon arp if the manifest says the formula added it. A
-    directory goes only if the formula made it and nothing else
-    is left in it. Sysctl values already applied stay until the next boot;
-    pyroute2 and the cron package stay: other software may use them. #}
+    jobs (by name), and the files and directories recorded in its records
+    (formula:records, each part's written before it writes: report files
+    under every path pillar ever gave, the job runner, the sysctl file),
+    then the records; the beacon arp if the records say the formula added
+    it; root's crontab if the formula made it and nothing but Salt's header
+    line would be left in it. A directory goes only if the formula made it
+    and nothing else is left in it. Sysctl values already applied stay until
+    the next boot; pyroute2 and the cron package stay: other software may
+    use them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
 {%- from tplroot ~ "/beacon_absent.jinja" import beacon_absent with context %}
+{%- from tplroot ~ "/cron_absent.jinja" import cron_absent with context %}
+{%- from tplroot ~ "/written.jinja" import read_records with context %}
 {%- set formula = arp_hygiene['formula'] %}
-{%- set manifest = formula['manifest'] %}
-{%- set written = salt['file.read'](manifest) | load_json if salt['file.file_exists'](manifest) else {} %}
+{%- set written = read_records(formula['records']) | load_json %}
+{%- set jobs = (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['announce_job']) %}
 
-{%- if salt['cmd.which']('crontab') %}
-{%-   for job in (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['announce_job']) %}
+{%- for job in jobs %}
+{{ cron_absent('arp_hygiene-clean-cron-absent-' ~ job, job, '@reboot' if job == arp_hygiene['announce_job'] else none) }}
+{%- endfor %}
 
-arp_hygiene-clean-cron-absent-{{ job }}:
-  cron.absent:
-    - name: {{ job }}
-    - identifier: {{ job }}
-    - user: root
-{%-     if job == arp_hygiene['announce_job'] %}
-    - special: '@reboot'
+{#- Root's crontab, when the formula made it (Salt's cron states leave their
+    header line behind) and every line in it is that header, one of the
+    formula's jobs or its comment line. #}
+{%- if written['crontab'] and salt['cmd.which']('crontab') %}
+{%-   set lines = namespace(others=0, ours=0, job_next=false) %}
+{%-   for line in salt['cron.raw_cron']('root').splitlines() if line | trim %}
+{%-     if lines.job_next %}
+{%-       set lines.job_next = false %}
+{%-     elif line == '# Lines below here are managed by Salt, do not edit' %}
+{%-       set lines.ours = lines.ours + 1 %}
+{%-     elif line.startswith('#') and line.rsplit(' SALT_CRON_IDENTIFIER:', 1)[-1] in jobs %}
+{%-       set lines.job_next = true %}
+{%-     else %}
+{%-       set lines.others = lines.others + 1 %}
 {%-     endif %}
 {%-   endfor %}
+{%-   if lines.ours and not lines.others %}
+
+arp_hygiene-clean-cmd-run-crontab-remove:
+  cmd.run:
+    - name: crontab -r
+    - require:
+{%-     for job in jobs %}
+      - cron: arp_hygiene-clean-cron-absent-{{ job }}
+{%-     endfor %}
+{%-   endif %}
 {%- endif %}
 {%- for job in (arp_hygiene['job'], arp_hygiene['verify_job']) %}
 
 {{ schedule_absent('arp_hygiene-clean-schedule-absent-' ~ job, job) }}
 {%- endfor %}
 
-{#- The beacon, if the formula added it, before the manifest that records
-    it goes (beacon_absent.jinja). #}
-{%- if (written.get('beacons') or {}).get('arp') %}
+{#- The beacon, if the formula added it, before the records that say so go
+    (beacon_absent.jinja). #}
+{%- if written['beacons'].get('arp') %}
 {%-   set beacons = salt['beacons.list'](return_yaml=False, include_pillar=False, timeout=10) %}
 {%-   if beacons is none or 'arp' in beacons %}
 
 {{ beacon_absent('arp_hygiene-clean-beacon-absent-arp', beacons, 'arp_hygiene.clean') }}
     - require_in:
-      - file: arp_hygiene-clean-file-absent-{{ manifest }}
+{%-     for path in written['records'] %}
+      - file: arp_hygiene-clean-file-absent-{{ path }}
+{%-     endfor %}
 {%-   endif %}
 {%- endif %}
 
-{#- Files: those recorded, and the two whose names are the formula's own. #}
-{%- set files = (written.get('files', {}) | list) + [formula['runner'], formula['sysctl_file'], manifest] %}
-{%- set files = files | unique | select('string') | reject('equalto', '') | list %}
-{%- for path in files if salt['file.file_exists'](path) %}
+{#- Files: those recorded, the two whose names are the formula's own, and
+    the records themselves, last. #}
+{%- set files = (written['files'] | list) + [formula['runner'], formula['sysctl_file']] %}
+{%- set files = files | unique | select('string') | reject('equalto', '') | reject('in', written['records']) | list %}
+{%- for path in files + written['records'] if salt['file.file_exists'](path) %}
 
 arp_hygiene-clean-file-absent-{{ path }}:
   file.absent:
@@ -57,8 +82,8 @@ arp_hygiene-clean-file-absent-{{ path }}:
 
 {#- Directories the formula made, deepest first, when nothing but what clean
     removes is in them. #}
-{%- set gone = files | list %}
-{%- for directory in written.get('directories', {}) | sort(reverse=true)
+{%- set gone = files + written['records'] %}
+{%- for directory in written['directories'] | sort(reverse=true)
       if directory is string and directory.startswith('/') and salt['file.directory_exists'](directory) %}
 {%-   set left = namespace(count=0) %}
 {%-   for entry in salt['file.readdir'](directory) if entry not in ['.', '..'] %}
@@ -72,7 +97,11 @@ arp_hygiene-clean-file-absent-{{ path }}:
 arp_hygiene-clean-file-absent-{{ directory }}:
   file.absent:
     - name: {{ directory | yaml_encode }}
+{%-     if written['records'] %}
     - require:
-      - file: arp_hygiene-clean-file-absent-{{ manifest }}
+{%-       for path in written['records'] %}
+      - file: arp_hygiene-clean-file-absent-{{ path }}
+{%-       endfor %}
+{%-     endif %}
 {%-   endif %}
 {%- endfor %}

@@ -7,6 +7,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/synced.jinja" import job_check with context %}
+{%- from tplroot ~ "/cron_absent.jinja" import cron_absent with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
@@ -22,19 +23,25 @@ include:
   - {{ tplroot }}.crond
   - {{ tplroot }}.runner
 {%-   set reports = [] %}
-{%-   for job in purposes | sort if arp_hygiene['jobs'][job]['wanted'] %}
+{%-   for job in purposes | sort if arp_hygiene['jobs'][job]['wanted'] and arp_hygiene['jobs'][job]['report_file'] %}
 {%-     do reports.append(arp_hygiene['jobs'][job]['report_file']) %}
 {%-   endfor %}
-{{ record('cron', reports, formula['manifest']) }}
+{#- Each directory of a report once, however many jobs write into it. #}
+{%-   set directories = [] %}
+{%-   for report in reports if salt['file.dirname'](report) not in directories %}
+{%-     do directories.append(salt['file.dirname'](report)) %}
+{%-   endfor %}
+{{ record('cron', reports, formula['records'], cron=true) }}
+{%-   for directory in directories %}
+
+arp_hygiene-cron-file-directory-{{ directory }}:
+  file.directory:
+    - name: {{ directory | yaml_encode }}
+    - makedirs: true
+{%-   endfor %}
 
 {%-   for job, purpose in purposes | dictsort if arp_hygiene['jobs'][job]['wanted'] %}
 {%-     set settings = arp_hygiene['jobs'][job] %}
-
-arp_hygiene-cron-file-directory-{{ job }}:
-  file.directory:
-    - name: {{ salt['file.dirname'](settings['report_file']) | yaml_encode }}
-    - makedirs: true
-
 {%-     set checked = arp_hygiene['module_ready'] or not opts['test'] %}
 {{ job_check('arp_hygiene-cron-cmd-run-check-' ~ job, arp_hygiene, job, checked) }}
 
@@ -51,14 +58,7 @@ arp_hygiene-cron-cron-present-{{ job }}:
 {%-   endfor %}
 {%- endif %}
 
-{%- if salt['cmd.which']('crontab') %}
-{%-   for job in purposes | sort if not (cron and arp_hygiene['jobs'][job]['wanted']) %}
-
-arp_hygiene-cron-cron-absent-{{ job }}:
-  cron.absent:
-    - name: {{ job }}
-    - identifier: {{ job }}
-    - user: root
-{%-   endfor %}
-{%- endif %}
+{%- for job in purposes | sort if not (cron and arp_hygiene['jobs'][job]['wanted']) %}
+{{ cron_absent('arp_hygiene-cron-cron-absent-' ~ job, job) }}
+{%- endfor %}
 {%- endif %}

@@ -22,7 +22,7 @@ include:
 {%- if master['reactor'] %}
 {%-   do config.update({'reactor': [{'salt/minion/*/start': ['salt://' ~ tplroot ~ '/reactor/start.sls']}]}) %}
 {%- endif %}
-{{ record('master', [master['config_file']], arp_hygiene['formula']['manifest']) }}
+{{ record('master', [master['config_file']], arp_hygiene['formula']['records']) }}
 
 arp_hygiene-master-file-serialize-config:
   file.serialize:

@@ -9,7 +9,7 @@ include:
 {%- else %}
 {%- from tplroot ~ "/written.jinja" import record with context %}
 {%- set formula = arp_hygiene['formula'] %}
-{{ record('runner', [formula['runner']], formula['manifest']) }}
+{{ record('runner', [formula['runner']], formula['records']) }}
 
 arp_hygiene-runner-file-managed:
   file.managed:

@@ -1,23 +1,31 @@
 {#- Makes the arp modules ready before any state or job of the formula uses
     them: `state.apply arp_hygiene` syncs nothing by itself (only a highstate
     does), so a fresh minion, or one after an upgrade of the formula, would
-    run without them, or with the old ones. Then fails, saying what to do, if
-    the arp module is still not there (checked only when it was not there
-    before the sync: listing functions loads every module, a second's work).
-    In test mode nothing is synced: if the module is not there yet, the
-    states that use it say that they cannot predict what the live run does. #}
+    run without them, or with the old ones. The modules and states are synced
+    only when the master serves arp files (arp.py and its _arp_hygiene_
+    helpers) that differ from the minion's copies, so that a converged
+    minion's dry run lists no change. Then fails, saying what to do, if the
+    arp module is still not there (checked only when it was not there before
+    the sync: listing functions loads every module, a second's work). In
+    test mode nothing is synced: if the module is not there yet, the states
+    that use it say that they cannot predict what the live run does. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
-{%- from tplroot ~ "/synced.jinja" import until_synced with context %}
+{%- from tplroot ~ "/synced.jinja" import served_differs, until_synced with context %}
 {%- if arp_hygiene['invalid'] %}
 include:
   - {{ tplroot }}.invalid
 {%- else %}
 {%- set install = arp_hygiene['pyroute2']['install'] %}
+{#- The kinds (modules, states) whose served arp files are not the minion's. #}
+{%- set differ = [] %}
+{%- for kind in ('modules', 'states') if served_differs(kind) %}
+{%-   do differ.append(kind) %}
+{%- endfor %}
 
 include:
   - {{ tplroot }}.pyroute2
-{%- for kind in ('modules', 'states') %}
+{%- for kind in differ %}
 
 arp_hygiene-sync-saltutil-sync_{{ kind }}:
   saltutil.sync_{{ kind }}:
@@ -39,11 +47,14 @@ arp_hygiene-sync-test-module-available:
       - fun: sys.list_functions
         args: [arp.flush_stale]
 {%-   endif %}
+{%-   if differ or install != 'none' %}
     - require:
-      - saltutil: arp_hygiene-sync-saltutil-sync_modules
-      - saltutil: arp_hygiene-sync-saltutil-sync_states
-{%-   if install != 'none' %}
+{%-     for kind in differ %}
+      - saltutil: arp_hygiene-sync-saltutil-sync_{{ kind }}
+{%-     endfor %}
+{%-     if install != 'none' %}
       - {{ install }}: arp_hygiene-pyroute2-{{ install }}-installed
+{%-     endif %}
 {%-   endif %}
 {%- else %}
 {{ until_synced('The arp module is not on this minion yet (not synced, or pyroute2 missing): a live run syncs '

@@ -8,7 +8,7 @@ include:
 {%- else %}
 {%- from tplroot ~ "/written.jinja" import record with context %}
 {%- if arp_hygiene['sysctl'] %}
-{{ record('sysctl', [arp_hygiene['sysctl_file']], arp_hygiene['formula']['manifest']) }}
+{{ record('sysctl', [arp_hygiene['sysctl_file']], arp_hygiene['formula']['records']) }}
 {%- endif %}
 
 {%- for key, value in arp_hygiene['sysctl'] | dictsort %}
