@@ -56,7 +56,7 @@ arp_hygiene-beacon-saltutil-sync_beacons:
     - refresh: true
 {%-     endif %}
 
-{{ record('beacon', [], records, extra={'beacons': {'arp': 'beacon'}}) }}
+{{ record('beacon', [], records, extra=dict(beacons=dict(arp='beacon'))) }}
 
 arp_hygiene-beacon-beacon-present-arp:
 {%-     if not opts['test'] %}
@@ -98,7 +98,7 @@ arp_hygiene-beacon-beacon-present-arp:
 {{ beacon_absent('arp_hygiene-beacon-beacon-absent-arp', beacons, 'arp_hygiene') }}
 {%-   endif %}
 
-{{ record('beacon', [], records, extra={'beacons': {'arp': none}}) }}
+{{ record('beacon', [], records, extra=dict(beacons=dict(arp=none))) }}
 {%-   if 'arp' in beacons %}
     - require:
       - {{ 'test' if opts['test'] else 'beacon' }}: arp_hygiene-beacon-beacon-absent-arp

@@ -1,0 +1,288 @@
+"""
+The formula's settings (salt/arp_hygiene/map.py) as plain data: every rule
+of checks.yaml and those that join settings refuse a bad pillar with one
+line that names the key, the value and what is allowed, the first problem
+found; a good pillar is normalised as the arp module reads it; the jobs'
+commands quote every word for the shell and for cron. No Salt daemon, no
+root: map.py's functions on the formula's own YAML files.
+"""
+
+import importlib.util
+import os
+import shlex
+
+import pytest
+import salt.utils.dictupdate
+import salt.utils.yaml
+
+from tests.support import REPO
+
+FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
+
+
+def load(name):
+    with open(os.path.join(FORMULA, name), encoding="utf-8") as stream:
+        return salt.utils.yaml.safe_load(stream)
+
+
+def formula_map():
+    spec = importlib.util.spec_from_file_location("arp_hygiene_map", os.path.join(FORMULA, "map.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAP = formula_map()
+DEFAULTS = load("defaults.yaml")
+RULES = load("checks.yaml")
+
+
+def problems_of(given, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
+    """The problems map.py finds in pillar arp_hygiene ``given``, and the settings as checked."""
+    problems = MAP.Problems()
+    MAP.check_keys(given, DEFAULTS["arp_hygiene"], problems)
+    settings = salt.utils.dictupdate.update(
+        salt.utils.yaml.safe_load(salt.utils.yaml.safe_dump(DEFAULTS["arp_hygiene"])), {} if problems else given
+    )
+    settings["cron_package"] = settings["cron_package"] or DEFAULTS["formula"]["cron_package"]
+    if not problems:
+        MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, is_dir, sysctl_exists)
+    return problems, settings
+
+
+# Each bad pillar, and what the one line it is refused with (the first
+# problem) says. {mark}: a path that a shell would create, were the value
+# ever run as a command (tests/integration/test_formula.py runs a few of
+# them through a real master and checks that nothing ran).
+BAD_PILLAR = [
+    (
+        {"interval_minutes": 0},
+        "pillar arp_hygiene:interval_minutes is 0; allowed: a whole number of minutes from 1 to 59",
+    ),
+    (
+        {"interval_minutes": 61},
+        "pillar arp_hygiene:interval_minutes is 61; allowed: a whole number of minutes from 1 to 59",
+    ),
+    (
+        {"interval_minutes": "5; touch {mark}"},
+        'pillar arp_hygiene:interval_minutes is "5; touch {mark}"; allowed: a whole number',
+    ),
+    (
+        {"flush": {"interfaces": ["eth0", "eth0;touch {mark}"]}},
+        'pillar arp_hygiene:flush:interfaces is "eth0;touch {mark}"; allowed: interface names',
+    ),
+    (
+        {"flush": {"netns": "$(touch {mark})"}},
+        'pillar arp_hygiene:flush:netns is "$(touch {mark})"; allowed: the name of a network namespace',
+    ),
+    (
+        {"flush": {"states": ["stale", "gone"]}},
+        'pillar arp_hygiene:flush:states is ["stale", "gone"]; allowed: a list of NUD states from',
+    ),
+    ({"flush": {"states": ["permanent"]}}, "(permanent and noarp entries are never flushed)"),
+    (
+        {"flush": {"network": "192.0.2.0/33"}},
+        'pillar arp_hygiene:flush:network is "192.0.2.0/33"; allowed: an IPv4 or IPv6 CIDR',
+    ),
+    (
+        {"flush": {"exclude": ["192.0.2.300"]}},
+        'pillar arp_hygiene:flush:exclude is "192.0.2.300"; allowed: IPv4 or IPv6 addresses',
+    ),
+    (
+        {"flush": {"family": "all", "exclude": ["fe80::1%eth0;reboot"]}},
+        'pillar arp_hygiene:flush:exclude is "fe80::1%eth0;reboot"; allowed: an IPv6 scope id after %',
+    ),
+    (
+        {"flush": {"family": "inet6", "network": "fe80::%lo;x/64"}},
+        'pillar arp_hygiene:flush:network is "fe80::%lo;x/64"; allowed: an IPv6 scope id after % that is an interface',
+    ),
+    ({"spread": "yes"}, 'pillar arp_hygiene:spread is "yes"; allowed: true or false'),
+    (
+        {"report_file": "/var/log/salt/"},
+        'pillar arp_hygiene:report_file is "/var/log/salt/"; allowed: the path of a file, not a directory',
+    ),
+    (
+        {"verify": {"report_file": "/tmp"}},
+        'pillar arp_hygiene:verify:report_file is "/tmp"; allowed: the path of a file, not a directory',
+    ),
+    ({"method": "at"}, 'pillar arp_hygiene:method is "at"; allowed: cron (a root cron job), salt'),
+    (
+        {"interval": 5},
+        "pillar arp_hygiene:interval is not a setting of the formula; settings: method, interval_minutes",
+    ),
+    ({"sysctl": {"kernel.panic": 1}}, 'pillar arp_hygiene:sysctl has the key "kernel.panic"; allowed: net.ipv4|ipv6'),
+    ({"verify": {"enabled": "yes"}}, 'pillar arp_hygiene:verify:enabled is "yes"; allowed: true or false'),
+    (
+        {"verify": {"timeout": 0}},
+        "pillar arp_hygiene:verify:timeout is 0; allowed: a number of seconds above 0, at most 30",
+    ),
+    (
+        {"verify": {"rate": "9; touch {mark}"}},
+        'pillar arp_hygiene:verify:rate is "9; touch {mark}"; allowed: questions per second',
+    ),
+    (
+        {"verify": {"states": ["noarp"]}},
+        'pillar arp_hygiene:verify:states is ["noarp"]; allowed: a list of NUD states from',
+    ),
+    (
+        {"verify": {"fix": False}},
+        "pillar arp_hygiene:verify:fix is not a setting of the formula; settings of verify: enabled",
+    ),
+    (
+        {"announce": {"family": "ipx"}},
+        'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all',
+    ),
+    (
+        {"beacon": {"enabled": True, "table_share": 2}},
+        "pillar arp_hygiene:beacon:table_share is 2; allowed: a number above 0, at most 1",
+    ),
+    (
+        {"beacon": {"enabled": True, "netns": "$(touch {mark})"}},
+        'pillar arp_hygiene:beacon:netns is "$(touch {mark})"; allowed: the name of a network namespace',
+    ),
+    (
+        {"announce": {"interfaces": ["eth0$(touch {mark})"]}},
+        'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"',
+    ),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_PILLAR)
+def test_a_bad_pillar_is_refused_with_one_line_naming_the_key(bad, message):
+    problems, _ = problems_of(bad)
+    assert problems, "accepted"
+    assert message in problems[0]
+    assert "\n" not in problems[0] and len(problems[0]) < 400
+
+
+@pytest.mark.parametrize("value", [False, [], ""], ids=["false", "empty list", "empty string"])
+def test_a_pillar_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(value):
+    problems, _ = problems_of(value)
+    assert problems == [
+        f"pillar arp_hygiene is {salt.utils.json.dumps(value)}; allowed: a mapping of the keys in pillar.example, or "
+        "nothing for the defaults (to switch the formula off on a host, leave the host out of its top file, or set "
+        "method: none and enforce: false)"
+    ]
+
+
+def test_a_good_pillar_is_normalised_as_the_module_reads_it():
+    problems, settings = problems_of(
+        {
+            "flush": {
+                "states": " Stale , FAILED,",
+                "interfaces": "eth0",
+                "family": "ALL",
+                "exclude": "fe80::1%eth0",
+                "network": "192.0.2.0/24",
+            },
+            "verify": {"states": ["REACHABLE", " delay"]},
+            "announce": {"interfaces": None, "family": "Inet6"},
+        }
+    )
+    assert problems == []
+    assert settings["flush"] | {"min_age": 0, "netns": None} == {
+        "states": ["stale", "failed"],
+        "interfaces": ["eth0"],
+        "family": "all",
+        "network": "192.0.2.0/24",
+        "exclude": ["fe80::1%eth0"],
+        "min_age": 0,
+        "netns": None,
+    }
+    assert settings["verify"]["states"] == ["reachable", "delay"]
+    assert settings["announce"]["interfaces"] == [] and settings["announce"]["family"] == "inet6"
+    assert settings["cron_package"] == "cron"
+
+
+def test_pillar_example_and_the_defaults_pass_every_rule():
+    for given in ({}, load("../../pillar.example")["arp_hygiene"]):
+        problems, _ = problems_of(given)
+        assert problems == []
+
+
+@pytest.mark.parametrize(
+    "given, is_dir, exists, message",
+    [
+        (
+            {"report_file": "/srv/reports"},
+            lambda path: path == "/srv/reports",
+            os.path.exists,
+            'pillar arp_hygiene:report_file is "/srv/reports"; allowed: the path of a file, not a directory',
+        ),
+        (
+            {"sysctl": {"net.ipv6.neigh.eth0.gc_stale_time": 60}},
+            os.path.isdir,
+            lambda path: False,
+            'pillar arp_hygiene:sysctl has the key "net.ipv6.neigh.eth0.gc_stale_time"; this kernel has no setting '
+            '"gc_stale_time" in net.ipv6.neigh (/proc/sys/net/ipv6/neigh/default/ lists its settings)',
+        ),
+    ],
+    ids=["a directory", "a kernel without the setting"],
+)
+def test_what_only_the_minion_knows_is_asked_of_it(given, is_dir, exists, message):
+    problems, _ = problems_of(given, is_dir=is_dir, sysctl_exists=exists)
+    assert problems[0].startswith(message), problems[0]
+
+
+def test_every_rule_of_checks_yaml_has_a_setting_and_every_setting_a_rule():
+    defaults = DEFAULTS["arp_hygiene"]
+    ruled = {key if "kind" in rule else section for key, rule in RULES.items() for section in [key]}
+    assert ruled | {"sysctl"} == set(defaults)
+    for section, rules in RULES.items():
+        if "kind" not in rules:
+            assert set(rules) == set(defaults[section]), section
+
+
+PATHS = {
+    "python": "/opt/saltstack/salt/bin/python3.10",
+    "runner": "/usr/local/sbin/arp-hygiene-job",
+    "salt_call": "/opt/saltstack/salt/salt-call",
+    "config_dir": "/etc/salt",
+}
+
+
+def test_a_jobs_command_is_words_quoted_for_the_shell_and_values_as_json():
+    kwargs = {
+        "states": ["stale", "failed"],
+        "family": "all",
+        "netns": "123",
+        "exclude": ["fe80::1%eth0"],
+        "metrics_dir": "/var/lib/node exporter",
+        "test": False,
+    }
+    command = MAP.job_command(PATHS, "arp_hygiene-flush", "arp.flush_stale", kwargs, "/var/log/salt/a.json")
+    assert shlex.split(command) == [
+        *(PATHS["python"], PATHS["runner"], "--job", "arp_hygiene-flush", "--report", "/var/log/salt/a.json", "--"),
+        *(PATHS["salt_call"], "--local", "--config-dir", "/etc/salt", "--retcode-passthrough", "--out=json"),
+        "arp.flush_stale",
+        'exclude=["fe80::1%eth0"]',
+        "family=all",
+        'metrics_dir="/var/lib/node exporter"',
+        'netns="123"',
+        "states=stale,failed",
+        "test=false",
+    ]
+    # cron reads an unescaped % as the end of the command.
+    assert MAP.cron_line(command).count("\\%") == 1 and "%" not in MAP.cron_line(command).replace("\\%", "")
+    checked = MAP.job_command(PATHS, "arp_hygiene-flush", "arp.flush_stale", kwargs, None, check=True)
+    assert "--report" not in checked and shlex.split(checked)[4] == "--check"
+
+
+@pytest.mark.parametrize(
+    "interval, spread, minute",
+    [(5, True, "4-59/5"), (5, False, "*/5"), (1, True, "*/1"), (59, True, "3-59/59")],
+)
+def test_the_cron_minute_is_the_minions_own_within_the_interval(interval, spread, minute):
+    # md5("arp-db") begins with 06259c2d: 103128109 % 5 == 4, % 59 == 3.
+    assert MAP.cron_minute("arp-db", interval, spread) == minute
+
+
+def test_salt_call_is_the_configured_one_or_the_one_beside_the_minions_python():
+    python = "/opt/saltstack/salt/bin/python3.10"
+    assert MAP.find_salt_call("/usr/bin/salt-call", python) == "/usr/bin/salt-call"
+    found = MAP.find_salt_call(None, python, which=lambda name: None, exists=lambda path: path.endswith("salt/salt-call"))
+    assert found == "/opt/saltstack/salt/salt-call"
+    assert MAP.find_salt_call(None, python, which=lambda name: "/usr/bin/salt-call", exists=lambda path: False) == (
+        "/usr/bin/salt-call"
+    )
+    assert MAP.find_salt_call(None, python, which=lambda name: None, exists=lambda path: False) is None
