@@ -22,23 +22,8 @@ include:
   - {{ tplroot }}.sync
   - {{ tplroot }}.crond
   - {{ tplroot }}.runner
-{%-   set reports = [] %}
-{%-   for job in purposes | sort if arp_hygiene['jobs'][job]['wanted'] and arp_hygiene['jobs'][job]['report_file'] %}
-{%-     do reports.append(arp_hygiene['jobs'][job]['report_file']) %}
-{%-   endfor %}
-{#- Each directory of a report once, however many jobs write into it. #}
-{%-   set directories = [] %}
-{%-   for report in reports if salt['file.dirname'](report) not in directories %}
-{%-     do directories.append(salt['file.dirname'](report)) %}
-{%-   endfor %}
-{{ record('cron', reports, formula['records'], cron=true) }}
-{%-   for directory in directories %}
-
-arp_hygiene-cron-file-directory-{{ directory }}:
-  file.directory:
-    - name: {{ directory | yaml_encode }}
-    - makedirs: true
-{%-   endfor %}
+  - {{ tplroot }}.directories
+{{ record('cron', [], formula['records'], cron=true) }}
 
 {%-   for job, purpose in purposes | dictsort if arp_hygiene['jobs'][job]['wanted'] %}
 {%-     set settings = arp_hygiene['jobs'][job] %}
@@ -55,6 +40,9 @@ arp_hygiene-cron-cron-present-{{ job }}:
     - require:
       - pkg: arp_hygiene-crond-pkg-installed
       - {{ 'cmd' if checked else 'test' }}: arp_hygiene-cron-cmd-run-check-{{ job }}
+{%-     if settings['report_file'] %}
+      - file: arp_hygiene-directories-file-directory-{{ salt['file.dirname'](settings['report_file']) }}
+{%-     endif %}
 {%-   endfor %}
 {%- endif %}
 

@@ -8,14 +8,18 @@
 include:
   - {{ tplroot }}.invalid
 {%- else %}
-{%- set checks = [('no_stale', arp_hygiene['kwargs'])] %}
+{%- set checks = [('no_stale', arp_hygiene['enforce_kwargs'])] %}
 {%- if arp_hygiene['verify']['enabled'] %}
-{%-   do checks.append(('verified', arp_hygiene['verify_kwargs'])) %}
+{%-   do checks.append(('verified', arp_hygiene['enforce_verify_kwargs'])) %}
 {%- endif %}
+{%- set metrics = arp_hygiene['metrics_directory'] %}
 
 {%- if arp_hygiene['enforce'] %}
 include:
   - {{ tplroot }}.sync
+{%-   if metrics %}
+  - {{ tplroot }}.directories
+{%-   endif %}
 {%-   for function, kwargs in checks %}
 
 arp_hygiene-enforce-arp-{{ function }}:
@@ -27,6 +31,9 @@ arp_hygiene-enforce-arp-{{ function }}:
 {%-       endfor %}
     - require:
       - test: arp_hygiene-sync-test-module-available
+{%-       if metrics %}
+      - file: arp_hygiene-directories-file-directory-{{ metrics }}
+{%-       endif %}
 {%-     else %}
 {{ until_synced('What arp.' ~ function ~ ' would change is known once the arp module is synced: the live run '
                 ~ 'syncs it first, then checks the table.', name=arp_hygiene['flush']['netns'] or 'neighbour table') }}

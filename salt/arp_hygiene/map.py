@@ -325,7 +325,7 @@ def cron_minute(minion_id, interval, spread):
     return f"{offset}-59/{interval}"
 
 
-def job_settings(settings, formula, paths, cached_runner=None):
+def job_settings(settings, formula, paths, cached_runner=None, metrics_ready=True):
     """
     The arguments of each function the formula runs (kwargs: arp.flush_stale
     and arp.no_stale; verify_kwargs: arp.verify and arp.verified;
@@ -333,9 +333,23 @@ def job_settings(settings, formula, paths, cached_runner=None):
     command, and the command of its check (with the runner at
     ``cached_runner`` when the installed one is not there yet: test mode).
     The jobs pass test=false: they run live whatever the minion's `test`
-    option.
+    option. ``written``: the files the jobs and enforce write (the cron
+    jobs' reports, the metrics files); ``directories``: theirs, each once
+    (directories.sls makes them and records both).
+
+    What runs in test mode at the highstate (enforce's states: enforce_kwargs
+    and enforce_verify_kwargs; each job's check: check_kwargs) runs without
+    metrics_dir while the metrics directory is not there yet
+    (``metrics_ready`` false): the arp module refuses a directory that does
+    not exist, the live run makes it first, and test mode writes no metrics.
     """
     flush, verify, announce = settings["flush"], settings["verify"], settings["announce"]
+
+    def without_metrics(arguments):
+        if metrics_ready:
+            return arguments
+        return {key: value for key, value in arguments.items() if key != "metrics_dir"}
+
     kwargs = {"states": flush["states"], "family": flush["family"]}
     for key, value in (
         ("interface", flush["interfaces"]),
@@ -380,16 +394,66 @@ def job_settings(settings, formula, paths, cached_runner=None):
         ),
     ):
         job_kwargs = dict(job_kwargs, test=False)
+        check_kwargs = without_metrics(job_kwargs)
         check_paths = dict(paths, runner=cached_runner) if cached_runner else paths
         jobs[job] = {
             "function": function,
             "kwargs": job_kwargs,
+            "check_kwargs": check_kwargs,
             "report_file": report_file,
             "wanted": wanted,
             "command": cron_line(job_command(paths, job, function, job_kwargs, report_file)),
-            "check": job_command(check_paths, job, function, job_kwargs, report_file, check=True),
+            "check": job_command(check_paths, job, function, check_kwargs, report_file, check=True),
         }
-    return {"kwargs": kwargs, "verify_kwargs": verify_kwargs, "announce_kwargs": announce_kwargs, "jobs": jobs}
+
+    written = []
+    if settings["method"] == "cron":
+        written += [
+            report for report in (settings["report_file"], verify["enabled"] and verify["report_file"]) if report
+        ]
+    # The metrics directory, as directories.sls names its state.
+    metrics = os.path.normpath(settings["metrics"]["textfile_dir"]) if settings["metrics"]["textfile_dir"] else None
+    if metrics and (settings["method"] != "none" or settings["enforce"]):
+        written += [
+            f"{metrics}/arp_hygiene_{task}.prom" for task in ("flush", "verify") if task == "flush" or verify["enabled"]
+        ]
+    directories = []
+    for path in written:
+        if os.path.dirname(path) not in directories:
+            directories.append(os.path.dirname(path))
+    return {
+        "directories": directories,
+        "metrics_directory": metrics,
+        "kwargs": kwargs,
+        "verify_kwargs": verify_kwargs,
+        "enforce_kwargs": without_metrics(kwargs),
+        "enforce_verify_kwargs": without_metrics(verify_kwargs),
+        "announce_kwargs": announce_kwargs,
+        "jobs": jobs,
+        "written": written,
+    }
+
+
+def satisfied(requirement, version=None):
+    """
+    The installed version of the package that the pip ``requirement``
+    (pillar pyroute2:pip) names, when it satisfies the requirement in this
+    Python (the minion's: where pip.installed would install it); else None
+    (missing, another version, or a requirement this cannot judge).
+    ``version``: how to read an installed package's version.
+    """
+    import importlib.metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        wanted = Requirement(requirement)
+        installed = (version or importlib.metadata.version)(wanted.name)
+    except (InvalidRequirement, importlib.metadata.PackageNotFoundError):
+        return None
+    if wanted.url or wanted.extras or (wanted.marker and not wanted.marker.evaluate()):
+        return None
+    return installed if wanted.specifier.contains(installed, prereleases=True) else None
 
 
 def find_salt_call(configured, python, which=salt_path.which, exists=os.path.isfile):
@@ -467,7 +531,9 @@ def run():
     cached_runner = None
     if __opts__["test"]:  # noqa: F821
         cached_runner = __salt__["cp.cache_file"](f"salt://{tplroot}/files/arp-hygiene-job", saltenv=saltenv)  # noqa: F821
-    settings.update(job_settings(settings, formula, paths, cached_runner))
+    metrics = settings["metrics"]["textfile_dir"]
+    metrics_ready = not __opts__["test"] or not metrics or os.path.isdir(metrics)  # noqa: F821
+    settings.update(job_settings(settings, formula, paths, cached_runner, metrics_ready))
     interval = settings["interval_minutes"]
     settings.update(
         {
@@ -476,6 +542,10 @@ def run():
             "cron_minute": cron_minute(__grains__["id"], interval, settings["spread"]),  # noqa: F821
             "splay": interval * 30 if settings["spread"] else None,
             "module_ready": "arp.flush_stale" in __salt__,  # noqa: F821
+            # pip.installed lists every package (a second's work) at each highstate.
+            "pyroute2_installed": satisfied(settings["pyroute2"]["pip"])
+            if settings["pyroute2"]["install"] == "pip"
+            else None,
         }
     )
     return settings

@@ -14,9 +14,14 @@ include:
 {%- set salt_method = arp_hygiene['method'] == 'salt' %}
 {%- set checked = arp_hygiene['module_ready'] or not opts['test'] %}
 
+{%- set metrics = arp_hygiene['metrics_directory'] %}
+
 {%- if salt_method %}
 include:
   - {{ tplroot }}.sync
+{%-   if metrics %}
+  - {{ tplroot }}.directories
+{%-   endif %}
 {%- endif %}
 
 {%- for job in [arp_hygiene['job'], arp_hygiene['verify_job']] %}
@@ -28,11 +33,14 @@ arp_hygiene-schedule-arp-job_works-{{ job }}:
   arp.job_works:
     - name: {{ job }}
     - function: {{ settings['function'] }}
-{%-       for key, value in settings['kwargs'] | dictsort if key != 'test' %}
+{%-       for key, value in settings['check_kwargs'] | dictsort if key != 'test' %}
     - {{ key }}: {{ value | json }}
 {%-       endfor %}
     - require:
       - test: arp_hygiene-sync-test-module-available
+{%-       if metrics %}
+      - file: arp_hygiene-directories-file-directory-{{ metrics }}
+{%-       endif %}
 {%-     else %}
 {{ until_synced("The job's function is tried once the arp module is synced, in the live run.") }}
 {%-     endif %}

@@ -53,7 +53,7 @@ arp_hygiene-sync-test-module-available:
       - saltutil: arp_hygiene-sync-saltutil-sync_{{ kind }}
 {%-     endfor %}
 {%-     if install != 'none' %}
-      - {{ install }}: arp_hygiene-pyroute2-{{ install }}-installed
+      - id: arp_hygiene-pyroute2-{{ install }}-installed
 {%-     endif %}
 {%-   endif %}
 {%- else %}

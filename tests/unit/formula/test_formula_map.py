@@ -280,9 +280,70 @@ def test_the_cron_minute_is_the_minions_own_within_the_interval(interval, spread
 def test_salt_call_is_the_configured_one_or_the_one_beside_the_minions_python():
     python = "/opt/saltstack/salt/bin/python3.10"
     assert MAP.find_salt_call("/usr/bin/salt-call", python) == "/usr/bin/salt-call"
-    found = MAP.find_salt_call(None, python, which=lambda name: None, exists=lambda path: path.endswith("salt/salt-call"))
+    found = MAP.find_salt_call(
+        None, python, which=lambda name: None, exists=lambda path: path.endswith("salt/salt-call")
+    )
     assert found == "/opt/saltstack/salt/salt-call"
     assert MAP.find_salt_call(None, python, which=lambda name: "/usr/bin/salt-call", exists=lambda path: False) == (
         "/usr/bin/salt-call"
     )
     assert MAP.find_salt_call(None, python, which=lambda name: None, exists=lambda path: False) is None
+
+
+def jobs_of(given, **options):
+    problems, settings = problems_of(given)
+    assert problems == []
+    return MAP.job_settings(settings, DEFAULTS["formula"], PATHS, **options)
+
+
+def test_what_the_jobs_write_is_known_and_each_directory_made_once():
+    both_in_one = jobs_of({"metrics": {"textfile_dir": "/var/log/salt/"}})
+    assert both_in_one["written"] == [
+        "/var/log/salt/arp_hygiene.json",
+        "/var/log/salt/arp_hygiene_verify.json",
+        "/var/log/salt/arp_hygiene_flush.prom",
+        "/var/log/salt/arp_hygiene_verify.prom",
+    ]
+    assert both_in_one["directories"] == ["/var/log/salt"] and both_in_one["metrics_directory"] == "/var/log/salt"
+    nothing = jobs_of({"report_file": None, "verify": {"report_file": None}})
+    assert nothing["written"] == [] and nothing["directories"] == []
+    scheduler = jobs_of({"method": "salt", "verify": {"enabled": False}, "metrics": {"textfile_dir": "/srv/m"}})
+    assert scheduler["written"] == ["/srv/m/arp_hygiene_flush.prom"], "no cron job, no report"
+
+
+def test_test_mode_runs_without_the_metrics_directory_until_the_live_run_makes_it():
+    given = {"metrics": {"textfile_dir": "/srv/metrics"}}
+    ready, not_yet = jobs_of(given), jobs_of(given, metrics_ready=False)
+    assert (
+        ready["enforce_kwargs"]["metrics_dir"]
+        == "/srv/metrics"
+        == ready["jobs"]["arp_hygiene-flush"]["check_kwargs"]["metrics_dir"]
+    )
+    assert "metrics_dir" not in not_yet["enforce_kwargs"] and "metrics_dir" not in not_yet["enforce_verify_kwargs"]
+    flush = not_yet["jobs"]["arp_hygiene-flush"]
+    assert "metrics_dir" not in flush["check_kwargs"] and "metrics_dir" not in flush["check"]
+    # What cron runs is the whole job, always.
+    assert 'metrics_dir="/srv/metrics"' in flush["command"] and flush["kwargs"]["metrics_dir"] == "/srv/metrics"
+
+
+@pytest.mark.parametrize(
+    "requirement, installed, expected",
+    [
+        ("pyroute2>=0.9.1,<0.10", "0.9.4", "0.9.4"),
+        ("pyroute2>=0.9.1,<0.10", "0.10.0", None),
+        ("pyroute2==0.9.2", "0.9.2", "0.9.2"),
+        ("pyroute2>=0.9.1,<0.10", None, None),
+        ("pyroute2[extra]>=0.9", "0.9.4", None),
+        ("not a requirement !", "0.9.4", None),
+    ],
+)
+def test_pip_runs_only_when_the_installed_pyroute2_does_not_satisfy_the_requirement(requirement, installed, expected):
+    import importlib.metadata
+
+    def version(name):
+        assert name == "pyroute2"
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    assert MAP.satisfied(requirement, version) == expected

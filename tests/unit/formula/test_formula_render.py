@@ -8,8 +8,10 @@ setting one key) refuse with the key named.
 """
 
 import collections
+import importlib.util
 import os
 import re
+import shutil
 
 import pytest
 import salt.utils.yaml
@@ -23,6 +25,14 @@ FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
 # fail the render.
 TOGETHER = "arp_hygiene,arp_hygiene.announce,arp_hygiene.master"
 APPLIED = [TOGETHER, "arp_hygiene.clean"]
+
+
+def formula_map():
+    """salt/arp_hygiene/map.py as plain Python, for the cron minute it computes."""
+    spec = importlib.util.spec_from_file_location("arp_hygiene_map", os.path.join(FORMULA, "map.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def example():
@@ -48,16 +58,25 @@ PILLARS = {
 }
 
 
-@pytest.fixture(scope="module")
-def state(salt_factories):
-    """Salt's state module on a masterless minion whose file root is the checkout's salt/."""
+def minion(salt_factories, minion_id):
+    """Salt's loaders of a masterless minion ``minion_id`` whose file root is the checkout's salt/."""
     from saltfactories.utils.functional import Loaders
 
     factory = salt_factories.salt_minion_daemon(
-        "arp-render",
+        minion_id,
         overrides={"file_client": "local", "file_roots": {"base": [os.path.join(REPO, "salt")]}},
     )
-    return Loaders(factory.config.copy()).modules.state
+    return Loaders(factory.config.copy())
+
+
+@pytest.fixture(scope="module")
+def loaders(salt_factories):
+    return minion(salt_factories, "arp-render")
+
+
+@pytest.fixture(scope="module")
+def state(loaders):
+    return loaders.modules.state
 
 
 def render(state, mods, settings):
@@ -143,3 +162,117 @@ def test_the_same_report_file_is_accepted_when_verify_writes_none(state):
     settings = {"report_file": "/var/tmp/r.json", "verify": {"enabled": False, "report_file": "/var/tmp/r.json"}}
     rendered = render(state, "arp_hygiene.cron", settings)
     assert "arp_hygiene-invalid-test-pillar" not in rendered
+
+
+def arguments(rendered, state_id):
+    """{argument: value} of a rendered state."""
+    (body,) = [value for key, value in rendered[state_id].items() if not key.startswith("__")]
+    return {key: value for item in body if isinstance(item, dict) for key, value in item.items()}
+
+
+@pytest.mark.parametrize(
+    "install, requirement, expected",
+    [
+        # pyroute2 in this virtualenv satisfies the default: nothing to install (no pip run).
+        ("pip", "pyroute2>=0.9.1,<0.10", {"test": "arp_hygiene-pyroute2-pip-installed"}),
+        ("pip", "pyroute2>=99", {"pip": "pyroute2>=99"}),
+        ("pkg", "pyroute2>=0.9.1,<0.10", {"pkg": "python3-pyroute2"}),
+        ("none", "pyroute2>=0.9.1,<0.10", {}),
+    ],
+)
+def test_pillar_chooses_how_pyroute2_is_installed(state, never_synced, install, requirement, expected):
+    settings = {"pyroute2": {"install": install, "pip": requirement}, "method": "none"}
+    rendered = render(state, "arp_hygiene", settings)
+    installers = {
+        module: arguments(rendered, key).get("name", key)
+        for key, body in rendered.items()
+        if key.startswith("arp_hygiene-pyroute2-")
+        for module in body
+        if not module.startswith("__")
+    }
+    assert installers == expected
+    # The arp states wait for the modules: synced (this minion has no copy
+    # of the served ones), pyroute2 installed, the module there.
+    assert arguments(rendered, "arp_hygiene-enforce-arp-no_stale")["require"] == [
+        {"test": "arp_hygiene-sync-test-module-available"}
+    ]
+    installed = [{"id": f"arp_hygiene-pyroute2-{install}-installed"}] if expected else []
+    assert arguments(rendered, "arp_hygiene-sync-test-module-available")["require"] == [
+        {"saltutil": "arp_hygiene-sync-saltutil-sync_modules"},
+        {"saltutil": "arp_hygiene-sync-saltutil-sync_states"},
+        *installed,
+    ]
+
+
+def served_copies(loaders):
+    """The minion's copies of the served arp modules and states (salt-factories' Loaders syncs them first)."""
+    extmods = loaders.opts["extension_modules"]
+    for kind in ("modules", "states"):
+        for name in os.listdir(os.path.join(REPO, "salt", f"_{kind}")):
+            if name == "arp.py" or name.startswith("_arp_hygiene_"):
+                yield os.path.join(REPO, "salt", f"_{kind}", name), os.path.join(extmods, kind, name)
+
+
+@pytest.fixture
+def synced_copies(loaders):
+    """Copies of the served arp modules and states in the minion's extension_modules, as a sync leaves them."""
+    copies = list(served_copies(loaders))
+    for source, copy in copies:
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        shutil.copyfile(source, copy)
+    yield [copy for _, copy in copies]
+    for source, copy in copies:
+        shutil.copyfile(source, copy)
+
+
+@pytest.fixture
+def never_synced(synced_copies):
+    """A minion that has never synced the arp modules and states."""
+    for copy in synced_copies:
+        os.unlink(copy)
+
+
+def test_the_modules_are_synced_only_when_the_served_ones_differ(state, synced_copies):
+    def syncs():
+        rendered = render(state, "arp_hygiene", {"method": "none"})
+        return sorted(key for key in rendered if key.startswith("arp_hygiene-sync-saltutil-"))
+
+    assert syncs() == []
+    with open(synced_copies[0], "a", encoding="utf-8") as copy:
+        copy.write("# an older copy\n")
+    assert syncs() == ["arp_hygiene-sync-saltutil-sync_modules"]
+    os.unlink(synced_copies[0])
+    assert syncs() == ["arp_hygiene-sync-saltutil-sync_modules"]
+
+
+def test_a_fleet_runs_at_minutes_of_its_own_and_without_spread_together(salt_factories, state):
+    web = minion(salt_factories, "arp-web").modules.state
+    cron_minute = formula_map().cron_minute
+    interval = next(n for n in range(2, 60) if cron_minute("arp-render", n, True) != cron_minute("arp-web", n, True))
+    settings = {"method": "cron", "interval_minutes": interval, "report_file": "/var/tmp/r.json"}
+    job = "arp_hygiene-cron-cron-present-arp_hygiene-flush"
+
+    def minute(state_module, settings):
+        return arguments(render(state_module, "arp_hygiene.cron", settings), job)["minute"]
+
+    db, other = minute(state, settings), minute(web, settings)
+    assert db == cron_minute("arp-render", interval, True) != other == cron_minute("arp-web", interval, True)
+    assert minute(state, settings) == db, "the same minute every time"
+    together = {**settings, "spread": False}
+    assert minute(state, together) == minute(web, together) == f"*/{interval}"
+
+    scheduled = "arp_hygiene-schedule-schedule-present-arp_hygiene-flush"
+    splayed = arguments(render(state, "arp_hygiene.schedule", {**settings, "method": "salt"}), scheduled)
+    assert splayed["splay"] == interval * 30 and splayed["minutes"] == interval
+    unsplayed = render(state, "arp_hygiene.schedule", {**settings, "method": "salt", "spread": False})
+    assert "splay" not in arguments(unsplayed, scheduled)
+
+
+def test_arp_notify_is_planned_on_all_and_default(state):
+    rendered = render(state, "arp_hygiene.announce", {"announce": {"arp_notify": True, "at_boot": False}})
+    planned = sorted(
+        (arguments(rendered, key)["name"], arguments(rendered, key)["value"])
+        for key in rendered
+        if key.startswith("arp_hygiene-announce-sysctl")
+    )
+    assert planned == [("net.ipv4.conf.all.arp_notify", 1), ("net.ipv4.conf.default.arp_notify", 1)]
