@@ -2,8 +2,9 @@
 A real salt-master serving this checkout the way README.md tells operators to
 (file_roots: the checkout's salt/, which holds the formula, _modules and
 _states), and two real minions: arp-db with grain roles: database, arp-web
-without it. Both run as root on this host, so they share root's crontab: the
-tests save it first and put it back afterwards, whatever happens.
+without it. Both run as root on this host, so they share its paths and
+root's crontab: the tests move what is there aside first (a fresh host) and
+put it back afterwards, whatever happens.
 """
 
 import os
@@ -17,27 +18,34 @@ import sysconfig
 
 import pytest
 
-from tests.support import REPO, unavailable
-from tests.support.master import DB, FRESH, TOP, WEB, Pillar, apply_clean
+from tests.support import REPO, host, unavailable
+from tests.support.master import DB, FRESH, TOP, WEB, Client, Pillar, apply_clean
 
 
 @pytest.fixture(scope="package")
-def root_crontab():
-    """Root's crontab as it was, put back after the package's tests."""
+def fresh_host():
+    """
+    A host the product never ran on, for the package's tests (their minions
+    run as root on this host and share its paths and root's crontab): what
+    is at the product's paths, and root's crontab, moved aside, and put back
+    after the package's tests, whatever happens (tests/support/host.py).
+    """
     if os.geteuid() != 0:
-        unavailable("the formula's tests manage root's crontab: they need root")
+        unavailable("the formula's tests write the product's paths and root's crontab: they need root")
     if not shutil.which("crontab"):
         unavailable("crontab is missing: ./run test installs Debian's cron package")
     daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and process_name(pid) in ("cron", "crond")]
     if daemons:
         # It would start the jobs under test by itself, between two steps of a test.
         unavailable(f"a cron daemon is running (pid {', '.join(daemons)}); stop it while the tests run")
-    saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
-    yield
-    if saved.returncode == 0:
-        subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
-    else:
-        subprocess.run(["crontab", "-r"], capture_output=True)
+    with host.aside():
+        yield
+
+
+@pytest.fixture
+def fresh_paths(fresh_host):
+    """Nothing at the product's paths and no crontab for root when the test starts, whatever earlier tests left."""
+    host.remove()
 
 
 def process_name(pid):
@@ -70,7 +78,7 @@ def checkout(tmp_path_factory):
 
 
 @pytest.fixture(scope="package")
-def master(salt_factories, trees, checkout, root_crontab):
+def master(salt_factories, trees, checkout):
     state, pillar = trees
     factory = salt_factories.salt_master_daemon(
         "arp-master",
@@ -147,11 +155,13 @@ def fresh_minion(master, tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def salt_cli(master, db_minion, web_minion):
-    return master.salt_cli(timeout=180)
+    """`salt <minion> <function> <args>` through the package's master (tests/support/master.Client)."""
+    return Client(master)
 
 
 @pytest.fixture(scope="package")
-def pillar(trees, salt_cli):
+def pillar(trees, salt_cli, fresh_host):
+    """The formula's pillar on the master: the formula writes on this host, which the tests see fresh."""
     return Pillar(trees[1], salt_cli)
 
 

@@ -47,19 +47,6 @@ def test_announce_tells_the_segment_and_installs_a_boot_job(salt_cli, pillar, cl
     assert job_lines(ANNOUNCE_JOB) == []
 
 
-def test_arp_notify_is_planned_with_test_true(salt_cli, pillar, clean):
-    # Only test=True: the tests never change the host's own sysctls.
-    pillar.set({"announce": {"arp_notify": True, "at_boot": False, "interfaces": ["arph-none0"]}})
-
-    ret = salt_cli.run("state.show_sls", "arp_hygiene.announce", minion_tgt=DB)
-    assert ret.returncode == 0, ret
-    planned = {key: state["sysctl"] for key, state in ret.data.items() if key.startswith("arp_hygiene-announce-sysctl")}
-    names = sorted(
-        next(arg["name"] for arg in args if isinstance(arg, dict) and "name" in arg) for args in planned.values()
-    )
-    assert names == ["net.ipv4.conf.all.arp_notify", "net.ipv4.conf.default.arp_notify"]
-
-
 def wait_for(condition, seconds=5):
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:

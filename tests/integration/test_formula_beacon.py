@@ -13,7 +13,7 @@ import os
 import pytest
 import salt.utils.yaml
 
-from tests.support import REPO, lab
+from tests.support import REPO, host, lab
 from tests.support.master import DB, NO_VERIFY, STALE_FLUSH_ONLY, beacon_events, changed, job_lines, run_as_cron
 
 PRESENT = "arp_hygiene-beacon-beacon-present-arp"
@@ -147,18 +147,16 @@ def test_pillar_adds_the_beacon_which_fires_and_only_the_formulas_goes(
     assert "arp" not in beacons(salt_cli) and "arp" not in saved(db_minion)
 
 
-def test_without_a_minion_daemon_the_beacon_fails_the_highstate_saying_why(tmp_path):
+def test_without_a_minion_daemon_the_beacon_fails_the_highstate_saying_why(fresh_host, tmp_path):
     config = lab.salt_config(str(tmp_path / "config"))
     with open(os.path.join(config, "minion"), "a", encoding="utf-8") as minion:
         minion.write(f"file_roots:\n  base: [{os.path.join(REPO, 'salt')}]\n")
     pillar = {"arp_hygiene": {"beacon": {"enabled": True}}}
-    manifest = "/var/lib/arp-hygiene/written.json"
-    before = open(manifest, encoding="utf-8").read() if os.path.exists(manifest) else None
+    before = host.fingerprint()
 
     done = lab.salt_call(config, "--out=json", "state.apply", "arp_hygiene.beacon", f"pillar={json.dumps(pillar)}")
 
     assert done.returncode != 0
     (ret,) = json.loads(done.stdout)["local"].values()
     assert ret["result"] is False and ret["comment"].startswith("No salt-minion daemon answered"), ret
-    after = open(manifest, encoding="utf-8").read() if os.path.exists(manifest) else None
-    assert after == before, "nothing recorded"
+    assert host.fingerprint() == before, "nothing written, nothing recorded"

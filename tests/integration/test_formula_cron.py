@@ -1,7 +1,8 @@
 """
 The formula's cron line, through a real master and minion: every pillar the
-checks accept reaches the module exactly as given (cron's % included), a real
-cron daemon runs it, and a fleet's minions run at minutes of their own.
+checks accept reaches the module exactly as given (cron's % included), and a
+real cron daemon runs it. (A fleet's minions run at minutes of their own:
+tests/unit/formula/test_formula_render.py.)
 """
 
 import ipaddress
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import lab
-from tests.support.master import DB, NO_VERIFY, STALE_FLUSH_ONLY, WEB, cron_minute, cron_split, job_lines, run_as_cron
+from tests.support.master import DB, NO_VERIFY, STALE_FLUSH_ONLY, cron_split, job_lines, run_as_cron
 from tests.support.tables import LEARNED, every_state, keys, snapshot
 
 # A link-local router on each side of the lab table, to exclude by scope id.
@@ -134,44 +135,3 @@ def test_a_real_cron_daemon_runs_a_job_that_excludes_a_scoped_router(salt_cli, c
     stale = {key for key, (_, state, flags) in before.items() if state == "stale" and "extern_learn" not in flags}
     assert deleted == stale - {("fe80::1", "a0")}
     assert ("fe80::1", "a0") in snapshot(ns) and ("fe80::1", "b0") not in snapshot(ns)
-
-
-def rendered(salt_cli, minion, settings):
-    """{state id: its arguments} of arp_hygiene.cron and arp_hygiene.schedule as the minion renders them."""
-    ret = salt_cli.run(
-        "state.show_sls",
-        "arp_hygiene.cron,arp_hygiene.schedule",
-        f"pillar={json.dumps({'arp_hygiene': settings})}",
-        minion_tgt=minion,
-    )
-    assert ret.returncode == 0, ret
-    states = {}
-    for state_id, body in ret.data.items():
-        for function in body.values():
-            if isinstance(function, list):
-                states[state_id] = {k: v for item in function if isinstance(item, dict) for k, v in item.items()}
-    return states
-
-
-def test_a_fleet_runs_at_minutes_of_its_own_and_without_spread_together(salt_cli, tmp_path):
-    interval = next(n for n in range(2, 60) if cron_minute(DB, n) != cron_minute(WEB, n))
-    settings = {"method": "cron", "interval_minutes": interval, "report_file": str(tmp_path / "r.json")}
-    job = "arp_hygiene-cron-cron-present-arp_hygiene-flush"
-
-    db, web = rendered(salt_cli, DB, settings), rendered(salt_cli, WEB, settings)
-    assert db[job]["minute"] == cron_minute(DB, interval) != web[job]["minute"] == cron_minute(WEB, interval)
-    assert rendered(salt_cli, DB, settings)[job]["minute"] == db[job]["minute"], "the same minute every time"
-
-    together = {**settings, "spread": False}
-    assert (
-        rendered(salt_cli, DB, together)[job]["minute"]
-        == rendered(salt_cli, WEB, together)[job]["minute"]
-        == f"*/{interval}"
-    )
-
-    scheduled = rendered(salt_cli, DB, {**settings, "method": "salt"})[
-        "arp_hygiene-schedule-schedule-present-arp_hygiene-flush"
-    ]
-    assert scheduled["splay"] == interval * 30 and scheduled["minutes"] == interval
-    unsplayed = rendered(salt_cli, DB, {**settings, "method": "salt", "spread": False})
-    assert "splay" not in unsplayed["arp_hygiene-schedule-schedule-present-arp_hygiene-flush"]

@@ -11,6 +11,7 @@ import os
 import time
 
 from tests.support import REPO
+from tests.support.master import Client
 
 MINION = "arp-threads"
 MARK = 424242.0  # every age the changed helper reports
@@ -31,7 +32,7 @@ def test_a_changed_helper_synced_into_a_running_minion_is_picked_up(master, tree
     assert changed != original, "the helper's age() is not where this test expects it"
 
     factory = master.salt_minion_daemon(MINION, overrides={"multiprocessing": False})
-    salt_cli = master.salt_cli(timeout=180)
+    salt_cli = Client(master)
     # The first root of the master's file_roots wins over the checkout's copy.
     override = trees[0] / "_modules"
     with factory.started():

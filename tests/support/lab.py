@@ -34,7 +34,13 @@ _counter = itertools.count(1)
 # every lab shares it. So no test ever finds the entries it put in place
 # collected because another process's tables were crowded (the integration
 # suite runs beside the functional ones).
-TABLES_LOCK = "/tmp/arp-hygiene-neighbour-tables.lock"
+# ./run test keeps the lock files in a directory of its own (removed after the run).
+TABLES_LOCK = os.environ.get("ARP_HYGIENE_TABLES_LOCK", "/tmp/arp-hygiene-neighbour-tables.lock")
+# Who waits for the tables alone goes first: while it waits, no lab takes the
+# shared lock anew (each takes this one on its way in), so it waits for the
+# labs open now, not for a moment when none is (with three processes making
+# labs, there may be none for minutes).
+TURNSTILE = TABLES_LOCK + ".turnstile"
 _alone = False
 
 
@@ -46,7 +52,9 @@ def tables_to_ourselves():
         yield
         return
     with open(TABLES_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(TURNSTILE, "a") as turnstile:
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         _alone = True
         try:
             yield
@@ -65,13 +73,34 @@ def sharing_tables():
             lock.close()
 
 
+class _SharedLock:
+    """The shared lock on TABLES_LOCK, held until closed."""
+
+    held = 0  # by this process now
+
+    def __init__(self):
+        self.file = open(TABLES_LOCK, "a")
+        if _SharedLock.held:
+            # This process holds it already: a writer waiting at the
+            # turnstile waits for this process, which must not wait for it.
+            fcntl.flock(self.file, fcntl.LOCK_SH)
+        else:
+            with open(TURNSTILE, "a") as turnstile:
+                fcntl.flock(turnstile, fcntl.LOCK_EX)
+                fcntl.flock(self.file, fcntl.LOCK_SH)
+        _SharedLock.held += 1
+
+    def close(self):
+        if not self.file.closed:
+            self.file.close()
+            _SharedLock.held -= 1
+
+
 def _share_tables():
     """The shared lock on TABLES_LOCK (None when this process holds it alone): released when closed."""
     if _alone:
         return None
-    lock = open(TABLES_LOCK, "a")
-    fcntl.flock(lock, fcntl.LOCK_SH)
-    return lock
+    return _SharedLock()
 
 
 # Per-interface neighbour timers that keep entries in the state a test puts
