@@ -84,6 +84,7 @@ def test_test_mode_deletes_nothing_and_reports_what_a_live_run_deletes(arp, tabl
     assert done["vanished"] == {}
 
 
+@pytest.mark.once
 def test_two_flushes_at_once_both_succeed(arp, table):
     ns, before = table
     results, errors = [], []
@@ -111,6 +112,7 @@ def test_two_flushes_at_once_both_succeed(arp, table):
     assert snapshot(ns) == {key: value for key, value in before.items() if key not in expected_gone}
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     "function, arguments, message",
     [
@@ -171,6 +173,7 @@ def test_family_is_read_in_any_case(arp, table):
     assert keys(result["would_delete"]) == {key for key, value in before.items() if matches(key, value, family="inet6")}
 
 
+@pytest.mark.once
 def test_a_scope_id_limits_network_and_exclude_to_its_interface(arp, table):
     ns, _ = table
     lab.add_entries(
@@ -190,6 +193,7 @@ def test_a_scope_id_limits_network_and_exclude_to_its_interface(arp, table):
         arp.flush_stale(family="inet6", exclude="fe80::1%eth7", netns=ns.name)
 
 
+@pytest.mark.once
 def test_managed_entries_are_listed_as_such_and_never_flushed(arp, table):
     ns, _ = table
     ns.ip("neigh", "add", "192.0.2.77", "dev", "a0", "managed")
@@ -217,6 +221,7 @@ def before_deletes(monkeypatch, action, flush):
     monkeypatch.setattr(socket_class, "delete", delete)
 
 
+@pytest.mark.once
 def test_a_link_deleted_mid_flush_makes_its_entries_vanished_not_an_error(arp, table, monkeypatch):
     ns, before = table
     before_deletes(monkeypatch, lambda *_: ns.ip("link", "del", "b0"), arp.flush_stale)

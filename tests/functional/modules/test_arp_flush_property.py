@@ -1,10 +1,14 @@
 """Property: on any table and any selection, a flush removes exactly what the selection matches."""
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import lab
 from tests.support.tables import LEARNED, keys, matches, snapshot
+
+# The flush's invariant on the kernel's tables: the same on every Salt.
+pytestmark = pytest.mark.once
 
 STATES = ("stale", "reachable", "probe", "failed", "incomplete", "permanent", "noarp")
 PREFIXES = {("a0", 4): "192.0.2.", ("b0", 4): "198.51.100.", ("a0", 6): "2001:db8:a::", ("b0", 6): "2001:db8:b::"}

@@ -44,6 +44,7 @@ def test_forget_deletes_only_the_wrong_learned_entries(arp, table):
     assert "b0" not in result["kept"] and result["not_cached"] == []
 
 
+@pytest.mark.once
 def test_addresses_that_no_entry_holds_are_reported_as_not_cached(arp, table):
     ns, before = table
     result = arp.forget("192.0.2.10, 192.0.2.99", netns=ns.name)
@@ -76,6 +77,7 @@ def test_settings_from_the_minions_configuration_choose_the_namespace_and_exclud
     assert snapshot(ns) == {key: value for key, value in before.items() if key != ("192.0.2.10", "a0")}
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -97,6 +99,7 @@ def test_bad_input_is_refused_and_changes_nothing(arp, table, arguments, message
     assert snapshot(ns) == before
 
 
+@pytest.mark.once
 @pytest.mark.traffic
 def test_forgetting_a_reachable_black_hole_heals_it_and_a_second_call_keeps_the_right_entry(arp, netlab):
     hole = lab.BlackHole(netlab, state="reachable")
@@ -112,6 +115,7 @@ def test_forgetting_a_reachable_black_hole_heals_it_and_a_second_call_keeps_the_
     assert hole.entry()["lladdr"] == lab.NEW_MAC
 
 
+@pytest.mark.once
 def test_addresses_are_the_hosts_own_global_ones_with_their_mac(arp, netlab):
     segment = lab.Segment(netlab)
     worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)

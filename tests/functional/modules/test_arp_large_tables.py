@@ -14,7 +14,7 @@ from tests.support.tables import LEARNED, keys, matches, snapshot
 # gc_thresh2 of their entries in a family are non-permanent, so the kernel
 # never starts forced garbage collection (which would drop the root
 # namespace's entries too).
-pytestmark = pytest.mark.usefixtures("tables_alone_for_the_module")
+pytestmark = [pytest.mark.usefixtures("tables_alone_for_the_module"), pytest.mark.once]
 
 
 def stale_entries(count, ifname, prefix):

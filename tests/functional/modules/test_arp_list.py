@@ -37,6 +37,7 @@ def test_list_defaults_to_ipv4(arp, table):
     assert as_snapshot(entries) == {key: value for key, value in before.items() if ":" not in key[0]}
 
 
+@pytest.mark.once
 def test_list_agrees_with_pyroute2_decoding(arp, table):
     """The module decodes the dump itself; pyroute2's own decoder must read the same."""
     ns, _ = table
@@ -105,6 +106,7 @@ def test_list_selection(arp, table, selection, wanted):
     assert as_snapshot(arp.list(netns=ns.name, **selection)) == expected
 
 
+@pytest.mark.once
 def test_an_entry_on_a_link_newer_than_the_link_dump_is_named_after_it(table):
     """Names come from a second read of the links; a link gone by then gets a name no interface can have."""
     ns, _ = table

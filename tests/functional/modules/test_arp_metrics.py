@@ -19,6 +19,9 @@ from salt.exceptions import SaltInvocationError
 from tests.support import lab, unavailable
 from tests.support.tables import snapshot
 
+# The metrics file and node_exporter's reading of it: the same on every Salt.
+pytestmark = pytest.mark.once
+
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 
 

@@ -30,6 +30,7 @@ def test_a_wrong_reachable_entry_is_unanswered_and_fix_finds_and_repairs_it(arp,
     assert segment.reach(db, WORKER_IP)
 
 
+@pytest.mark.once
 def test_test_mode_sends_nothing_and_changes_nothing(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, OLD_MAC, "reachable")
@@ -49,6 +50,7 @@ def test_test_mode_sends_nothing_and_changes_nothing(arp, segment):
     assert questions(wire.frames(), {WORKER_IP, WORKER_IP6, NOBODY}) == [], "test mode sends nothing at all"
 
 
+@pytest.mark.once
 def test_healthy_entries_are_ok_and_keep_their_mac(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP, NEW_MAC, "stale")
@@ -64,6 +66,7 @@ def test_healthy_entries_are_ok_and_keep_their_mac(arp, segment):
         assert macs(db) == before
 
 
+@pytest.mark.once
 def test_a_report_run_asks_each_cached_mac_alone_from_this_hosts_address(arp, segment):
     """Without fix: the kernel's own unicast reachability probe, never a broadcast."""
     segment, db, _ = segment
@@ -83,6 +86,7 @@ def test_a_report_run_asks_each_cached_mac_alone_from_this_hosts_address(arp, se
     assert solicitation[38:54] == ipaddress.ip_address(WORKER_IP6).packed, "to the address asked about"
 
 
+@pytest.mark.once
 def test_unanswered_entries_are_reported_and_only_stale_or_failed_ones_deleted(arp, segment):
     segment, db, _ = segment
     cache(db, NOBODY, "02:00:00:00:99:01", "stale")
@@ -96,6 +100,7 @@ def test_unanswered_entries_are_reported_and_only_stale_or_failed_ones_deleted(a
     assert segment.neighbour(db, NOBODY_REACHABLE)["lladdr"] == "02:00:00:00:98:01"
 
 
+@pytest.mark.once
 def test_ipv6_wrong_entry_is_repaired_and_keeps_its_router_flag(arp, segment):
     segment, db, _ = segment
     cache(db, WORKER_IP6, OLD_MAC, "reachable", "router")
@@ -174,6 +179,7 @@ def test_a_host_in_address_conflict_detection_sees_no_rival(arp, segment):
     assert report["conflicts"] == []
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     "cached, delays",
     [
@@ -198,6 +204,7 @@ def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment
     assert segment.neighbour(db, claimed)["lladdr"] == cached, "a conflict is left to a human"
 
 
+@pytest.mark.once
 def test_verify_on_a_macvlan_interface_hears_its_answers(arp, segment):
     segment, _, _ = segment
     host = segment.host("macvlan", "192.0.2.51", "02:00:00:00:50:01")
@@ -221,6 +228,7 @@ def test_verify_on_a_macvlan_interface_hears_its_answers(arp, segment):
     assert arp.verify(netns=host.name, interface="mv0")["ok"] == {"mv0": {WORKER_IP: NEW_MAC}}
 
 
+@pytest.mark.once
 def test_200_entries_are_asked_about_at_once(tables_alone, arp, segment):
     segment, db, _ = segment
     db.batch([f"neigh replace 198.18.0.{n} dev eth0 lladdr 02:00:00:18:00:{n:02x} nud stale" for n in range(1, 201)])
@@ -235,6 +243,7 @@ def test_200_entries_are_asked_about_at_once(tables_alone, arp, segment):
     assert seconds < 10, seconds
 
 
+@pytest.mark.once
 def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
     segment, db, worker = segment
     cache(db, WORKER_IP, OLD_MAC, "stale")
@@ -258,6 +267,7 @@ def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
     assert segment.reach(db, WORKER_IP)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     "function, arguments, message",
     [
@@ -316,6 +326,7 @@ def test_bad_input_is_refused_and_changes_nothing(arp, segment, function, argume
     assert questions(wire.frames(), targets, kinds=(1, 2), icmp=(135, 136)) == [], "nothing was sent"
 
 
+@pytest.mark.once
 def test_a_run_too_long_to_end_in_time_is_refused_before_anything_is_sent(tables_alone, arp, segment):
     segment, db, _ = segment
     db.batch(
