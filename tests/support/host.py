@@ -11,7 +11,8 @@ that no test's outcome depends on what an earlier run or test left behind.
 
 ``python -m tests.support.host snapshot FILE`` and ``compare FILE`` (./run
 test, around the whole run): the host carries nothing new of the product
-afterwards.
+afterwards. (A killed run cannot put back what it moved aside: the next
+snapshot, or the next run's aside(), does.)
 """
 
 import contextlib
@@ -63,6 +64,14 @@ def remove():
     set_crontab(None)
 
 
+def recover():
+    """What a killed run left aside, put back (in place of what that run's tests left there)."""
+    for path in PATHS:
+        if os.path.lexists(path + ASIDE):
+            _drop(path)
+            os.rename(path + ASIDE, path)
+
+
 @contextlib.contextmanager
 def aside():
     """
@@ -70,10 +79,7 @@ def aside():
     host), and put back afterwards, whatever the block left there. A run
     that was killed left its aside copies: they are put back first.
     """
-    for path in PATHS:
-        if os.path.lexists(path + ASIDE):
-            _drop(path)
-            os.rename(path + ASIDE, path)
+    recover()
     saved = crontab()
     moved = [path for path in PATHS if os.path.lexists(path)]
     for path in moved:
@@ -106,6 +112,7 @@ def fingerprint():
 def main(argv):
     command, path = argv
     if command == "snapshot":
+        recover()
         with open(path, "w", encoding="utf-8") as stream:
             json.dump(fingerprint(), stream)
         return 0
