@@ -95,13 +95,12 @@ def test_a_new_interval_updates_the_line_in_place(salt_cli, pillar, clean, table
     assert job_lines()[1].startswith(f"{cron_minute(DB, 5)} ")
 
     pillar.set(settings(ns, report, interval_minutes=10))
-    dry = highstate(salt_cli, DB, "test=True")
-    (pending,) = [state for key, state in dry.data.items() if "arp_hygiene-cron-cron-present" in key]
+    ret = highstate(salt_cli, DB, after_dry=lambda: job_lines()[1])
+    (pending,) = [state for key, state in ret.dry.data.items() if "arp_hygiene-cron-cron-present" in key]
     # Salt's cron.present says in its comment, not in changes, what test=True would do.
     assert pending["result"] is None and pending["comment"].endswith("is set to be updated")
-    assert job_lines()[1].startswith(f"{cron_minute(DB, 5)} "), "test=True wrote to the crontab"
+    assert ret.after_dry.startswith(f"{cron_minute(DB, 5)} "), "test=True wrote to the crontab"
 
-    highstate(salt_cli, DB)
     crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
     assert crontab.count(f"SALT_CRON_IDENTIFIER:{JOB}") == 1
     assert crontab.count("arp.flush_stale") == 1
@@ -137,10 +136,10 @@ def test_the_salt_scheduler_method_replaces_cron_and_its_job_runs(salt_cli, pill
     # Leaving the scheduler: test mode says that the job would go (Salt's own
     # schedule.absent says nothing would change), and the live run removes it.
     pillar.set(settings(ns, report, enforce=False))
-    dry = salt_cli.run("state.highstate", "test=True", minion_tgt=DB)
-    absent = next(state for key, state in dry.data.items() if f"-schedule-absent-{JOB}_|-" in key)
+    ret = highstate(salt_cli, DB)
+    absent = next(state for key, state in ret.dry.data.items() if f"-schedule-absent-{JOB}_|-" in key)
     assert absent["result"] is None and absent["comment"] == f"The scheduler job {JOB} would be removed.", absent
-    assert f"arp_hygiene-schedule-schedule-absent-{JOB}" in changed(highstate(salt_cli, DB))
+    assert f"arp_hygiene-schedule-schedule-absent-{JOB}" in changed(ret)
     assert JOB not in scheduled(salt_cli, DB)
 
 
@@ -236,29 +235,6 @@ def test_sysctl_settings_are_planned_with_test_true(salt_cli, pillar, clean):
     with open(path, encoding="ascii") as after:
         assert int(after.read()) == value
     assert not os.path.exists("/etc/sysctl.d/60-arp-hygiene.conf")
-
-
-def test_clean_leaves_no_trace(salt_cli, pillar, clean, table, report, db_minion):
-    ns, _ = table
-    pillar.set(settings(ns, report))
-    highstate(salt_cli, DB)
-    assert run_as_cron(job_lines()[1]).returncode == 0
-    assert report.exists()
-
-    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
-    assert ret.returncode == 0, ret
-    assert job_lines() == []
-    assert not report.exists()
-
-    pillar.set(settings(ns, report, method="salt"))
-    highstate(salt_cli, DB)
-    assert JOB in scheduled(salt_cli, DB)
-    ret = salt_cli.run("state.apply", "arp_hygiene.clean", minion_tgt=DB)
-    assert ret.returncode == 0, ret
-    assert JOB not in scheduled(salt_cli, DB)
-    persisted = os.path.join(os.path.dirname(db_minion.config["conf_file"]), "minion.d", "_schedule.conf")
-    assert not os.path.exists(persisted) or JOB not in open(persisted, encoding="utf-8").read()
-    assert job_lines() == []
 
 
 def test_a_pillar_that_is_not_a_mapping_is_refused_not_read_as_the_defaults(salt_cli, pillar, nothing_installed):

@@ -14,23 +14,23 @@ import pytest
 import salt.utils.yaml
 
 from tests.support import REPO, host, lab
-from tests.support.master import DB, NO_VERIFY, STALE_FLUSH_ONLY, beacon_events, changed, job_lines, run_as_cron
+from tests.support.master import (
+    DB,
+    NO_VERIFY,
+    STALE_FLUSH_ONLY,
+    beacon_events,
+    by_id,
+    changed,
+    failed,
+    job_lines,
+    run_as_cron,
+)
 
 PRESENT = "arp_hygiene-beacon-beacon-present-arp"
 # Where Debian's prometheus-node-exporter (installed by ./run test) reads textfiles.
 DEBIAN_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 # An operator's own beacon arp, configured by hand: the formula never removes it.
 OPERATORS = [{"interval": 3600}, {"family": "inet6"}]
-
-
-def by_id(ret):
-    """{state id: its return} of a state run."""
-    assert isinstance(ret.data, dict), ret
-    return {key.split("_|-")[1]: value for key, value in ret.data.items()}
-
-
-def failed(ret):
-    return {key: value["comment"] for key, value in by_id(ret).items() if value["result"] is False}
 
 
 def beacons(salt_cli):

@@ -16,7 +16,8 @@ from tests.support.master import DB, JOB, VERIFY_JOB, changed, cron_minute, high
 
 
 @pytest.fixture
-def fleet(netlab):
+def fleet(tables_alone, netlab):
+    """The lab's 60 and more entries with the kernel's tables to themselves (see lab.TABLES_LOCK)."""
     fleet = lab.Fleet(netlab)
     fleet.learn()
     learned = fleet.entries()

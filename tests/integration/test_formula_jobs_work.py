@@ -17,21 +17,23 @@ import pytest
 import salt.utils.event
 
 from tests.support import lab, unavailable
-from tests.support.master import DB, FRESH, JOB, NO_VERIFY, STALE_FLUSH_ONLY, changed, job_lines, run_as_cron
+from tests.support.master import (
+    DB,
+    FRESH,
+    JOB,
+    NO_VERIFY,
+    STALE_FLUSH_ONLY,
+    by_id,
+    changed,
+    failed,
+    job_lines,
+    run_as_cron,
+    scheduled,
+)
 from tests.support.tables import every_state, keys, matches, snapshot
 
 ENFORCE = "arp_hygiene-enforce-arp-no_stale"
 CHECK = "arp_hygiene-cron-cmd-run-check-"
-
-
-def states(ret):
-    """{state id: its return} of a state run."""
-    assert isinstance(ret.data, dict), ret
-    return {key.split("_|-")[1]: value for key, value in ret.data.items()}
-
-
-def failed(ret):
-    return {key: value["comment"] for key, value in states(ret).items() if value["result"] is False}
 
 
 def apply(salt_cli, minion, sls="arp_hygiene", *args):
@@ -60,8 +62,8 @@ def test_a_fresh_minion_gets_the_modules_synced_and_test_mode_says_what_the_live
     # the states that need them say that the live run syncs them first.
     dry = apply(salt_cli, FRESH, "arp_hygiene", "test=True")
     assert dry.returncode == 0 and not failed(dry), failed(dry)
-    assert states(dry)[ENFORCE]["result"] is None
-    assert "once the arp module is synced" in states(dry)[ENFORCE]["comment"]
+    assert by_id(dry)[ENFORCE]["result"] is None
+    assert "once the arp module is synced" in by_id(dry)[ENFORCE]["comment"]
     assert salt_cli.run("sys.list_functions", "arp.*", minion_tgt=FRESH).data == []
     assert snapshot(ns) == before and job_lines() == []
 
@@ -73,7 +75,7 @@ def test_a_fresh_minion_gets_the_modules_synced_and_test_mode_says_what_the_live
         and changed(live)["arp_hygiene-sync-saltutil-sync_states"]
     )
     assert keys(changed(live)[ENFORCE]["deleted"]) == stale(before)
-    assert states(live)[CHECK + JOB]["comment"] == f"{JOB}: its command runs (tried in test mode)"
+    assert by_id(live)[CHECK + JOB]["comment"] == f"{JOB}: its command runs (tried in test mode)"
 
     # Now test mode predicts the flush exactly, and the live run does it.
     lab.add_entries(ns, every_state())
@@ -82,9 +84,9 @@ def test_a_fresh_minion_gets_the_modules_synced_and_test_mode_says_what_the_live
     assert not failed(dry), failed(dry)
     live = apply(salt_cli, FRESH)
     assert not failed(live), failed(live)
-    for state_id, ret in states(live).items():
-        assert (states(dry)[state_id]["result"] is None) == bool(ret["changes"]), (state_id, states(dry)[state_id], ret)
-    assert keys(states(dry)[ENFORCE]["changes"]["deleted"]) == keys(changed(live)[ENFORCE]["deleted"]) == stale(again)
+    for state_id, ret in by_id(live).items():
+        assert (by_id(dry)[state_id]["result"] is None) == bool(ret["changes"]), (state_id, by_id(dry)[state_id], ret)
+    assert keys(by_id(dry)[ENFORCE]["changes"]["deleted"]) == keys(changed(live)[ENFORCE]["deleted"]) == stale(again)
 
     # The cron job of a minion whose Python lacks the package runs, with the synced modules.
     lab.add_entries(ns, every_state())
@@ -315,3 +317,16 @@ def test_a_failing_scheduler_run_is_a_failed_job_on_the_master_and_success_0(
         logged = log.read()
     assert f"SaltInvocationError: network namespace '{ns.name}' does not exist" in logged
     assert 'arp_hygiene_last_run_success{task="flush"} 0\n' in (textfile / "arp_hygiene_flush.prom").read_text()
+
+    # Clean removes the scheduler job, from the daemon and from the file that
+    # keeps it over a restart; test mode says so first (Salt's own
+    # schedule.absent says nothing would change).
+    dry = apply(salt_cli, DB, "arp_hygiene.clean", "test=True")
+    said = by_id(dry)[f"arp_hygiene-clean-schedule-absent-{JOB}"]
+    assert said["result"] is None and said["comment"] == f"The scheduler job {JOB} would be removed.", said
+    assert JOB in scheduled(salt_cli, DB)
+    ret = apply(salt_cli, DB, "arp_hygiene.clean")
+    assert ret.returncode == 0 and not failed(ret), failed(ret)
+    assert JOB not in scheduled(salt_cli, DB)
+    persisted = os.path.join(os.path.dirname(db_minion.config["conf_file"]), "minion.d", "_schedule.conf")
+    assert not os.path.exists(persisted) or JOB not in open(persisted, encoding="utf-8").read()

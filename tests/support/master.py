@@ -100,6 +100,17 @@ def job_lines(job=JOB):
     return []
 
 
+def by_id(ret):
+    """{state id: its return} of a state run."""
+    assert isinstance(ret.data, dict), ret
+    return {key.split("_|-")[1]: value for key, value in ret.data.items()}
+
+
+def failed(ret):
+    """{state id: comment} of the states that failed, from a state run."""
+    return {key: value["comment"] for key, value in by_id(ret).items() if value["result"] is False}
+
+
 def changed(ret):
     """{state id: changes} of the states that changed something, from a state run's data."""
     assert isinstance(ret.data, dict), ret
@@ -112,16 +123,19 @@ def changed(ret):
 UNPREDICTABLE = ("arp_|-arp_hygiene-enforce-arp-verified_|-",)
 
 
-def highstate(salt_cli, minion, *args):
+def highstate(salt_cli, minion, *args, after_dry=None):
     """
     A highstate that passes; a live one is run in test mode first, and test
     mode must have said what the live run then did: a state that changed
     something said so in test mode, a state that changed nothing did not.
+    The live run's return, with the test mode's as its ``dry`` (and what
+    ``after_dry()``, called between the two, returned as its ``after_dry``).
     """
     dry = None
     if "test=True" not in args:
         dry = salt_cli.run("state.highstate", "test=True", *args, minion_tgt=minion)
         assert dry.returncode == 0 and isinstance(dry.data, dict), dry
+    seen = after_dry() if after_dry else None
     ret = salt_cli.run("state.highstate", *args, minion_tgt=minion)
     assert ret.returncode == 0, ret
     assert all(state["result"] is not False for state in ret.data.values()), ret
@@ -137,6 +151,7 @@ def highstate(salt_cli, minion, *args):
                 assert would_change, f"test mode did not say that {key} would change: {said}"
             elif not key.startswith(UNPREDICTABLE):
                 assert not would_change, f"test mode said that {key} would change; it did not: {said}"
+    ret.dry, ret.after_dry = dry, seen
     return ret
 
 
