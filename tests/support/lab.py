@@ -31,9 +31,11 @@ _counter = itertools.count(1)
 # from every namespace; above gc_thresh2 (512) non-permanent entries, any
 # entry not updated in the last 5 s. A process that fills tables that far
 # (the large-table tests, the benchmark) holds this lock alone while it does;
-# every lab shares it. So no test ever finds the entries it put in place
-# collected because another process's tables were crowded (the integration
-# suite runs beside the functional ones).
+# every lab shares it, and ./run test runs no more than four processes that
+# make labs at once (a lab holds some 30 entries a family at most; 60 were
+# seen at once in all, five processes went over 128). So no test ever finds
+# the entries it put in place collected because another process's tables
+# were crowded (the integration suite runs beside the functional ones).
 # ./run test keeps the lock files in a directory of its own (removed after the run).
 TABLES_LOCK = os.environ.get("ARP_HYGIENE_TABLES_LOCK", "/tmp/arp-hygiene-neighbour-tables.lock")
 # Who waits for the tables alone goes first: while it waits, no lab takes the
