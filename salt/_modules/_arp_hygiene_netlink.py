@@ -77,7 +77,6 @@ NLMSG_HEAD = struct.Struct("=IH")  # len, type
 NLMSG_FLAGS = struct.Struct("=H")
 NLATTR = struct.Struct("=HH")  # struct nlattr: len, type
 U32 = struct.Struct("=I")
-CACHEINFO = struct.Struct("=IIII")  # struct nda_cacheinfo
 ERRNO = struct.Struct("=i")
 # Links and their addresses (struct ifinfomsg, struct ifaddrmsg and attributes).
 IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change

@@ -1080,10 +1080,13 @@ def _namespace(netns):
     return f"network namespace {netns!r}" if netns else "the minion's network namespace"
 
 
-def _errno_text(code, needs="changing the neighbour table needs CAP_NET_ADMIN"):
+def _errno_text(code):
     """An errno in words; a refusal for want of privilege says which."""
     if code in (errno.EPERM, errno.EACCES):
-        return f"{os.strerror(code)} ({errno.errorcode[code]}): {needs}; run the Salt minion as root"
+        return (
+            f"{os.strerror(code)} ({errno.errorcode[code]}): changing the neighbour table needs CAP_NET_ADMIN; "
+            "run the Salt minion as root"
+        )
     return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code else "timed out"
 
 

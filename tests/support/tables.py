@@ -47,7 +47,7 @@ def every_state():
 LEARNED = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "none")
 
 
-def matches(key, value, interfaces=None, states=("stale",), family="inet", network=None, exclude=(), min_age=0):
+def matches(key, value, interfaces=None, states=("stale",), family="inet", network=None, exclude=()):
     """The oracle: does a selection pick this entry (as snapshot() keys and values it)?"""
     dst, dev = key
     _, state, flags = value
