@@ -17,6 +17,7 @@ from tests.support.master import (
     WEB,
     Client,
     apply_clean,
+    apply_cron,
     changed,
     converged,
     cron_minute,
@@ -42,13 +43,6 @@ def settings(ns, report, **changes):
         "flush": STALE_FLUSH_ONLY | {"family": "all", "netns": ns.name},
         "verify": NO_VERIFY,
     } | changes
-
-
-def apply_cron(salt_cli):
-    """Only the formula's cron part, live: where a test needs a job installed, not a highstate's prediction."""
-    ret = salt_cli.run("state.apply", "arp_hygiene.cron", minion_tgt=DB)
-    assert ret.returncode == 0 and all(state["result"] for state in ret.data.values()), ret
-    return ret
 
 
 def stale(before):

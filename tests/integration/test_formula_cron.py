@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import lab
-from tests.support.master import DB, NO_VERIFY, STALE_FLUSH_ONLY, cron_split, job_lines, run_as_cron
+from tests.support.master import NO_VERIFY, STALE_FLUSH_ONLY, apply_cron, cron_split, job_lines, run_as_cron
 from tests.support.tables import LEARNED, every_state, keys, snapshot
 
 # A link-local router on each side of the lab table, to exclude by scope id.
@@ -60,14 +60,6 @@ def flush_pillars(draw):
         "exclude": draw(st.lists(st.sampled_from(EXCLUDES), max_size=3, unique=True)),
         "min_age": draw(st.sampled_from([0, 3600])),
     }
-
-
-def apply_cron(salt_cli, settings):
-    ret = salt_cli.run(
-        "state.apply", "arp_hygiene.cron", f"pillar={json.dumps({'arp_hygiene': settings})}", minion_tgt=DB
-    )
-    assert ret.returncode == 0, ret
-    return ret
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

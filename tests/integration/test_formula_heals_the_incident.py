@@ -12,7 +12,17 @@ import os
 import pytest
 
 from tests.support import lab
-from tests.support.master import DB, JOB, VERIFY_JOB, changed, cron_minute, highstate, job_lines, run_as_cron
+from tests.support.master import (
+    DB,
+    JOB,
+    VERIFY_JOB,
+    apply_cron,
+    changed,
+    cron_minute,
+    highstate,
+    job_lines,
+    run_as_cron,
+)
 
 
 @pytest.fixture
@@ -84,8 +94,7 @@ def test_a_highstate_with_the_default_pillar_heals_every_black_hole_and_keeps_ev
 
     # Verify disabled: its job goes, the flush job stays.
     pillar.set({"flush": {"netns": fleet.db.name}, "verify": {"enabled": False}})
-    ret = salt_cli.run("state.apply", "arp_hygiene.cron", minion_tgt=DB)
-    assert ret.returncode == 0, ret
+    apply_cron(salt_cli)
     assert job_lines(VERIFY_JOB) == [] and job_lines(JOB)
 
 

@@ -91,6 +91,18 @@ def apply_clean(salt_cli, pillar):
     assert ret.returncode == 0, ret
 
 
+def apply_cron(salt_cli, settings=None):
+    """
+    Only the formula's cron part, live, on the database minion (with
+    ``settings`` as its pillar arp_hygiene, given on the command line): where
+    a test needs a job installed, not a highstate's prediction.
+    """
+    pillar = [] if settings is None else [f"pillar={json.dumps({'arp_hygiene': settings})}"]
+    ret = salt_cli.run("state.apply", "arp_hygiene.cron", *pillar, minion_tgt=DB)
+    assert ret.returncode == 0 and all(state["result"] for state in ret.data.values()), ret
+    return ret
+
+
 def job_lines(job=JOB):
     """Root's crontab lines that belong to one of the formula's jobs: [comment, job] or []."""
     crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout.splitlines()
