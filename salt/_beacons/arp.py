@@ -24,10 +24,12 @@ family, the counts and the thresholds.
         - family: all          # inet, inet6 or all
         - netns: null          # a named network namespace; default the minion's own
 
-The table is read with the ``arp`` execution module (``arp.list``).
+The table is read with the ``arp`` execution module (``arp.list``), and the
+kernel's limit with its metrics helper, which that module loaded.
 """
 
 import logging
+import sys
 
 import salt.utils.beacons
 
@@ -37,7 +39,6 @@ __virtualname__ = "arp"
 
 DEFAULTS = {"table_share": 0.8, "failed_threshold": None, "mac_changes": False, "family": "all", "netns": None}
 KNOWN = set(DEFAULTS) | {"interval", "disable_during_state_run"}
-PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
 
 
 def __virtual__():
@@ -128,8 +129,6 @@ def beacon(config):
 
 
 def _gc_thresh3(family):
-    try:
-        with open(f"/proc/sys/net/{PROC_FAMILIES[family]}/neigh/default/gc_thresh3", encoding="ascii") as knob:
-            return int(knob.read())
-    except (OSError, ValueError, KeyError):
-        return None
+    """The kernel's gc_thresh3 for the family, as the arp module's metrics read it (None if unreadable)."""
+    # arp.list, called first, loaded the module and its helpers (into sys.modules, by name).
+    return sys.modules["_arp_hygiene_metrics"].gc_thresh(family, 3)

@@ -11,18 +11,32 @@ thing to install on every database minion. node_exporter's own parser, in
 the tests, is the judge of what this writes.
 """
 
+import logging
 import math
 import os
+import socket
+import time
+
+import _arp_hygiene_netlink as netlink
+
+log = logging.getLogger(__name__)
 
 # Gauges all: each file holds the last run's values, which go down as well as up.
 KIND = "gauge"
+LAST_SUCCESS = "arp_hygiene_last_success_timestamp_seconds"
+# The outcomes a job's return counts, by job.
+RESULT_COUNTS = {
+    "flush": ("deleted", "vanished"),
+    "verify": ("ok", "mismatch", "conflict", "unanswered", "skipped", "replaced", "deleted"),
+}
+PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
 
 
 def _label_value(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _number(value):
+def _sample(value):
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float) and not math.isfinite(value):
@@ -46,7 +60,7 @@ class Metrics:
             lines.append(f"# TYPE {name} {KIND}")
             for labels, value in samples:
                 inside = ",".join(f'{key}="{_label_value(labels[key])}"' for key in sorted(labels))
-                lines.append(f"{name}{{{inside}}} {_number(value)}" if inside else f"{name} {_number(value)}")
+                lines.append(f"{name}{{{inside}}} {_sample(value)}" if inside else f"{name} {_sample(value)}")
         return "\n".join(lines) + "\n"
 
 
@@ -78,3 +92,102 @@ def write(directory, job, metrics):
         if os.path.exists(partial):
             os.remove(partial)
     return path
+
+
+def gc_thresh(family, which=3):
+    """The kernel's ``gc_thresh1``, ``2`` or ``3`` for a family (``inet``, ``inet6``), or None if unreadable."""
+    try:
+        with open(f"/proc/sys/net/{PROC_FAMILIES[family]}/neigh/default/gc_thresh{which}", encoding="ascii") as knob:
+            return int(knob.read())
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def table_counts(netns):
+    """{(ifname, family, state): entries} of the namespace's whole neighbour table."""
+    counts = {}
+    with netlink.Socket(netns) as sock:
+        ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
+        every = netlink.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
+        for entry in netlink.scan(sock, every, ifnames):
+            key = (entry["ifname"], entry["family"], entry["state"])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def metered(directory, job, netns, run):
+    """
+    ``run()``, and the job's metrics written to ``directory`` afterwards,
+    whether it succeeded or raised (then from what its error says it changed,
+    its ``info``).
+    """
+    began, clock = time.time(), time.monotonic()
+    result, success = {}, False
+    try:
+        result = run()
+        success = True
+        return result
+    except Exception as err:  # a bad argument or namespace too: the run failed, success 0
+        info = getattr(err, "info", None)
+        result = info if isinstance(info, dict) else {}
+        raise
+    finally:
+        write_run(directory, job, netns, began, time.monotonic() - clock, success, result)
+
+
+def write_run(directory, job, netns, began, seconds, success, result):
+    """
+    The metrics of one run of ``job`` (``flush`` or ``verify``) that started
+    at ``began`` (Unix time) and took ``seconds``: written to ``directory``,
+    with the table's composition afterwards and the kernel's limit. A file
+    that cannot be written is logged, never raised: the run's own outcome
+    stands.
+    """
+    found = Metrics()
+    found.add("arp_hygiene_last_run_timestamp_seconds", "When the last run started (Unix time).", began, task=job)
+    found.add("arp_hygiene_last_run_duration_seconds", "How long the last run took.", seconds, task=job)
+    found.add("arp_hygiene_last_run_success", "1 if the last run succeeded, 0 if it failed.", int(success), task=job)
+    # Carried over from the file while runs fail: what "no successful run for so long" alerts on.
+    last_success = began if success else previous_value(directory, job, LAST_SUCCESS)
+    if last_success is not None:
+        found.add(LAST_SUCCESS, "When the last successful run started (Unix time).", last_success, task=job)
+    for outcome in RESULT_COUNTS[job]:
+        for ifname, entries in (result.get(outcome) or {}).items():
+            found.add(
+                "arp_hygiene_last_run_entries",
+                "Neighbour entries the last run found or changed, by outcome and interface.",
+                len(entries),
+                task=job,
+                outcome=outcome,
+                interface=ifname,
+            )
+    try:
+        counts = table_counts(netns)
+    except Exception as err:  # pylint: disable=broad-except  (a gone namespace: the metrics still go out)
+        # After a failed run (its namespace gone, say) that is expected, and the run's own error says why.
+        (log.warning if success else log.debug)("arp: metrics without the table's composition: %s", err)
+        counts = {}
+    for (ifname, family, state), count in sorted(counts.items()):
+        found.add(
+            "arp_hygiene_neighbour_entries",
+            "Entries in the neighbour table after the last run, by interface, family and NUD state.",
+            count,
+            task=job,
+            interface=ifname,
+            family=family,
+            state=state,
+        )
+    for family in PROC_FAMILIES:
+        limit = gc_thresh(family)
+        if limit is not None:
+            found.add(
+                "arp_hygiene_gc_thresh3",
+                "The kernel's hard limit of neighbour entries for the family (all namespaces together).",
+                limit,
+                task=job,
+                family=family,
+            )
+    try:
+        write(directory, job, found)
+    except OSError as err:
+        log.error("arp: cannot write the metrics in %s: %s", directory, err)

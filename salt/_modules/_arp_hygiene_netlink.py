@@ -23,11 +23,13 @@ import errno
 import gc
 import ipaddress
 import itertools
+import logging
 import os
 import socket
 import struct
 from operator import itemgetter
 
+import _arp_hygiene_policy as policy
 import pyroute2
 import pyroute2.netns
 from pyroute2.netlink import (
@@ -49,17 +51,19 @@ from pyroute2.netlink.rtnl import (
     RTM_NEWLINK,
     RTM_NEWNEIGH,
 )
-from pyroute2.netlink.rtnl.ndmsg import NTF_EXT_LEARNED
 from pyroute2.netlink.rtnl.ndmsg import flags as NTF_BITS
 from pyroute2.netlink.rtnl.ndmsg import states as NUD_BITS
+
+log = logging.getLogger(__name__)
 
 # NUD state names -> bits (incomplete reachable stale delay probe failed noarp permanent none).
 NUD_STATES = dict(NUD_BITS)
 STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
 # iproute2's word for NTF_EXT_LEARNED, the one operators see in `ip neigh`.
 FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
-FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
-FAMILY_NUMBERS = {name: number for number, name in FAMILY_NAMES.items()}
+# The address families by name, as the functions take them and entries show them.
+FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
+FAMILY_NAMES = {number: name for name, number in FAMILIES.items() if number != socket.AF_UNSPEC}
 NUD_REACHABLE, NUD_STALE = NUD_BITS["reachable"], NUD_BITS["stale"]
 
 # Not in pyroute2: errors then echo only the failed message's header; and
@@ -72,8 +76,6 @@ CAP_NET_ADMIN = 12
 BATCH = 512
 HZ = os.sysconf("SC_CLK_TCK")
 
-NLMSG_HDR = struct.Struct("=IHHII")  # struct nlmsghdr: len, type, flags, seq, pid
-NLMSG_HEAD = struct.Struct("=IH")  # len, type
 NLMSG_FLAGS = struct.Struct("=H")
 NLATTR = struct.Struct("=HH")  # struct nlattr: len, type
 U32 = struct.Struct("=I")
@@ -83,6 +85,8 @@ IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
 IFLA_ADDRESS, IFLA_IFNAME = 1, 3
 IFF_UP = 0x1
+ARPHRD_ETHER = 1
+LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
 
@@ -99,6 +103,17 @@ NLMSGHDR_FIELDS = (("length", "I"), ("type", "H"), ("nlmsg_flags", "H"), ("seq",
 # struct ndmsg { __u8 ndm_family; __u8 ndm_pad1; __u16 ndm_pad2; __s32 ndm_ifindex;
 #                __u16 ndm_state; __u8 ndm_flags; __u8 ndm_type; };
 NDMSG_FIELDS = (("family", "B"), (None, "3x"), ("ifindex", "i"), ("state", "H"), ("flags", "B"), ("ndm_type", "B"))
+
+
+def _struct(fields, prefix=""):
+    return struct.Struct("=" + prefix + "".join(fmt for _, fmt in fields))
+
+
+NLMSG_HDR = _struct(NLMSGHDR_FIELDS)
+NLMSG_HEAD = _struct(NLMSGHDR_FIELDS[:2])  # length, type
+NDMSG = _struct(NDMSG_FIELDS)
+# family, ifindex, state, flags of any RTM_NEWNEIGH message, from its start.
+NDHEAD = _struct(NDMSG_FIELDS[:-1], prefix=f"{NLMSG_HDR.size}x")
 # The attributes neigh_fill_info() gives nearly every entry that holds a MAC,
 # in its order: (type, value fields). "{address}" is 4 or 16 bytes.
 # struct nda_cacheinfo { __u32 ndm_confirmed; __u32 ndm_used; __u32 ndm_updated; __u32 ndm_refcnt; }
@@ -186,10 +201,31 @@ def _layouts():
 
 
 NEIGHBOUR_MESSAGE, DELETE_REQUEST = _layouts()
-NDMSG = struct.Struct("=BxxxiHBB")  # struct ndmsg: family, ifindex, state, flags, type
-NDHEAD = struct.Struct("=16xBxxxiHB")  # family, ifindex, state, flags of any RTM_NEWNEIGH
-# ndm_flags byte -> 1 where a flush may delete the entry (not extern_learn).
-NOT_EXT_LEARNED = bytes(0 if value & NTF_EXT_LEARNED else 1 for value in range(256))
+# The ndm_flags bits of entries that nothing here touches (extern_learn: the
+# policy's OWNED_FLAGS; managed is an NDA_FLAGS_EXT bit, decoded per message).
+OWNED_BITS = sum(bit for bit, name in FLAG_NAMES.items() if name in policy.OWNED_FLAGS)
+# ndm_flags byte -> 1 where a flush may delete the entry.
+NOT_OWNED = bytes(0 if value & OWNED_BITS else 1 for value in range(256))
+
+
+def delete_request(family, ifindex, dst, seq):
+    """The RTM_DELNEIGH request for an entry (``dst``: the address's bytes), numbered ``seq``."""
+    request = DELETE_REQUEST[family].struct
+    return request.pack(
+        request.size,
+        RTM_DELNEIGH,
+        NLM_F_REQUEST,
+        seq,
+        0,
+        family,
+        ifindex,
+        0,
+        0,
+        0,
+        len(dst) + NLATTR.size,
+        NDA_DST,
+        dst,
+    )
 
 
 class KernelError(OSError):
@@ -198,6 +234,24 @@ class KernelError(OSError):
     def __init__(self, code, doing):
         super().__init__(code, os.strerror(code) if code else "timed out")
         self.doing = doing
+
+
+class RunError(Exception):
+    """A run that cannot go on, or failed partway: the message says why, ``info`` what was changed before."""
+
+    def __init__(self, message, info=None):
+        super().__init__(message)
+        self.info = info
+
+
+def errno_text(code):
+    """An errno in words; a refusal for want of privilege says which."""
+    if code in (errno.EPERM, errno.EACCES):
+        return (
+            f"{os.strerror(code)} ({errno.errorcode[code]}): changing the neighbour table needs CAP_NET_ADMIN; "
+            "run the Salt minion as root"
+        )
+    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code else "timed out"
 
 
 def namespaces():
@@ -398,6 +452,16 @@ def read_links(sock, addresses=False):
     return links
 
 
+def link_type(link):
+    """The link's type in words (``ether``, ``loopback``...)."""
+    return LINK_TYPES.get(link["type"], f"type {link['type']}")
+
+
+def is_ethernet(link):
+    """Can the link speak ARP and neighbour discovery (Ethernet, with a MAC)?"""
+    return link["type"] == ARPHRD_ETHER and bool(link["mac"])
+
+
 class LinkNames(dict):
     """
     {ifindex: name} of a namespace's links. An entry on a link made after
@@ -563,25 +627,10 @@ class FlushPlan:
         """
         for entry in entries:
             if self.messages is not None:
-                family = FAMILY_NUMBERS[entry["family"]]
+                family = FAMILIES[entry["family"]]
                 dst = socket.inet_pton(family, entry["dst"])
-                request = DELETE_REQUEST[family].struct
                 self.positions.append(len(self.messages))
-                self.messages += request.pack(
-                    request.size,
-                    RTM_DELNEIGH,
-                    NLM_F_REQUEST,
-                    first_seq + self.count,
-                    0,
-                    family,
-                    entry["ifindex"],
-                    0,
-                    0,
-                    0,
-                    len(dst) + NLATTR.size,
-                    NDA_DST,
-                    dst,
-                )
+                self.messages += delete_request(family, entry["ifindex"], dst, first_seq + self.count)
             self.add([entry["ifname"]], [entry["dst"]], [entry["lladdr"]])
 
     def entries(self):
@@ -652,7 +701,7 @@ def decode_buffer(data, selection, ifnames, ages, entries, plan=None, first_seq=
             state not in states
             or family not in FAMILY_NAMES
             or (ifindexes is not None and ifindex not in ifindexes)
-            or (flushing and flags & NTF_EXT_LEARNED)
+            or (flushing and flags & OWNED_BITS)
         ):
             offset += step
             continue
@@ -672,8 +721,8 @@ def decode_buffer(data, selection, ifnames, ages, entries, plan=None, first_seq=
             }
         else:
             entry = entry_of((family, ifindex, state, flags), data, offset, length, ifnames)
-            if entry["dst"] is None or (flushing and "managed" in entry["flags"]):
-                offset += step  # managed entries are configuration: never flushed
+            if entry["dst"] is None or (flushing and policy.untouchable(entry)):
+                offset += step
                 continue
             dst = socket.inet_pton(family, entry["dst"])
         offset += step
@@ -682,23 +731,8 @@ def decode_buffer(data, selection, ifnames, ages, entries, plan=None, first_seq=
         if min_age and (entry["confirmed"] or 0) < min_age:
             continue
         if messages is not None:
-            request = DELETE_REQUEST[family].struct
             plan.positions.append(len(messages))
-            messages += request.pack(
-                request.size,
-                RTM_DELNEIGH,
-                NLM_F_REQUEST,
-                first_seq + len(entries),
-                0,
-                family,
-                ifindex,
-                0,
-                0,
-                0,
-                len(dst) + NLATTR.size,
-                NDA_DST,
-                dst,
-            )
+            messages += delete_request(family, ifindex, dst, first_seq + len(entries))
         entries.append(entry)
     return True
 
@@ -739,7 +773,7 @@ def choose_by_columns(data, selection, ifnames, plan, first_seq):
         return False
 
     keep = data[at["state"] :: length].translate(selection.state_table)
-    deletable = data[at["flags"] :: length].translate(NOT_EXT_LEARNED)
+    deletable = data[at["flags"] :: length].translate(NOT_OWNED)
     if deletable.count(0):
         keep = (int.from_bytes(keep, "little") & int.from_bytes(deletable, "little")).to_bytes(count, "little")
     selected = keep.count(1)
@@ -765,21 +799,17 @@ def choose_by_columns(data, selection, ifnames, plan, first_seq):
     lladdrs = [macs[i : i + 17] for i in range(0, 18 * count, 18)]
 
     if plan.messages is not None:
-        # The request is the message's first bytes (header, ndmsg, NDA_DST)
-        # with its own length, type, flags and sequence number, and state,
-        # flags and type zero: copy the ifindex and NDA_DST columns.
+        # The request is the message's first bytes (header, ndmsg, NDA_DST):
+        # delete_request()'s, with each entry's sequence number, and its
+        # ifindex and address copied column by column.
         request = DELETE_REQUEST[family]
         step = request.length
-        requests = bytearray(step * count)
-        requests[0::step] = bytes([step]) * count
-        requests[at["type"] :: step] = bytes([RTM_DELNEIGH]) * count
-        requests[at["nlmsg_flags"] :: step] = bytes([NLM_F_REQUEST]) * count
+        requests = bytearray(delete_request(family, 0, bytes(layout.address_size), 0) * count)
         first = first_seq + plan.count
         seqs = array.array("I", range(first, first + count)).tobytes()
         for index in range(4):
             requests[at["seq"] + index :: step] = seqs[index::4]
-        requests[at["family"] :: step] = bytes([family]) * count
-        copied = [*range(at["ifindex"], at["ifindex"] + 4), *range(request.offset[f"nda{NDA_DST}_len"], step)]
+        copied = [*range(at["ifindex"], at["ifindex"] + 4), *range(at["dst"], step)]
         for offset in copied:
             requests[offset::step] = data[offset::length]
         start = len(plan.messages)
@@ -789,7 +819,73 @@ def choose_by_columns(data, selection, ifnames, plan, first_seq):
     return True
 
 
+def delete(sock, plan):
+    """
+    Send the plan's delete requests, batched; ``{"deleted": ..., "vanished":
+    ...}``, or raise :class:`RunError` with them and the failures.
+    """
+    if plan.count and not has_net_admin():
+        raise RunError(
+            "permission denied: deleting neighbour entries needs CAP_NET_ADMIN; "
+            "run the Salt minion as root. Nothing was deleted."
+        )
+    failed = sock.delete(plan.messages, plan.positions)
+    plan.messages = None
+    deleted, vanished, errors = plan.outcome(failed)
+    count = policy.count(deleted), policy.count(vanished)
+    log.info("arp: deleted %d neighbour entries, %d vanished first", *count)
+    if errors:
+        failures = {}
+        for ifname, dst, code in errors:
+            failures.setdefault(ifname, {})[dst] = errno_text(code)
+        raise RunError(
+            f"{len(errors)} of {plan.count} deletes failed ({plan.count - len(errors)} deleted or gone): "
+            + "; ".join(f"{dst} on {ifname}: {errno_text(code)}" for ifname, dst, code in errors[:10]),
+            info={"deleted": deleted, "vanished": vanished, "failed": failures},
+        )
+    return {"deleted": deleted, "vanished": vanished}
+
+
 # ----------------------------------------------------------- single writes
+
+
+def repair(found, entries, netns):
+    """
+    The repair of verify's ``found`` (its return) for the asked ``entries``,
+    each as the policy says (:func:`_arp_hygiene_policy.repair`), through
+    :class:`Writer`. Returns ``{"replaced", "deleted"}``; an error carries
+    them in ``info`` (a :class:`RunError`, or a :class:`KernelError`
+    whose ``info`` is set).
+    """
+    actions = []
+    for entry in entries:
+        outcome = next((name for name in policy.OUTCOMES if entry["dst"] in found[name].get(entry["ifname"], {})), None)
+        action = policy.repair(entry, outcome)
+        if action:
+            actions.append((action, entry))
+    replaced, deleted = {}, {}
+    if actions and not has_net_admin():
+        raise RunError(
+            "permission denied: repairing neighbour entries needs CAP_NET_ADMIN; run the Salt minion as root"
+        )
+    order = {"replace": 0, "delete": 1, "restore": 2}
+    try:
+        with Writer(netns) as writer:
+            for action, entry in sorted(actions, key=lambda pair: order[pair[0]]):
+                key = (FAMILIES[entry["family"]], entry["ifindex"], entry["dst"])
+                if action == "replace":
+                    new = found["mismatch"][entry["ifname"]][entry["dst"]]["answered"][0]
+                    writer.replace(*key, new, NUD_REACHABLE, entry["flags"])
+                    policy.place(replaced, entry, {"old": entry["lladdr"], "new": new})
+                elif action == "delete":
+                    if writer.delete(*key):
+                        policy.place(deleted, entry, entry["lladdr"])
+                elif writer.lladdr(*key) not in (None, entry["lladdr"]):
+                    writer.replace(*key, entry["lladdr"], NUD_STALE, entry["flags"])
+    except (KernelError, RunError) as err:
+        err.info = {"replaced": replaced, "deleted": deleted}
+        raise
+    return {"replaced": replaced, "deleted": deleted}
 
 
 class Writer:

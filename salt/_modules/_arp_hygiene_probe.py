@@ -19,6 +19,7 @@ entries those of its ``scan``. Errors are :class:`PacketError`.
 
 import array
 import ctypes
+import errno
 import ipaddress
 import os
 import select
@@ -26,11 +27,10 @@ import socket
 import struct
 import time
 
+import _arp_hygiene_arguments as arguments
+import _arp_hygiene_netlink as netlink
 import pyroute2.netns
 
-ARPHRD_ETHER = 1
-LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
-FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
 ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
 SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
 ARPOP_REQUEST, ARPOP_REPLY = 1, 2
@@ -56,14 +56,14 @@ class PacketError(OSError):
         self.ifname = ifname
         self.doing = doing
 
-
-def link_type(link):
-    """The link's type in words (``ether``, ``loopback``...)."""
-    return LINK_TYPES.get(link["type"], f"type {link['type']}")
-
-
-def is_ethernet(link):
-    return link["type"] == ARPHRD_ETHER and bool(link["mac"])
+    def words(self, where):
+        """The error in words, ``where`` naming the namespace; a refusal for want of privilege says which."""
+        if self.errno in (errno.EPERM, errno.EACCES):
+            why = "permission denied: ARP and neighbour discovery need CAP_NET_RAW; run the Salt minion as root"
+        else:
+            why = netlink.errno_text(self.errno)
+        on = f" on {self.ifname!r}" if self.ifname else ""
+        return f"{self.doing}{on} in {where}: {why}"
 
 
 def source_address(link, family, dst):
@@ -84,6 +84,94 @@ def source_address(link, family, dst):
         if address in interface.network:
             return text
     return own[0][1] if own else None
+
+
+def why_not_askable(entry, links):
+    """Why verify cannot ask about an entry's address, or None."""
+    link = links.get(entry["ifindex"])
+    if link is None:
+        return "its interface is gone"
+    if not netlink.is_ethernet(link):
+        return f"{link['ifname']} is not an Ethernet interface (link {netlink.link_type(link)})"
+    if not link["up"]:
+        return f"{link['ifname']} is down"
+    if not entry["lladdr"]:
+        return "the entry holds no MAC"
+    family = netlink.FAMILIES[entry["family"]]
+    if source_address(link, family, entry["dst"]) is None:
+        return f"{link['ifname']} has no {'IPv4' if family == socket.AF_INET else 'IPv6'} address to ask from"
+    return None
+
+
+def split_askable(entries, links):
+    """The entries verify can ask about, and {ifname: {dst: why not}} of the others."""
+    asked, skipped = [], {}
+    for entry in entries:
+        why = why_not_askable(entry, links)
+        if why:
+            skipped.setdefault(entry["ifname"], {})[entry["dst"]] = why
+        else:
+            asked.append(entry)
+    return asked, skipped
+
+
+def announceable(links, names, families):
+    """[(link, [(family, address, prefix)])] that announce sends for: the named links, else every Ethernet one up."""
+    chosen = []
+    for link in links.values():
+        if names and link["ifname"] not in names:
+            continue
+        if not names and (not link["up"] or not netlink.is_ethernet(link)):
+            continue
+        addresses = [address for address in link["addresses"] if address[0] in families]
+        if addresses:
+            chosen.append((link, addresses))
+    return chosen
+
+
+def announceable_within(names, family, netns, wait, test):
+    """
+    What announce sends for (:func:`announceable`), the named interfaces
+    checked (each Ethernet, up, with an address of the family): with
+    ``wait`` (seconds), the links are read again every second until there
+    is something, then an error if there is still nothing. Test mode does
+    not wait, and says what a live run would wait for.
+    """
+    deadline = time.monotonic() + (0 if test else wait)
+    while True:
+        try:
+            with netlink.Socket(netns) as sock:
+                links = netlink.read_links(sock, addresses=True)
+            arguments.ethernet(names, family, links, netns, need_up=True)
+            chosen = announceable(links, names, arguments.families(family))
+            if chosen or not wait:
+                return chosen
+            waited = "" if test else f" after {wait:g} s"
+            problem = netlink.RunError(f"nothing to announce{waited}: no interface up with an address")
+        except arguments.ArgumentError as err:
+            if not wait:
+                raise
+            problem = err if test else netlink.RunError(f"after {wait:g} s: {err}")
+        if time.monotonic() >= deadline:
+            raise problem
+        time.sleep(1)
+
+
+def own_addresses(links, names, families):
+    """
+    {address: MAC} of the links' addresses that another machine could
+    reuse (global scope, private ones too: not link-local, loopback or
+    multicast), on the named (else every) Ethernet link.
+    """
+    owned = {}
+    for link in links.values():
+        if (names and link["ifname"] not in names) or not netlink.is_ethernet(link):
+            continue
+        for found, address, _ in link["addresses"]:
+            ip = ipaddress.ip_address(address)
+            if found in families and not (ip.is_link_local or ip.is_loopback or ip.is_multicast):
+                owned[address] = link["mac"].hex(":")
+    return owned
 
 
 class _SockaddrLL(ctypes.Structure):
@@ -220,7 +308,7 @@ def collect_answers(entries, links, netns, timeout, rate, whole_segment):
     ifname = None
     try:
         for entry in entries:
-            family = FAMILIES[entry["family"]]
+            family = netlink.FAMILIES[entry["family"]]
             link = links[entry["ifindex"]]
             key = (link["index"], family)
             if key not in sockets:

@@ -5,6 +5,7 @@ the master's test setup, and the rule that nothing skips in CI.
 
 import importlib.util
 import os
+import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IN_CI = bool(os.environ.get("CI"))
@@ -19,8 +20,17 @@ def unavailable(reason):
     pytest.skip(reason)
 
 
+MODULES = os.path.join(REPO, "salt", "_modules")
+
+
 def module_from_checkout(name):
-    """A file of salt/_modules/ (``arp``, ``_arp_hygiene_netlink``...) as plain Python, for tests of its code."""
+    """
+    A file of salt/_modules/ (``arp``, ``_arp_hygiene_netlink``...) as plain
+    Python, for tests of its code; the helpers it imports by name are found
+    there too.
+    """
+    if MODULES not in sys.path:
+        sys.path.append(MODULES)
     spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "salt", "_modules", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -4,10 +4,15 @@ loads: a bad argument is refused before anything touches the kernel (these
 tests need no root and no namespace).
 """
 
+import importlib.util
+import os
+import shutil
+import sys
+
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.support import module_from_checkout
+from tests.support import REPO, module_from_checkout
 
 
 @pytest.mark.parametrize(
@@ -71,3 +76,22 @@ def test_virtual_refuses_other_systems(monkeypatch):
 def test_virtual_loads_on_linux_with_pyroute2(loaders):
     assert module_from_checkout("arp").__virtual__() == "arp"
     assert {"arp.list", "arp.flush_stale", "arp.flush", "arp.verify", "arp.announce"} <= set(loaders.modules)
+
+
+def test_virtual_names_a_missing_helper_and_the_fix(tmp_path, monkeypatch):
+    # A partial sync, or an extmod_whitelist that names some helpers only: a copy without one.
+    modules = os.path.join(REPO, "salt", "_modules")
+    for name in os.listdir(modules):
+        if name.endswith(".py") and name != "_arp_hygiene_metrics.py":
+            shutil.copy(os.path.join(modules, name), tmp_path / name)
+    for name in ("_arp_hygiene_policy", "_arp_hygiene_netlink", "_arp_hygiene_arguments", "_arp_hygiene_probe"):
+        monkeypatch.delitem(sys.modules, name, raising=False)  # put back as they were after the test
+    spec = importlib.util.spec_from_file_location("arp_partial", tmp_path / "arp.py")
+    partial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(partial)  # no traceback: the module loads, and says why it cannot work
+    assert partial.__virtual__() == (
+        False,
+        f"The arp module cannot load: its helper {tmp_path}/_arp_hygiene_metrics.py is missing: sync every file of "
+        "_modules/ again (saltutil.sync_modules), and if extmod_whitelist names modules, list _arp_hygiene_policy, "
+        "_arp_hygiene_netlink, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics too.",
+    )

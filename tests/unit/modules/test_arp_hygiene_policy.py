@@ -1,0 +1,190 @@
+"""
+The policy's rules on plain data, one test per rule and a case per row of
+README's tables: what is never touched, what verify's answers mean, what a
+repair does, what forget chooses. No kernel, no Salt, no root.
+"""
+
+import ipaddress
+
+import pytest
+
+from tests.support import module_from_checkout
+
+policy = module_from_checkout("_arp_hygiene_policy")
+
+CACHED, OTHER, THIRD = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
+NUD_NAMES = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none")
+
+
+def entry(dst="192.0.2.10", state="stale", flags=(), lladdr=CACHED, ifname="eth0", ifindex=2):
+    return {"dst": dst, "lladdr": lladdr, "ifname": ifname, "ifindex": ifindex, "state": state, "flags": list(flags)}
+
+
+def places(*texts):
+    """Addresses or CIDRs with an optional %scope, as the argument checks give them."""
+    found = []
+    for text in texts:
+        network = ipaddress.ip_network(text, strict=False)
+        found.append((network, getattr(network.network_address, "scope_id", None)))
+    return found
+
+
+@pytest.mark.parametrize(
+    "state, flags, why",
+    [
+        ("permanent", (), "permanent: configuration"),
+        ("noarp", (), "noarp: configuration"),
+        ("stale", ("extern_learn",), "extern_learn: a routing daemon's entry"),
+        ("reachable", ("managed",), "managed: a routing daemon's entry"),
+        ("permanent", ("extern_learn",), "permanent: configuration"),
+        ("stale", ("router",), None),
+        ("reachable", (), None),
+        ("failed", (), None),
+    ],
+)
+def test_configuration_and_daemons_entries_are_untouchable(state, flags, why):
+    assert policy.untouchable(entry(state=state, flags=flags)) == why
+
+
+def test_a_flush_may_choose_every_state_but_the_configured_ones():
+    assert policy.flushable_states(NUD_NAMES) == [
+        "incomplete",
+        "reachable",
+        "stale",
+        "delay",
+        "probe",
+        "failed",
+        "none",
+    ]
+
+
+def test_verify_asks_by_default_about_the_states_that_hold_a_mac():
+    assert policy.VERIFIED_STATES == ("reachable", "stale", "delay", "probe", "permanent")
+
+
+@pytest.mark.parametrize(
+    "answered, meaning",
+    [
+        ([CACHED], "ok"),
+        ([OTHER], "mismatch"),
+        ([CACHED, OTHER], "conflict"),
+        ([OTHER, THIRD], "conflict"),
+        ([], "unanswered"),
+    ],
+)
+def test_what_the_answers_mean(answered, meaning):
+    assert policy.outcome(CACHED, answered) == meaning
+
+
+@pytest.mark.parametrize(
+    "found, state, flags, action",
+    [
+        ("ok", "reachable", (), None),
+        ("mismatch", "reachable", (), "replace"),
+        ("mismatch", "stale", (), "replace"),
+        ("mismatch", "permanent", (), None),
+        ("mismatch", "noarp", (), None),
+        ("mismatch", "stale", ("extern_learn",), None),
+        ("mismatch", "reachable", ("managed",), None),
+        ("unanswered", "stale", (), "delete"),
+        ("unanswered", "failed", (), "delete"),
+        ("unanswered", "reachable", (), None),
+        ("unanswered", "delay", (), None),
+        ("unanswered", "probe", (), None),
+        ("unanswered", "permanent", (), None),
+        ("conflict", "reachable", (), "restore"),
+        ("conflict", "permanent", (), None),
+        (None, "stale", (), None),
+    ],
+)
+def test_what_a_repair_does_to_each_entry(found, state, flags, action):
+    assert policy.repair(entry(state=state, flags=flags), found) == action
+
+
+@pytest.mark.parametrize(
+    "state, flags, lladdr, owner, why",
+    [
+        ("permanent", (), CACHED, None, "permanent: configuration, never forgotten"),
+        ("noarp", (), CACHED, None, "noarp: configuration, never forgotten"),
+        ("reachable", ("extern_learn",), CACHED, None, "extern_learn: a routing daemon's entry"),
+        ("reachable", ("managed",), CACHED, None, "managed: a routing daemon's entry"),
+        ("incomplete", (), None, None, "incomplete: holds no MAC"),
+        ("failed", (), None, None, "failed: holds no MAC"),
+        ("reachable", (), CACHED, CACHED, "holds the owner's MAC"),
+        ("reachable", (), CACHED, OTHER, None),
+        ("stale", (), CACHED, None, None),
+        ("delay", (), CACHED, OTHER, None),
+    ],
+)
+def test_why_forget_keeps_an_entry(state, flags, lladdr, owner, why):
+    assert policy.why_kept(entry(state=state, flags=flags, lladdr=lladdr), owner) == why
+
+
+def test_targets_hold_single_addresses_cidrs_and_scoped_ones():
+    targets = policy.Targets(places("192.0.2.10", "198.51.100.0/24", "fe80::1%eth1", "2001:db8::/64"))
+    ip = ipaddress.ip_address
+    assert targets.hold(ip("192.0.2.10"), "eth0") and targets.hold(ip("192.0.2.10"), "eth9")
+    assert not targets.hold(ip("192.0.2.11"), "eth0")
+    assert targets.hold(ip("198.51.100.200"), "eth0")
+    assert targets.hold(ip("fe80::1"), "eth1") and not targets.hold(ip("fe80::1"), "eth0")
+    assert targets.hold(ip("2001:db8::7"), "eth3") and not targets.hold(ip("2001:db8:1::7"), "eth3")
+    assert targets.scopes == ["eth1"]
+
+
+def test_forget_deletes_the_wrong_keeps_the_rest_and_names_what_no_entry_holds():
+    entries = [
+        entry("192.0.2.10", "reachable", lladdr=OTHER),  # the old MAC: goes
+        entry("192.0.2.11", "reachable", lladdr=CACHED),  # the owner's: kept
+        entry("192.0.2.12", "permanent", lladdr=OTHER),  # configuration: kept
+        entry("192.0.2.13", "stale", lladdr=OTHER),  # excluded: kept
+        entry("192.0.2.14", "failed", lladdr=None),  # holds no MAC: kept
+        entry("192.0.2.99", "stale", lladdr=OTHER),  # not asked about: not looked at
+        entry("198.51.100.7", "delay", lladdr=OTHER, ifname="eth1", ifindex=3),  # in the CIDR: goes
+    ]
+    targets = policy.Targets(places(*[f"192.0.2.{n}" for n in range(10, 16)], "198.51.100.0/24"))
+    doomed, kept, not_cached = policy.forgotten(entries, targets, places("192.0.2.13"), {None: CACHED})
+    assert [e["dst"] for e in doomed] == ["192.0.2.10", "198.51.100.7"]
+    assert kept == {
+        "eth0": {
+            "192.0.2.11": "holds the owner's MAC",
+            "192.0.2.12": "permanent: configuration, never forgotten",
+            "192.0.2.13": "excluded",
+            "192.0.2.14": "failed: holds no MAC",
+        }
+    }
+    assert not_cached == ["192.0.2.15"]
+
+
+def test_forget_takes_each_address_owner_before_the_one_for_every_address():
+    entries = [entry("192.0.2.10", lladdr=OTHER), entry("192.0.2.11", lladdr=OTHER)]
+    owners = {ipaddress.ip_address("192.0.2.10"): OTHER, None: CACHED}
+    doomed, kept, _ = policy.forgotten(entries, policy.Targets(places("192.0.2.0/24")), [], owners)
+    assert [e["dst"] for e in doomed] == ["192.0.2.11"]
+    assert kept == {"eth0": {"192.0.2.10": "holds the owner's MAC"}}
+
+
+def test_verdicts_put_each_entry_under_its_outcome_and_warn_of_conflicts(caplog):
+    asked = [entry(f"192.0.2.{n}") for n in (1, 2, 3, 4)]
+    answers = {(2, "192.0.2.1"): [CACHED], (2, "192.0.2.2"): [OTHER], (2, "192.0.2.3"): [CACHED, OTHER]}
+    found = policy.verdicts(asked, answers, {"eth1": {"192.0.2.9": "eth1 is down"}})
+    assert found == {
+        "ok": {"eth0": {"192.0.2.1": CACHED}},
+        "mismatch": {"eth0": {"192.0.2.2": {"cached": CACHED, "answered": [OTHER]}}},
+        "conflict": {"eth0": {"192.0.2.3": {"cached": CACHED, "answered": [CACHED, OTHER]}}},
+        "unanswered": {"eth0": {"192.0.2.4": CACHED}},
+        "skipped": {"eth1": {"192.0.2.9": "eth1 is down"}},
+    }
+    assert "several MACs answer for 192.0.2.3 on eth0" in caplog.text
+
+
+def test_reports_by_interface_and_their_count():
+    entries = [entry("192.0.2.1"), entry("192.0.2.2", ifname="eth1"), entry("192.0.2.3", lladdr=OTHER)]
+    report = policy.cached_macs(entries)
+    assert report == {"eth0": {"192.0.2.1": CACHED, "192.0.2.3": OTHER}, "eth1": {"192.0.2.2": CACHED}}
+    assert policy.count(report) == 3 and policy.count({}) == 0
+
+
+def test_the_policy_imports_no_salt_and_no_other_helper():
+    with open(policy.__file__, encoding="utf-8") as source:
+        imports = [line for line in source if line.startswith(("import ", "from "))]
+    assert imports == ["import ipaddress\n", "import logging\n"]
