@@ -38,16 +38,9 @@ def __virtual__():
 
 
 def no_stale(
-    name,
-    interface=None,
-    states="stale",
-    family="inet",
-    network=None,
-    exclude=None,
-    min_age=0,
-    netns=None,
+    name, interface=None, states="stale", family="inet", network=None, exclude=None, min_age=0, netns=None,
     metrics_dir=None,
-):
+):  # fmt: skip
     """
     Make sure no neighbour entry is in the given NUD states (default:
     ``stale``) by deleting those that are. ``permanent`` and ``noarp``
@@ -80,16 +73,8 @@ def no_stale(
         As for ``arp.flush_stale``: a live run writes its Prometheus metrics
         there (node_exporter's textfile collector); a test run does not.
     """
+    selection = {key: value for key, value in locals().items() if key not in ("name", "metrics_dir")}
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    selection = {
-        "interface": interface,
-        "states": states,
-        "family": family,
-        "network": network,
-        "exclude": exclude,
-        "min_age": min_age,
-        "netns": netns,
-    }
     where = f"the neighbour table of network namespace {netns}" if netns else "the neighbour table"
     wanted = ", ".join(map(str, states)) if isinstance(states, (list, tuple)) else str(states or "stale")
     try:
@@ -98,22 +83,19 @@ def no_stale(
             if planned:
                 ret["result"] = None
                 ret["changes"] = {"deleted": planned}
-                ret["comment"] = f"Would flush {_count(planned)} ({wanted}) from {where}."
+                ret["comment"] = f"Would flush {_entries(planned)} ({wanted}) from {where}."
             else:
                 ret["comment"] = f"No {wanted} entries in {where}: already clean."
             return ret
         flushed = __salt__["arp.flush_stale"](test=False, metrics_dir=metrics_dir, **selection)
     except (CommandExecutionError, SaltInvocationError) as err:
         # A flush that fails midway has still deleted entries: they are changes.
-        ret["result"] = False
-        ret["changes"] = _made(err, ("deleted", "vanished"))
-        ret["comment"] = f"Cannot flush neighbour entries: {_message(err)}"
-        return ret
+        return _failed(ret, err, ("deleted", "vanished"), "flush neighbour entries")
     if flushed["deleted"] or flushed["vanished"]:
         ret["changes"] = {key: value for key, value in flushed.items() if value}
-        ret["comment"] = f"Flushed {_count(flushed['deleted'])} ({wanted}) from {where}."
+        ret["comment"] = f"Flushed {_entries(flushed['deleted'])} ({wanted}) from {where}."
         if flushed["vanished"]:
-            ret["comment"] += f" {_count(flushed['vanished'])} vanished before their delete."
+            ret["comment"] += f" {_entries(flushed['vanished'])} vanished before their delete."
     else:
         ret["comment"] = f"No {wanted} entries in {where}: already clean."
     return ret
@@ -125,30 +107,27 @@ def _made(err, keys):
     return {key: info[key] for key in keys if info.get(key)}
 
 
+def _failed(ret, err, keys, doing):
+    """``ret`` failed by the execution module's error, with what it changed before (``keys`` of its ``info``)."""
+    ret.update(result=False, changes=_made(err, keys), comment=f"Cannot {doing}: {_message(err)}")
+    return ret
+
+
 def _message(err):
     """The error's own words, without the ``info`` that Salt appends to them."""
     return getattr(err, "error", None) or str(err)
 
 
-def _count(report):
+def _entries(report):
     """'N neighbour entries' of a report {interface: {address: ...}}."""
-    count = _number(report)
+    count = _total(report)
     return f"{count} neighbour {'entry' if count == 1 else 'entries'}"
 
 
 def verified(
-    name,
-    interface=None,
-    states=None,
-    family="inet",
-    network=None,
-    exclude=None,
-    min_age=0,
-    netns=None,
-    timeout=1,
-    rate=200,
-    metrics_dir=None,
-):
+    name, interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None, timeout=1,
+    rate=200, metrics_dir=None,
+):  # fmt: skip
     """
     Make sure the selected neighbour entries hold the MAC that their address
     answers with: ask the whole segment (``arp.verify fix=True``), replace
@@ -177,32 +156,17 @@ def verified(
     interface, states, family, network, exclude, min_age, netns, timeout, rate, metrics_dir
         As for the execution module's ``arp.verify``.
     """
+    arguments = {key: value for key, value in locals().items() if key != "name"}
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     where = f"the neighbour table of network namespace {netns}" if netns else "the neighbour table"
     test = bool(__opts__["test"])
     try:
-        found = __salt__["arp.verify"](
-            interface=interface,
-            states=states,
-            family=family,
-            network=network,
-            exclude=exclude,
-            min_age=min_age,
-            netns=netns,
-            timeout=timeout,
-            rate=rate,
-            fix=True,
-            test=test,
-            metrics_dir=metrics_dir,
-        )
+        found = __salt__["arp.verify"](fix=True, test=test, **arguments)
     except (CommandExecutionError, SaltInvocationError) as err:
-        ret["result"] = False
-        ret["changes"] = _made(err, ("replaced", "deleted"))
-        ret["comment"] = f"Cannot verify neighbour entries: {_message(err)}"
-        return ret
-    skipped = f" {_number(found['skipped'])} skipped." if found["skipped"] else ""
+        return _failed(ret, err, ("replaced", "deleted"), "verify neighbour entries")
+    skipped = f" {_total(found['skipped'])} skipped." if found["skipped"] else ""
     if test:
-        count = _number(found["would_ask"])
+        count = _total(found["would_ask"])
         if count:
             ret["result"] = None
             ret["comment"] = (
@@ -215,12 +179,12 @@ def verified(
         return ret
     replaced, deleted = found["replaced"], found["deleted"]
     ret["changes"] = {key: value for key, value in (("replaced", replaced), ("deleted", deleted)) if value}
-    asked = sum(_number(found[key]) for key in ("ok", "mismatch", "conflict", "unanswered"))
-    parts = [f"{_number(found['ok'])} answered as cached", f"{_number(found['unanswered'])} unanswered"]
+    asked = sum(_total(found[key]) for key in ("ok", "mismatch", "conflict", "unanswered"))
+    parts = [f"{_total(found['ok'])} answered as cached", f"{_total(found['unanswered'])} unanswered"]
     entries = "entry" if asked == 1 else "entries"
     ret["comment"] = f"Asked about {asked} {entries} in {where}: " + ", ".join(parts) + "." + skipped
     if ret["changes"]:
-        ret["comment"] += f" Replaced {_count(replaced)} holding a wrong MAC, deleted {_count(deleted)}"
+        ret["comment"] += f" Replaced {_entries(replaced)} holding a wrong MAC, deleted {_entries(deleted)}"
         ret["comment"] += " nobody answered for."
     if found["conflict"]:
         ret["comment"] += f" Several MACs answer for {_places(found['conflict'])}: left alone, for a human to settle."
@@ -228,7 +192,7 @@ def verified(
         ifname: {dst: value for dst, value in entries.items() if dst not in replaced.get(ifname, {})}
         for ifname, entries in found["mismatch"].items()
     }
-    if _number(left):
+    if _total(left):
         ret["comment"] += f" Left alone although another MAC answered (static entries): {_places(left)}."
     return ret
 
@@ -238,7 +202,8 @@ def _places(report):
     return ", ".join(f"{dst} on {ifname}" for ifname, entries in report.items() for dst in entries)
 
 
-def _number(report):
+def _total(report):
+    """The entries of a report {interface: {address: ...}}."""
     return sum(len(entries) for entries in report.values())
 
 

@@ -1,0 +1,132 @@
+"""
+The arp beacon through Salt's loader, with ``arp.list`` answering from a
+canned table: its configuration check, and the events of one look and of
+two (a MAC that changed in between). The kernel's limit is the one the
+metrics helper reads, as on a minion.
+"""
+
+import sys
+
+import pytest
+import salt.loader
+
+from tests.support import module_from_checkout
+
+metrics = module_from_checkout("_arp_hygiene_metrics")
+
+
+def entry(dst, state="reachable", lladdr="02:00:00:00:00:01", ifname="eth0", family="inet"):
+    return {"dst": dst, "lladdr": lladdr, "ifname": ifname, "family": family, "state": state}
+
+
+@pytest.fixture
+def beacons(minion_opts, monkeypatch):
+    # On a minion, arp.list loaded the module, which put its helpers in sys.modules.
+    monkeypatch.setitem(sys.modules, "_arp_hygiene_metrics", metrics)
+
+    def load(table, calls=None):
+        def arp_list(**kwargs):
+            if calls is not None:
+                calls.append(kwargs)
+            answer = table() if callable(table) else table
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        opts = dict(minion_opts, id="db1")
+        return salt.loader.beacons(opts, {"arp.list": arp_list}, context={})
+
+    return load
+
+
+@pytest.mark.parametrize(
+    "config, problem",
+    [
+        ({"table_share": 0.8}, "must be a list of one-key mappings"),
+        ([{"interval": 60}, "mac_changes"], "must be a list of one-key mappings"),
+        ([{"tables": 1}], "Unknown keys for the arp beacon: tables; known:"),
+        ([{"table_share": 0}], "table_share must be a number above 0, at most 1, not 0"),
+        ([{"table_share": True}], "table_share must be a number above 0, at most 1, not True"),
+        ([{"failed_threshold": 0}], "failed_threshold must be a whole number from 1, or null, not 0"),
+        ([{"mac_changes": "yes"}], "mac_changes must be true or false, not 'yes'"),
+        ([{"family": "ipx"}], "family must be inet, inet6 or all, not 'ipx'"),
+        ([{"netns": 5}], "netns must be a namespace's name, not 5"),
+    ],
+)
+def test_a_bad_configuration_is_refused_with_the_key(beacons, config, problem):
+    valid, message = beacons([])["arp.validate"](config)
+    assert valid is False and problem in message
+
+
+def test_a_good_configuration_is_valid(beacons):
+    config = [{"interval": 30}, {"table_share": 0.5}, {"failed_threshold": 3}, {"family": "inet6"}, {"netns": "db"}]
+    assert beacons([])["arp.validate"](config) == (True, "Valid beacon configuration.")
+
+
+def test_a_quiet_table_fires_nothing_and_the_beacon_reads_the_chosen_family_and_namespace(beacons):
+    calls = []
+    table = [entry("192.0.2.1"), entry("192.0.2.2", "failed", None)]
+    assert beacons(table, calls)["arp.beacon"]([{"family": "inet"}, {"netns": "db"}]) == []
+    assert calls == [{"family": "inet", "netns": "db"}]
+
+
+def test_a_table_near_gc_thresh3_fires_for_its_family(beacons):
+    limit = metrics.gc_thresh("inet", 3)
+    table = [entry(f"198.18.{n // 256}.{n % 256}") for n in range(int(limit * 0.5) + 1)]
+    table.append(entry("2001:db8::1", family="inet6"))
+    events = beacons(table)["arp.beacon"]([{"table_share": 0.5}])
+    assert events == [
+        {
+            "tag": "table_nearly_full",
+            "id": "db1",
+            "netns": None,
+            "family": "inet",
+            "entries": len(table) - 1,
+            "gc_thresh3": limit,
+            "table_share": 0.5,
+        }
+    ]
+
+
+def test_failed_and_incomplete_entries_fire_per_interface_from_the_threshold(beacons):
+    table = [
+        entry("192.0.2.1", "failed", None),
+        entry("192.0.2.2", "incomplete", None),
+        entry("192.0.2.3", "stale"),
+        entry("192.0.2.4", "failed", None, ifname="eth1"),
+    ]
+    events = beacons(table)["arp.beacon"]([{"failed_threshold": 2}])
+    assert events == [
+        {"tag": "failed_entries", "id": "db1", "netns": None, "interface": "eth0", "failed": 2}
+        | {"failed_threshold": 2}
+    ]
+
+
+def test_a_mac_that_changed_between_two_looks_fires_once(beacons):
+    looks = iter(
+        [
+            [entry("192.0.2.1", lladdr="02:00:00:00:00:01"), entry("192.0.2.2", lladdr="02:00:00:00:00:02")],
+            [entry("192.0.2.1", lladdr="02:00:00:00:00:09"), entry("192.0.2.2", lladdr="02:00:00:00:00:02")],
+            [entry("192.0.2.1", lladdr="02:00:00:00:00:09")],
+        ]
+    )
+    loaded = beacons(lambda: next(looks))
+    config = [{"mac_changes": True}]
+    assert loaded["arp.beacon"](config) == []
+    assert loaded["arp.beacon"](config) == [
+        {
+            "tag": "mac_changed",
+            "id": "db1",
+            "netns": None,
+            "interface": "eth0",
+            "address": "192.0.2.1",
+            "old": "02:00:00:00:00:01",
+            "new": "02:00:00:00:00:09",
+        }
+    ]
+    assert loaded["arp.beacon"](config) == []
+
+
+def test_a_look_that_fails_fires_nothing_and_logs_why(beacons, caplog):
+    assert beacons(OSError("netlink failed"))["arp.beacon"]([]) == []
+    assert "arp beacon: cannot read the neighbour table: netlink failed" in caplog.text

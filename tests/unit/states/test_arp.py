@@ -1,0 +1,183 @@
+"""
+The arp states' contract, through Salt's loader with the execution module
+replaced by canned answers (the real module's work is tested on the kernel
+in tests/functional/states/): in test mode a state calls the module only in
+test mode and predicts with result None; live it reports what changed; a
+failure is result False with what changed before it.
+"""
+
+import pytest
+import salt.loader
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+DELETED = {"eth0": {"192.0.2.1": "02:00:00:00:00:01", "192.0.2.2": "02:00:00:00:00:02"}}
+
+
+class Module:
+    """Canned answers for the execution module's functions, and the calls they got."""
+
+    def __init__(self, **answers):
+        self.answers, self.calls = answers, []
+
+    def functions(self):
+        return {f"arp.{name}": self._function(name) for name in ("flush_stale", "verify", "announce")}
+
+    def _function(self, name):
+        def call(**kwargs):
+            self.calls.append((name, kwargs))
+            answer = self.answers[name]
+            answer = answer(kwargs) if callable(answer) else answer
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return call
+
+
+@pytest.fixture
+def states(minion_opts):
+    def load(module, test=False):
+        opts = dict(minion_opts, test=test)
+        return salt.loader.states(opts, module.functions(), salt.loader.utils(opts), {})
+
+    return load
+
+
+def test_no_stale_in_test_mode_predicts_and_deletes_nothing(states):
+    module = Module(flush_stale={"would_delete": DELETED})
+    ret = states(module, test=True)["arp.no_stale"]("flush", interface="eth0", states=["stale", "failed"])
+    assert ret == {
+        "name": "flush",
+        "result": None,
+        "changes": {"deleted": DELETED},
+        "comment": "Would flush 2 neighbour entries (stale, failed) from the neighbour table.",
+    }
+    assert [(name, kwargs["test"]) for name, kwargs in module.calls] == [("flush_stale", True)]
+    assert "metrics_dir" not in module.calls[0][1], "a test run writes no metrics"
+
+
+def test_no_stale_live_reports_what_it_deleted_and_what_vanished(states):
+    vanished = {"eth0": {"192.0.2.3": None}}
+    module = Module(flush_stale={"deleted": DELETED, "vanished": vanished})
+    ret = states(module)["arp.no_stale"]("flush", netns="blue", metrics_dir="/srv/metrics")
+    assert ret["result"] is True and ret["changes"] == {"deleted": DELETED, "vanished": vanished}
+    assert ret["comment"] == (
+        "Flushed 2 neighbour entries (stale) from the neighbour table of network namespace blue. "
+        "1 neighbour entry vanished before their delete."
+    )
+    assert module.calls == [
+        (
+            "flush_stale",
+            {
+                "test": False,
+                "metrics_dir": "/srv/metrics",
+                "interface": None,
+                "states": "stale",
+                "family": "inet",
+                "network": None,
+                "exclude": None,
+                "min_age": 0,
+                "netns": "blue",
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize("test", [False, True], ids=["live", "test"])
+def test_no_stale_with_nothing_to_do_is_clean(states, test):
+    module = Module(flush_stale={"would_delete": {}} if test else {"deleted": {}, "vanished": {}})
+    ret = states(module, test=test)["arp.no_stale"]("flush")
+    assert ret["result"] is True and ret["changes"] == {}
+    assert ret["comment"] == "No stale entries in the neighbour table: already clean."
+
+
+def test_a_flush_that_fails_midway_reports_what_it_deleted(states):
+    failure = CommandExecutionError("1 of 3 deletes failed", info={"deleted": DELETED, "vanished": {}, "failed": {}})
+    ret = states(Module(flush_stale=failure))["arp.no_stale"]("flush")
+    assert ret["result"] is False and ret["changes"] == {"deleted": DELETED}
+    assert ret["comment"] == "Cannot flush neighbour entries: 1 of 3 deletes failed"
+
+
+def test_a_bad_argument_fails_the_state_with_the_modules_words(states):
+    refusal = SaltInvocationError("unknown NUD state 'wobbly'")
+    ret = states(Module(flush_stale=refusal), test=True)["arp.no_stale"]("flush", states="wobbly")
+    assert ret == {
+        "name": "flush",
+        "result": False,
+        "changes": {},
+        "comment": "Cannot flush neighbour entries: unknown NUD state 'wobbly'",
+    }
+
+
+def test_verified_in_test_mode_asks_nothing_and_says_how_many_a_live_run_would(states):
+    module = Module(verify={"would_ask": DELETED, "skipped": {"eth1": {"192.0.2.9": "eth1 is down"}}})
+    ret = states(module, test=True)["arp.verified"]("verify", family="all")
+    assert ret["result"] is None and ret["changes"] == {}
+    assert ret["comment"].startswith("Would ask the segment about 2 entries in the neighbour table")
+    assert ret["comment"].endswith(" 1 skipped.")
+    assert [(name, kwargs["fix"], kwargs["test"]) for name, kwargs in module.calls] == [("verify", True, True)]
+
+
+def test_verified_live_reports_repairs_conflicts_and_static_mismatches(states):
+    found = {
+        "ok": {"eth0": {"192.0.2.1": "m1"}},
+        "mismatch": {"eth0": {"192.0.2.2": {"cached": "m2", "answered": ["n2"]}, "192.0.2.5": {"cached": "s"}}},
+        "conflict": {"eth0": {"192.0.2.3": {"cached": "m3", "answered": ["a", "b"]}}},
+        "unanswered": {"eth0": {"192.0.2.4": "m4"}},
+        "skipped": {},
+        "replaced": {"eth0": {"192.0.2.2": {"old": "m2", "new": "n2"}}},
+        "deleted": {"eth0": {"192.0.2.4": "m4"}},
+    }
+    ret = states(Module(verify=found))["arp.verified"]("verify", timeout=2, rate=50)
+    assert ret["result"] is True
+    assert ret["changes"] == {"replaced": found["replaced"], "deleted": found["deleted"]}
+    assert ret["comment"] == (
+        "Asked about 5 entries in the neighbour table: 1 answered as cached, 1 unanswered. "
+        "Replaced 1 neighbour entry holding a wrong MAC, deleted 1 neighbour entry nobody answered for. "
+        "Several MACs answer for 192.0.2.3 on eth0: left alone, for a human to settle. "
+        "Left alone although another MAC answered (static entries): 192.0.2.5 on eth0."
+    )
+
+
+def test_verified_that_fails_midway_reports_what_it_repaired(states):
+    replaced = {"eth0": {"192.0.2.2": {"old": "m2", "new": "n2"}}}
+    failure = CommandExecutionError("cannot replace", info={"replaced": replaced, "deleted": {}})
+    ret = states(Module(verify=failure))["arp.verified"]("verify")
+    assert ret == {
+        "name": "verify",
+        "result": False,
+        "changes": {"replaced": replaced},
+        "comment": "Cannot verify neighbour entries: cannot replace",
+    }
+
+
+@pytest.mark.parametrize("test", [False, True], ids=["live", "test"])
+def test_announced_says_what_went_out_and_reports_no_change(states, test):
+    key = "would_announce" if test else "announced"
+    module = Module(announce={key: {"eth0": ["192.0.2.7", "2001:db8::7"]}})
+    ret = states(module, test=test)["arp.announced"]("announce", interface="eth0")
+    assert ret["result"] is True and ret["changes"] == {}
+    verb = "Would announce" if test else "Announced"
+    assert ret["comment"] == f"{verb} 192.0.2.7, 2001:db8::7 on eth0."
+    assert module.calls[0][1]["test"] is test
+
+
+def test_announced_that_fails_says_what_went_out_before(states):
+    failure = CommandExecutionError("sending failed", info={"announced": {"eth0": ["192.0.2.7"]}})
+    ret = states(Module(announce=failure))["arp.announced"]("announce")
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"] == "Cannot announce: sending failed Announced before: 192.0.2.7 on eth0."
+
+
+def test_job_works_tries_the_job_in_test_mode_and_names_why_it_would_fail(states):
+    module = Module(
+        verify={"would_ask": {}, "skipped": {}}, flush_stale=SaltInvocationError("no interface named 'eth9'")
+    )
+    loaded = states(module)
+    ret = loaded["arp.job_works"]("verify job", function="arp.verify", netns="db", test=False, __env__="base")
+    assert ret["result"] is True and ret["changes"] == {}
+    assert module.calls == [("verify", {"test": True, "netns": "db"})]
+    ret = loaded["arp.job_works"]("flush job", function="arp.flush_stale", interface="eth9")
+    assert ret["result"] is False and ret["comment"] == "flush job would fail on every run: no interface named 'eth9'"
+    ret = loaded["arp.job_works"]("odd job", function="cmd.run")
+    assert ret["result"] is False and "function must be arp.flush_stale, arp.verify or arp.announce" in ret["comment"]
