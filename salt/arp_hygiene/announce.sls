@@ -18,7 +18,7 @@ include:
   - {{ tplroot }}.sync
 {%- if announce['at_boot'] %}
   - {{ tplroot }}.crond
-  - {{ tplroot }}.runner
+  - {{ tplroot }}.job_script
 {%- endif %}
 
 {%- if announce['arp_notify'] or announce['at_boot'] %}

@@ -2,7 +2,7 @@
     (flush, verify, announce at boot, by their identifiers), its scheduler
     jobs (by name), and the files and directories recorded in its records
     (formula:records, each part's written before it writes: report files
-    under every path pillar ever gave, the job runner, the sysctl file),
+    under every path pillar ever gave, the job script, the sysctl file),
     then the records; the beacon arp if the records say the formula added
     it; root's crontab if the formula made it and nothing but Salt's header
     line would be left in it. A directory goes only if the formula made it
@@ -71,7 +71,7 @@ arp_hygiene-clean-cmd-run-crontab-remove:
 
 {#- Files: those recorded, the two whose names are the formula's own, and
     the records themselves, last. #}
-{%- set files = (written['files'] | list) + [formula['runner'], formula['sysctl_file']] %}
+{%- set files = (written['files'] | list) + [formula['job_script'], formula['sysctl_file']] %}
 {%- set files = files | unique | select('string') | reject('equalto', '') | reject('in', written['records']) | list %}
 {%- for path in files + written['records'] if salt['file.file_exists'](path) %}
 

@@ -1,6 +1,6 @@
 {#- method cron: root cron jobs run arp.flush_stale (and, with verify enabled,
     arp.verify fix=True) every interval_minutes, through the formula's job
-    runner and the minion's own salt-call. Each job's command is tried once
+    script and the minion's own salt-call. Each job's command is tried once
     in test mode here, so that a job that would fail on every run fails the
     highstate instead, naming the cause. The identifiers make a changed
     pillar update the lines in place. Any other method removes the jobs. #}
@@ -21,7 +21,7 @@ include:
 include:
   - {{ tplroot }}.sync
   - {{ tplroot }}.crond
-  - {{ tplroot }}.runner
+  - {{ tplroot }}.job_script
   - {{ tplroot }}.directories
 {{ record('cron', [], formula['records'], cron=true) }}
 

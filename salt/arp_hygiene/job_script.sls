@@ -1,4 +1,4 @@
-{#- The jobs' runner (files/arp-hygiene-job): runs a job's salt-call, writes
+{#- The jobs' script (files/arp-hygiene-job): runs a job's salt-call, writes
     its report at once or a report that says why it failed, and logs a
     failure to the system log. Included by cron.sls and announce.sls. #}
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -9,11 +9,11 @@ include:
 {%- else %}
 {%- from tplroot ~ "/written.jinja" import record with context %}
 {%- set formula = arp_hygiene['formula'] %}
-{{ record('runner', [formula['runner']], formula['records']) }}
+{{ record('job_script', [formula['job_script']], formula['records']) }}
 
-arp_hygiene-runner-file-managed:
+arp_hygiene-job_script-file-managed:
   file.managed:
-    - name: {{ formula['runner'] }}
+    - name: {{ formula['job_script'] }}
     - source: salt://{{ tplroot }}/files/arp-hygiene-job
     - mode: '0755'
     - makedirs: true

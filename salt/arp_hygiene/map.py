@@ -228,7 +228,7 @@ def check_values(settings, rules, formula, problems, is_dir=os.path.isdir, sysct
     # a directory (clean would delete it, and whatever else is in it), nor a
     # file the formula writes itself; and each job its own (two jobs writing
     # one file would leave only the later one's).
-    own = (formula["runner"], formula["sysctl_file"], settings["master"]["config_file"])
+    own = (formula["job_script"], formula["sysctl_file"], settings["master"]["config_file"])
     for key, path in (("report_file", settings["report_file"]), ("verify:report_file", verify["report_file"])):
         if not (isinstance(path, str) and path):
             continue
@@ -280,17 +280,17 @@ def check_values(settings, rules, formula, problems, is_dir=os.path.isdir, sysct
 
 def job_command(paths, job, function, kwargs, report_file, check=False):
     """
-    The command of a job: the formula's job runner (files/arp-hygiene-job),
-    run by the minion's own Python (``paths``: python, runner, salt_call,
+    The command of a job: the formula's job script (files/arp-hygiene-job),
+    run by the minion's own Python (``paths``: python, job_script, salt_call,
     config_dir), running salt-call with ``function`` and ``kwargs``; the
-    runner writes the JSON result to ``report_file`` (None: no report) and
-    makes a failure seen. With ``check``, the runner tries the command in
+    script writes the JSON result to ``report_file`` (None: no report) and
+    makes a failure seen. With ``check``, the script tries the command in
     test mode (the highstate's check that the job works). Values as JSON,
     which Salt's argument parser reads back as the same types (a netns named
     "123" stays a string); states and family as words. Each word quoted for
     the shell.
     """
-    words = [paths["python"], paths["runner"], "--job", job]
+    words = [paths["python"], paths["job_script"], "--job", job]
     if report_file:
         words += ["--report", report_file]
     if check:
@@ -325,13 +325,13 @@ def cron_minute(minion_id, interval, spread):
     return f"{offset}-59/{interval}"
 
 
-def job_settings(settings, formula, paths, cached_runner=None, metrics_ready=True):
+def job_settings(settings, formula, paths, cached_script=None, metrics_ready=True):
     """
     The arguments of each function the formula runs (kwargs: arp.flush_stale
     and arp.no_stale; verify_kwargs: arp.verify and arp.verified;
     announce_kwargs: arp.announce), and the jobs: what each runs, its cron
-    command, and the command of its check (with the runner at
-    ``cached_runner`` when the installed one is not there yet: test mode).
+    command, and the command of its check (with the script at
+    ``cached_script`` when the installed one is not there yet: test mode).
     The jobs pass test=false: they run live whatever the minion's `test`
     option. ``written``: the files the jobs and enforce write (the cron
     jobs' reports, the metrics files); ``directories``: theirs, each once
@@ -395,7 +395,7 @@ def job_settings(settings, formula, paths, cached_runner=None, metrics_ready=Tru
     ):
         job_kwargs = dict(job_kwargs, test=False)
         check_kwargs = without_metrics(job_kwargs)
-        check_paths = dict(paths, runner=cached_runner) if cached_runner else paths
+        check_paths = dict(paths, job_script=cached_script) if cached_script else paths
         jobs[job] = {
             "function": function,
             "kwargs": job_kwargs,
@@ -522,18 +522,18 @@ def run():
 
     paths = {
         "python": python,
-        "runner": formula["runner"],
+        "job_script": formula["job_script"],
         "salt_call": salt_call,
         "config_dir": settings["config_dir"] or os.path.dirname(__opts__["conf_file"]),  # noqa: F821
     }
     # Test mode installs nothing: a job's check runs the master's copy of the
-    # runner (in the minion's cache).
-    cached_runner = None
+    # script (in the minion's cache).
+    cached_script = None
     if __opts__["test"]:  # noqa: F821
-        cached_runner = __salt__["cp.cache_file"](f"salt://{tplroot}/files/arp-hygiene-job", saltenv=saltenv)  # noqa: F821
+        cached_script = __salt__["cp.cache_file"](f"salt://{tplroot}/files/arp-hygiene-job", saltenv=saltenv)  # noqa: F821
     metrics = settings["metrics"]["textfile_dir"]
     metrics_ready = not __opts__["test"] or not metrics or os.path.isdir(metrics)  # noqa: F821
-    settings.update(job_settings(settings, formula, paths, cached_runner, metrics_ready))
+    settings.update(job_settings(settings, formula, paths, cached_script, metrics_ready))
     interval = settings["interval_minutes"]
     settings.update(
         {

@@ -4,9 +4,11 @@ defaults.yaml (the same keys and values, each key commented); the NUD state
 names the formula accepts are the arp module's.
 """
 
+import importlib.util
 import os
 import re
 
+import pytest
 import salt.utils.yaml
 
 from tests.support import REPO, module_from_checkout
@@ -50,3 +52,77 @@ def test_platform_files_override_only_the_formulas_platform_data():
         data = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "parameters", "os_family", name))
         assert list(data) == ["formula"] and set(data["formula"]) <= set(defaults), name
         assert data["formula"]["cron_package"] == "cronie"
+
+
+def _problems(pillar):
+    from tests.unit.formula.test_formula_map import problems_of  # pylint: disable=import-outside-toplevel
+
+    return problems_of(pillar)[0]
+
+
+def _load_file(kind, name):
+    spec = importlib.util.spec_from_file_location(f"arp_hygiene_{kind}", os.path.join(REPO, "salt", kind, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The formula checks pillar when it renders, where neither the master's runner
+# nor a synced beacon can be loaded (a first highstate syncs them later); the
+# runner and the beacon check their own configuration, from wherever it comes.
+# Where the rule is the same, these hold the two checks to one answer.
+@pytest.mark.parametrize(
+    "key, values",
+    [
+        ("table_share", [0, 0.01, 0.5, 1, 1.01, -1, True, "0.5", None]),
+        ("failed_threshold", [None, 0, 1, 50, -3, 2.5, True, "5"]),
+        ("mac_changes", [True, False, "yes", 1, None]),
+        ("family", ["inet", "inet6", "all", "ipx", "", None, 4]),
+    ],
+)
+def test_the_formula_and_the_beacon_accept_the_same_settings(key, values):
+    beacon = _load_file("_beacons", "arp.py")
+    for value in values:
+        formula_ok = not _problems({"beacon": {key: value}})
+        beacon_ok = beacon.validate([{key: value}])[0]
+        assert formula_ok == beacon_ok, (key, value, formula_ok, beacon_ok)
+
+
+def test_the_formula_and_the_runner_accept_the_same_target_types_and_seconds():
+    runner = _load_file("_runners", "arp_hygiene.py")
+    runner.__opts__ = {}
+    for tgt_type in [*runner.TGT_TYPES, "sql", "GLOB", ""]:
+        formula_ok = not _problems({"master": {"tgt_type": tgt_type}})
+        try:
+            runner._config(None, tgt_type, None)
+            runner_ok = True
+        except runner.RunnerError:
+            runner_ok = False
+        assert formula_ok == runner_ok, tgt_type
+    for seconds in [0, 0.2, 600, 601, -1, True, "5"]:
+        formula_ok = not _problems({"master": {"timeout": seconds}})
+        try:
+            runner._config(None, None, seconds)
+            runner_ok = True
+        except runner.RunnerError:
+            runner_ok = False
+        assert formula_ok == runner_ok, seconds
+
+
+def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():
+    # Not numeric strings: the module takes "2" as a command line's 2; pillar
+    # is YAML, where a number is a number, and the formula asks for one.
+    arguments = module_from_checkout("_arp_hygiene_arguments")
+    for key, values, check in (
+        ("timeout", [0, 0.1, 30, 31, True, None, float("nan")], ("seconds", 0, arguments.TIMEOUT_LIMIT, True)),
+        ("rate", [0, 1, 10000, 10001, 0.5, True, None], ("questions a second", *arguments.RATE_LIMITS, False)),
+    ):
+        unit, low, high, above = check
+        for value in values:
+            formula_ok = not _problems({"verify": {key: value}})
+            try:
+                arguments.number(value, key, unit, low, high, above_low=above)
+                module_ok = True
+            except arguments.ArgumentError:
+                module_ok = False
+            assert formula_ok == module_ok, (key, value)

@@ -235,7 +235,7 @@ def test_every_rule_of_checks_yaml_has_a_setting_and_every_setting_a_rule():
 
 PATHS = {
     "python": "/opt/saltstack/salt/bin/python3.10",
-    "runner": "/usr/local/sbin/arp-hygiene-job",
+    "job_script": "/usr/local/sbin/arp-hygiene-job",
     "salt_call": "/opt/saltstack/salt/salt-call",
     "config_dir": "/etc/salt",
 }
@@ -252,7 +252,7 @@ def test_a_jobs_command_is_words_quoted_for_the_shell_and_values_as_json():
     }
     command = MAP.job_command(PATHS, "arp_hygiene-flush", "arp.flush_stale", kwargs, "/var/log/salt/a.json")
     assert shlex.split(command) == [
-        *(PATHS["python"], PATHS["runner"], "--job", "arp_hygiene-flush", "--report", "/var/log/salt/a.json", "--"),
+        *(PATHS["python"], PATHS["job_script"], "--job", "arp_hygiene-flush", "--report", "/var/log/salt/a.json", "--"),
         *(PATHS["salt_call"], "--local", "--config-dir", "/etc/salt", "--retcode-passthrough", "--out=json"),
         "arp.flush_stale",
         'exclude=["fe80::1%eth0"]',
