@@ -26,6 +26,24 @@ def test_salt_call_prints_json(salt_config, table):
     assert snapshot(ns) == before
 
 
+def test_the_top_level_module_directories_are_the_served_ones_and_salt_call_takes_them(salt_config, table):
+    ns, before = table
+    for name in ("_modules", "_states"):
+        assert os.path.realpath(os.path.join(REPO, name)) == os.path.join(REPO, "salt", name)
+    args = (
+        "--module-dirs=_modules",
+        "--states-dir=_states",
+        "--out=json",
+        "arp.list",
+        f"netns={ns.name}",
+        "family=all",
+    )
+    result = lab.salt_call(salt_config, *args, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    listed = {(e["dst"], e["ifname"]) for e in json.loads(result.stdout)["local"] if not e["dst"].startswith("ff")}
+    assert listed == set(before)  # the kernel's own IPv6 multicast entries left out, as snapshot() does
+
+
 def test_without_cap_net_admin_nothing_is_deleted(salt_config, table):
     ns, before = table
     drop = ("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin")
