@@ -50,9 +50,10 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     assert sorted(dirs) == ["beacons", "modules", "runners", "states"]
     (modules,) = dirs["modules"]
     assert modules.startswith(os.path.join(str(venv), "lib")), dirs
-    assert {"arp.py", "_arp_hygiene_netlink.py", "_arp_hygiene_probe.py", "_arp_hygiene_metrics.py"} <= set(
-        os.listdir(modules)
-    )
+    assert {
+        "arp.py",
+        *(f"_arp_hygiene_{part}.py" for part in ("policy", "netlink", "arguments", "probe", "metrics")),
+    } <= set(os.listdir(modules))
     assert "arp_hygiene.py" in os.listdir(dirs["runners"][0])
 
     config = lab.salt_config(str(tmp_path / "config"))
