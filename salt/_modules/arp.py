@@ -22,6 +22,8 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 __virtualname__ = "arp"
 __func_alias__ = {"list_": "list"}
+# The release, here so that every copy (synced, pip-installed) says which it is; setup.cfg reads it.
+__version__ = "0.1.0"
 
 # In the order they import each other.
 HELPERS = tuple(f"_arp_hygiene_{part}" for part in ("policy", "netlink", "arguments", "probe", "metrics"))
@@ -379,6 +381,36 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
         for ifname, address in probe.announce(chosen, netns):
             announced.setdefault(ifname, []).append(address)
     return {"announced": announced}
+
+
+def version():
+    """
+    This module's release and the file the minion runs it from. A minion can
+    hold two copies: one synced from the master (``saltutil.sync_modules``,
+    in its ``extension_modules``) and one of the pip package (``pip install``
+    or ``salt-pip install arp-hygiene``); since Salt 3006 the synced copy
+    wins, so after an upgrade of one, this says which one runs.
+
+    Returns ``{"version": "0.1.0", "file": path, "copy": how}``, ``copy``:
+    ``synced``, ``package`` (the pip package's ``salt.loader`` entry point;
+    an editable install's checkout) or ``module_dirs`` (another directory).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' arp.version
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    copy = "module_dirs"
+    if os.path.dirname(here) == os.path.abspath(__opts__["extension_modules"]):
+        copy = "synced"
+    else:
+        with contextlib.suppress(ImportError):
+            import arp_hygiene  # pylint: disable=import-outside-toplevel  (the pip package, where installed)
+
+            copy = "package" if here in map(os.path.abspath, arp_hygiene.loader_dirs().get("modules", [])) else copy
+    return {"version": __version__, "file": os.path.join(here, "arp.py"), "copy": copy}
 
 
 def addresses(interface=None, family="all", netns=None, settings=None):

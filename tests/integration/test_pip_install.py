@@ -6,11 +6,12 @@ was, and Salt's loader finds the modules through the entry point alone.
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
 
-from tests.support import lab, unavailable
+from tests.support import REPO, lab, module_from_checkout, unavailable
 from tests.support.tables import keys, matches, snapshot
 from tests.support.versions import salt_versions, venv_of
 
@@ -69,6 +70,23 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     listed = json.loads(run(*salt_call, "arp.list", f"netns={ns.name}", "family=all", cwd=tmp_path))["local"]
     entries = [entry for entry in listed if not entry["dst"].startswith(("ff", "224."))]
     assert {(entry["dst"], entry["ifname"]) for entry in entries} == set(before)
+
+    # Which copy runs: the package's, until the module is synced into the
+    # minion's cache; then the synced one (Salt 3006 and later), whatever its version.
+    shown = json.loads(run(*salt_call, "arp.version", cwd=tmp_path))["local"]
+    release_version = module_from_checkout("arp").__version__
+    assert shown == {"version": release_version, "file": os.path.join(modules, "arp.py"), "copy": "package"}
+    served = tmp_path / "roots" / "_modules"
+    shutil.copytree(os.path.join(REPO, "salt", "_modules"), served, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (served / "arp.py").read_text()
+    (served / "arp.py").write_text(source.replace(f'__version__ = "{release_version}"', '__version__ = "9.9.9"'))
+    run(*salt_call, "--file-root", tmp_path / "roots", "saltutil.sync_modules", cwd=tmp_path)
+    shown = json.loads(run(*salt_call, "arp.version", cwd=tmp_path))["local"]
+    assert shown["version"] == "9.9.9" and shown["copy"] == "synced", shown
+    assert shown["file"].startswith(config) and shown["file"].endswith("/extmods/modules/arp.py"), shown
+    # The synced copy works, with the helpers synced beside it.
+    relisted = json.loads(run(*salt_call, "arp.list", f"netns={ns.name}", "family=all", cwd=tmp_path))["local"]
+    assert {(e["dst"], e["ifname"]) for e in relisted if not e["dst"].startswith(("ff", "224."))} == set(before)
 
     state = json.loads(
         run(*salt_call, "state.single", "arp.no_stale", "name=lab", f"netns={ns.name}", "test=True", cwd=tmp_path)

@@ -1,19 +1,17 @@
 """The release artifacts: what `python -m build` makes, and `twine check` of them."""
 
-import configparser
 import os
 import subprocess
 import sys
 import tarfile
 import zipfile
 
-from tests.support import REPO
+from tests.support import module_from_checkout
 
 
 def version():
-    config = configparser.ConfigParser()
-    config.read(os.path.join(REPO, "setup.cfg"))
-    return config["metadata"]["version"]
+    """The release: arp.py's ``__version__``, which setup.cfg reads."""
+    return module_from_checkout("arp").__version__
 
 
 def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_point(release):
@@ -40,6 +38,9 @@ def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_po
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert "Requires-Dist: salt>=3006" in requires, requires
     assert f"Version: {version()}" in metadata.splitlines()
+    # What the Salt extensions index looks for in a package that is not named saltext.*.
+    (keywords,) = [line for line in metadata.splitlines() if line.startswith("Keywords:")]
+    assert "salt-extension" in keywords.split(":", 1)[1].replace(",", " ").split(), keywords
 
 
 def test_the_sdist_carries_the_formula_and_its_documents(release):

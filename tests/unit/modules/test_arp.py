@@ -95,3 +95,12 @@ def test_virtual_names_a_missing_helper_and_the_fix(tmp_path, monkeypatch):
         "_modules/ again (saltutil.sync_modules), and if extmod_whitelist names modules, list _arp_hygiene_policy, "
         "_arp_hygiene_netlink, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics too.",
     )
+
+
+def test_version_says_which_copy_runs(arp):
+    # This checkout, through the editable install's salt.loader entry point.
+    assert arp.version() == {
+        "version": module_from_checkout("arp").__version__,
+        "file": os.path.join(REPO, "salt", "_modules", "arp.py"),
+        "copy": "package",
+    }
