@@ -229,7 +229,7 @@ def verify(
 
     Only the questions the kernel itself asks go out, from this host's own
     address and MAC, never a probe that a host taking the address over would
-    count as a rival (README, "What verify sends"); ``rate`` a second, with
+    count as a rival (the docs, "What verify sends"); ``rate`` a second, with
     answers collected for ``timeout`` seconds after the last question.
 
     - Without ``fix``, each entry's cached MAC alone is asked (the kernel's

@@ -41,7 +41,7 @@ arp_hygiene-sync-test-module-available:
   test.fail_without_changes:
     - comment: >-
         The arp execution module is not available on this minion after syncing: the master must serve
-        _modules/ and _states/ of arp-hygiene (README.md, Install) or the minion's Python must have the
+        _modules/ and _states/ of arp-hygiene (docs/guide/install.md) or the minion's Python must have the
         arp-hygiene package, and pyroute2 must import in the minion's Python (pillar arp_hygiene:pyroute2).
     - unless:
       - fun: sys.list_functions

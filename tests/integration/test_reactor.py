@@ -166,7 +166,7 @@ def worker_b(worker_minion, db_minion, fabric):
 
 
 def show(command, data):
-    """What README.md pastes: the command and its return as salt-run --out=yaml prints it (pytest -s)."""
+    """What docs/guide/healing.md pastes: the command and its return as salt-run --out=yaml prints it (pytest -s)."""
     print(f"# {command}\n" + yaml.safe_dump(data, default_flow_style=False), flush=True)
 
 

@@ -2,8 +2,8 @@
 What each cleaning policy does to the incident at fleet scale (lab.Fleet: 30
 workers, 10 of them black holes, 5 delay and 5 reachable; of the 20 correct
 entries 10 reachable and 10 stale): black holes healed, correct entries
-thrown away, and the ARP requests it costs. README's table "Policies" is
-these measurements; the last test holds it to them.
+thrown away, and the ARP requests it costs. The table of README and of the docs (Policies) is
+these measurements; the last test holds both to them.
 """
 
 import os
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.usefixtures("tables_alone_for_the_module"), pytest.mar
 with open(os.path.join(REPO, "salt", "arp_hygiene", "defaults.yaml"), encoding="utf-8") as stream:
     DEFAULTS = salt.utils.yaml.safe_load(stream)["arp_hygiene"]
 
-# The field's fix (README, "The problem"): a root cron job every 5 minutes.
+# The field's fix (README, the docs: "The problem"): a root cron job every 5 minutes.
 FIELD_CRON = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X"
 
 
@@ -46,7 +46,7 @@ def formula_defaults(arp, fleet):
     arp.verify(netns=fleet.db.name, states=asked, timeout=verify["timeout"], rate=verify["rate"], fix=True)
 
 
-# README's rows: the policy, how it runs, and what it does.
+# The rows of README's and the docs' table: the policy, how it runs, and what it does.
 POLICIES = {
     "the field's cron: `ip neigh | awk ... | xargs arp -d`": (field_cron, (5, 5, 20, 0, 30)),
     "flush `stale` (the old default)": (flush("stale"), (0, 0, 10, 0, 10)),
@@ -99,9 +99,10 @@ def test_what_a_policy_heals_and_throws_away(arp, netlab, policy):
     assert (*healed, thrown_away, sent, relearned) == expected
 
 
-def test_readme_shows_these_measurements():
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as stream:
-        readme = stream.read()
-    assert HEADER in readme
+@pytest.mark.parametrize("page", ["README.md", "docs/guide/policies.md"])
+def test_readme_and_the_docs_show_these_measurements(page):
+    with open(os.path.join(REPO, page), encoding="utf-8") as stream:
+        shown = stream.read()
+    assert HEADER in shown
     for policy, (_, figures) in POLICIES.items():
-        assert row(policy, figures) in readme, row(policy, figures)
+        assert row(policy, figures) in shown, row(policy, figures)

@@ -1,6 +1,6 @@
 """
 The policy's rules on plain data, one test per rule and a case per row of
-README's tables: what is never touched, what verify's answers mean, what a
+the docs' tables: what is never touched, what verify's answers mean, what a
 repair does, what forget chooses. No kernel, no Salt, no root.
 """
 
