@@ -26,18 +26,21 @@ def salt_version(python):
     return run(python, "-c", "import salt.version; print(salt.version.__version__)").strip()
 
 
-@pytest.mark.parametrize("version", [version for version, _ in salt_versions()[1:]])
-def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table, release, version):
+@pytest.mark.parametrize(
+    "version, interpreter",
+    [pytest.param(v, p, id=f"{v}-{p}" if p else v) for v, p, _ in salt_versions()[1:]],
+)
+def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table, release, version, interpreter):
     ns, before = table
-    base = os.path.join(venv_of(version), "bin", "python")
-    if not os.path.exists(base):
-        unavailable(f"no {venv_of(version)}: `./run test` makes it")
+    made = venv_of(version, interpreter)
+    if not os.path.exists(os.path.join(made, "bin", "python")):
+        unavailable(f"no {made}: `./run test` makes it")
     # A copy of the virtualenv that ./run test made for this Salt (hard links:
     # pip replaces files, it never writes into one), the checkout's editable
     # install in it replaced by the wheel. Scripts in the copy would run the
     # original's Python: everything runs as `python -m` of the copy.
     venv = tmp_path / "venv"
-    run("cp", "-al", venv_of(version), venv)
+    run("cp", "-al", made, venv)
     python = venv / "bin" / "python"
     assert salt_version(python) == version
 

@@ -5,19 +5,26 @@ import os
 from tests.support import REPO
 
 VERSIONS_FILE = os.path.join(REPO, "tests", "salt-versions.txt")
+SUITES = ("unit", "functional")
 
 
 def salt_versions():
-    """[(version, python or None)], the whole suite's first."""
+    """[(version, python or None, suites)], the whole suite's first (its suites: all)."""
     lines = []
     with open(VERSIONS_FILE, encoding="utf-8") as listing:
         for line in listing:
             words = line.split("#", 1)[0].split()
-            if words:
-                lines.append((words[0], words[1] if len(words) > 1 else None))
+            if not words:
+                continue
+            version, rest = words[0], words[1:]
+            python = rest.pop(0) if rest and rest[0].startswith("python") else None
+            unknown = [word for word in rest if word not in SUITES]
+            if unknown:
+                raise ValueError(f"{VERSIONS_FILE}: {line.strip()!r}: unknown suites {unknown}; known: {SUITES}")
+            lines.append((version, python, tuple(rest) or SUITES))
     return lines
 
 
-def venv_of(version):
-    """The virtualenv ./run test keeps for a Salt version other than the first."""
-    return os.path.join(REPO, f".venv-salt-{version}")
+def venv_of(version, python=None):
+    """The virtualenv ./run test keeps for a line other than the first."""
+    return os.path.join(REPO, f".venv-salt-{version}" + (f"-{python}" if python else ""))
