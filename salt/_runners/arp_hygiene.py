@@ -255,13 +255,19 @@ def _run_forget(targets, lladdr, timeout, test):
     return _ask(targets, "arp.forget", kwarg, timeout)
 
 
+def _no_return(answer):
+    """Is this full return Salt's word for a minion that did not answer?"""
+    return isinstance(answer["ret"], str) and answer["ret"].startswith("Minion did not return")
+
+
 def _ask(minions, function, kwarg, timeout):
     """({minion: its return}, {minion: why not}): one job on ``minions`` (ids)."""
     answers = _client().cmd(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, full_return=True)
     done, failed = {}, {}
     for minion in minions:
         answer = answers.get(minion)
-        if not isinstance(answer, dict) or "ret" not in answer:
+        if not isinstance(answer, dict) or "ret" not in answer or answer.get("failed") is True or _no_return(answer):
+            # Salt 3006 and 3007 leave a silent minion out; 3008 returns "Minion did not return".
             failed[minion] = f"did not answer {function} within {timeout:g} s"
         elif answer.get("retcode", 0) or not isinstance(answer["ret"], dict):
             failed[minion] = f"{function} failed: {answer['ret']}"

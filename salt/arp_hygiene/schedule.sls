@@ -51,6 +51,10 @@ arp_hygiene-schedule-schedule-present-{{ job }}:
     - function: {{ settings['function'] }}
     - job_kwargs: {{ settings['kwargs'] | json }}
     - minutes: {{ arp_hygiene['interval_minutes'] }}
+    {#- The first run after one interval, on every Salt (3008 runs a new job
+        with minutes at once by default): the highstate changes only what
+        its test mode said. #}
+    - run_on_start: false
 {%-     if arp_hygiene['splay'] %}
     - splay: {{ arp_hygiene['splay'] }}
 {%-     endif %}

@@ -49,3 +49,11 @@ def test_a_bad_master_configuration_is_refused_with_its_key(runner, configured, 
     runner.__opts__ = {"arp_hygiene": configured}
     with pytest.raises(runner.RunnerError, match=message):
         runner._config(None, None, None)
+
+
+def test_salt_3008s_word_for_a_minion_that_did_not_answer_is_no_answer(runner):
+    # Salt 3006 and 3007 leave a silent minion out of cmd()'s full return; 3008 returns this.
+    silent = {"ret": "Minion did not return. [No response]\nThe minions may not have all finished", "retcode": 1}
+    assert runner._no_return(silent)
+    assert not runner._no_return({"ret": {"192.0.2.20": "02:00:00:00:20:02"}, "retcode": 0})
+    assert not runner._no_return({"ret": "arp.addresses is not available", "retcode": 1})
