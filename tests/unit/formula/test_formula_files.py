@@ -88,25 +88,23 @@ def test_the_formula_and_the_beacon_accept_the_same_settings(key, values):
         assert formula_ok == beacon_ok, (key, value, formula_ok, beacon_ok)
 
 
+def _accepts(error, call, *args, **kwargs):
+    """Does ``call`` take these arguments (raising no ``error``)?"""
+    try:
+        call(*args, **kwargs)
+    except error:
+        return False
+    return True
+
+
 def test_the_formula_and_the_runner_accept_the_same_target_types_and_seconds():
     runner = _load_file("_runners", "arp_hygiene.py")
     runner.__opts__ = {}
-    for tgt_type in [*runner.TGT_TYPES, "sql", "GLOB", ""]:
-        formula_ok = not _problems({"master": {"tgt_type": tgt_type}})
-        try:
-            runner._config(None, tgt_type, None)
-            runner_ok = True
-        except runner.RunnerError:
-            runner_ok = False
-        assert formula_ok == runner_ok, tgt_type
-    for seconds in [0, 0.2, 600, 601, -1, True, "5"]:
-        formula_ok = not _problems({"master": {"timeout": seconds}})
-        try:
-            runner._config(None, None, seconds)
-            runner_ok = True
-        except runner.RunnerError:
-            runner_ok = False
-        assert formula_ok == runner_ok, seconds
+    cases = [("tgt_type", value, (None, value, None)) for value in [*runner.TGT_TYPES, "sql", "GLOB", ""]]
+    cases += [("timeout", value, (None, None, value)) for value in [0, 0.2, 600, 601, -1, True, "5"]]
+    for key, value, args in cases:
+        formula_ok = not _problems({"master": {key: value}})
+        assert formula_ok == _accepts(runner.RunnerError, runner._config, *args), (key, value)
 
 
 def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():
@@ -120,9 +118,7 @@ def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():
         unit, low, high, above = check
         for value in values:
             formula_ok = not _problems({"verify": {key: value}})
-            try:
-                arguments.number(value, key, unit, low, high, above_low=above)
-                module_ok = True
-            except arguments.ArgumentError:
-                module_ok = False
+            module_ok = _accepts(
+                arguments.ArgumentError, arguments.number, value, key, unit, low, high, above_low=above
+            )
             assert formula_ok == module_ok, (key, value)
