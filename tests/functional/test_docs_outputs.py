@@ -1,18 +1,18 @@
 """
 The outputs the documentation shows are what the current code prints. The
 commands of docs/guide/module.md's examples (list, the flushes, bad input;
-verify) run again through salt-call in a lab built as the page describes,
+verify; announce, addresses and forget) run again through salt-call in a lab built as the page describes,
 and each output is compared with the page's: YAML as data (ages, which
 move, left out; entries in any order, as the kernel's dump has its own; a
 log line the page shows as a comment found on stderr, several MACs, which
 answer in any order, sorted); an error by its lines (salt-call prints the
 function's documentation around the line the page shows). The lab's
-namespaces stand as ``blue`` and ``db`` on the page. On a difference the
-test prints the fresh output, to paste. (The page's announce and forget
-examples are not run again here.)
+namespaces stand as ``blue``, ``db`` and ``worker`` on the page. On a difference the
+test prints the fresh output, to paste.
 """
 
 import re
+import time
 
 import pytest
 import yaml
@@ -41,6 +41,8 @@ def shown(page):
         elif line.startswith("# salt-call "):
             command = line[2:]
             examples[command] = []
+        elif line.startswith("# ("):
+            command = None  # the page's narration between commands, and what follows it
         elif command:
             examples[command].append(line)
     return {command: "\n".join(lines) for command, lines in examples.items()}
@@ -150,4 +152,30 @@ def test_the_module_pages_verify_examples_print_what_the_module_prints(netlab, t
     ):
         db.ip("neigh", "replace", address, "dev", "eth0", "lladdr", f"02:00:00:00:{mac}", "nud", "stale")
     differ = differences(examples, lab.salt_config(str(tmp_path)), {"db": db})
+    assert not differ, "the page shows other outputs than the module prints now:\n" + "\n".join(differ)
+
+
+@pytest.mark.once
+def test_the_module_pages_announce_addresses_and_forget_examples_print_what_the_module_prints(netlab, tmp_path):
+    with open(PAGE, encoding="utf-8") as stream:
+        page = stream.read()
+    announce = shown(page.split("\n### What verify sends", 1)[1].split("\n## ", 1)[0])
+    forget = shown(page.split("\n## `arp.forget` and `arp.addresses`", 1)[1].split("\n## ", 1)[0])
+    assert (len(announce), len(forget)) == (1, 4), (announce, forget)
+    hole = lab.BlackHole(netlab)  # db maps 192.0.2.20 to the old worker's MAC; the new worker has it
+    deadline = time.monotonic() + 10
+    while hole.worker.ip("addr", "show", "tentative").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.2)  # announce skips addresses still in duplicate address detection
+    forgets = []
+
+    def before(args):
+        forgets.append("arp.forget" in args)
+        if forgets.count(True) == 3:
+            # The page: "the new worker connects: the database asks for 192.0.2.20 and learns its MAC".
+            assert hole.connect(), "the new worker's check failed after the forget"
+
+    config = lab.salt_config(str(tmp_path))
+    names = {"db": hole.db, "worker": hole.worker}
+    # Forget first: the announcement would teach the database the new MAC.
+    differ = differences(forget, config, names, before) + differences(announce, config, names)
     assert not differ, "the page shows other outputs than the module prints now:\n" + "\n".join(differ)
