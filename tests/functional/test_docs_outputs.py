@@ -8,7 +8,10 @@ log line the page shows as a comment found on stderr, several MACs, which
 answer in any order, sorted); an error by its lines (salt-call prints the
 function's documentation around the line the page shows). The lab's
 namespaces stand as ``blue``, ``db`` and ``worker`` on the page. On a difference the
-test prints the fresh output, to paste.
+test prints the fresh output, to paste. The metrics page's file is written
+again by a flush of the lab table of every NUD state: the same HELP and TYPE
+lines, the same samples with the same values (times and the host's
+gc_thresh3 aside), and as many table samples as the page says it leaves out.
 """
 
 import re
@@ -179,3 +182,43 @@ def test_the_module_pages_announce_addresses_and_forget_examples_print_what_the_
     # Forget first: the announcement would teach the database the new MAC.
     differ = differences(forget, config, names, before) + differences(announce, config, names)
     assert not differ, "the page shows other outputs than the module prints now:\n" + "\n".join(differ)
+
+
+@pytest.mark.once
+def test_the_metrics_page_shows_the_samples_a_flush_writes(table, tmp_path):
+    ns, _ = table
+    with open(f"{REPO}/docs/guide/metrics.md", encoding="utf-8") as stream:
+        block = stream.read().split("# cat /tmp/readme-textfile/arp_hygiene_flush.prom\n", 1)[1].split("```", 1)[0]
+    # The page's samples (the narration in parentheses aside), and its HELP and TYPE lines.
+    page = [line for line in block.splitlines() if line and not line.startswith("(")]
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    done = lab.salt_call(
+        lab.salt_config(str(tmp_path / "conf")), "arp.flush_stale", f"netns={ns.name}", f"metrics_dir={textfile}"
+    )
+    assert done.returncode == 0, done.stderr
+    written = (textfile / "arp_hygiene_flush.prom").read_text().splitlines()
+    samples = dict(line.rsplit(" ", 1) for line in written if not line.startswith("#"))
+    assert [line for line in page if line.startswith("#")] == [line for line in written if line.startswith("#")]
+    # "(... N more lines of arp_hygiene_neighbour_entries ...)": the page's count of what it leaves out.
+    (more,) = [
+        int(re.search(r"(\d+) more lines", line).group(1)) for line in block.splitlines() if "more lines" in line
+    ]
+    shown_entries = [line for line in page if line.startswith("arp_hygiene_neighbour_entries")]
+    assert (
+        len([name for name in samples if name.startswith("arp_hygiene_neighbour_entries")]) == len(shown_entries) + more
+    )
+    for line in page:
+        if line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        assert name in samples, f"the page shows {name}, which the flush no longer writes"
+        if not name.startswith(
+            (
+                "arp_hygiene_last_run_timestamp",
+                "arp_hygiene_last_run_duration",
+                "arp_hygiene_last_success_timestamp",
+                "arp_hygiene_gc_thresh3",
+            )
+        ):
+            assert samples[name] == value, (name, samples[name], value)
