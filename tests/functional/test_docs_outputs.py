@@ -12,9 +12,12 @@ test prints the fresh output, to paste. The metrics page's file is written
 again by a flush of the lab table of every NUD state: the same HELP and TYPE
 lines, the same samples with the same values (times and the host's
 gc_thresh3 aside), and as many table samples as the page says it leaves out.
+The upgrading page's arp.version before and after a sync is run again on a
+masterless minion like the page's, word for word but for its paths.
 """
 
 import re
+import shutil
 import time
 
 import pytest
@@ -222,3 +225,25 @@ def test_the_metrics_page_shows_the_samples_a_flush_writes(table, tmp_path):
             )
         ):
             assert samples[name] == value, (name, samples[name], value)
+
+
+def test_the_upgrading_page_shows_which_copy_runs(tmp_path):
+    with open(f"{REPO}/docs/guide/upgrading.md", encoding="utf-8") as stream:
+        part = stream.read().split("## Which copy runs", 1)[1]
+    examples = shown(part.split("\n## ", 1)[0])
+    assert list(examples) == ["salt-call --local arp.version", "salt-call --local saltutil.sync_modules"], examples
+    # The page's minion: masterless, its file_roots holding a copy of salt/_modules, under /tmp/vdemo.
+    root = tmp_path / "vdemo"
+    shutil.copytree(f"{REPO}/salt/_modules", root / "roots" / "_modules", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "conf").mkdir()
+    (root / "conf" / "minion").write_text(
+        f"root_dir: {root}/root\nfile_client: local\nfile_roots:\n  base: [{root}/roots]\nid: db1\nlog_level: warning\n"
+    )
+    printed = []
+    for command in ("arp.version", "saltutil.sync_modules", "arp.version"):
+        done = lab.salt_call(str(root / "conf"), command)
+        assert done.returncode == 0, done.stderr
+        printed.append(f"# salt-call --local {command}\n" + done.stdout.rstrip())
+    fresh = "\n".join(printed).replace(REPO, "/work/main").replace(str(root), "/tmp/vdemo")
+    page = part.split("```\n", 1)[1].split("```", 1)[0].rstrip()
+    assert fresh == page, f"the page shows other outputs than salt-call prints now:\n{fresh}"
