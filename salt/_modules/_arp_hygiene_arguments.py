@@ -140,11 +140,10 @@ def owner_macs(lladdr):
         raise ArgumentError(f"lladdr must be a MAC or a mapping of address to MAC, not {lladdr!r}")
     owners = {}
     for address, value in lladdr.items():
+        owner = mac(value)  # the MAC first, as the checks always went
         try:
-            owners[ipaddress.ip_address(str(address).strip())] = mac(value)
-        except ValueError as err:
-            if isinstance(err, ArgumentError):
-                raise
+            owners[ipaddress.ip_address(str(address).strip())] = owner
+        except ValueError:
             raise ArgumentError(f"lladdr: {address!r} is not an IPv4 or IPv6 address") from None
     return owners
 
