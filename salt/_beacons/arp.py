@@ -47,28 +47,40 @@ def __virtual__():
 
 def validate(config):
     """Salt's beacon check of the configuration: (True, message) or (False, why)."""
-    if not isinstance(config, list):
-        return False, "Configuration for the arp beacon must be a list of one-key mappings."
-    if not all(isinstance(item, dict) for item in config):
+    if not isinstance(config, list) or not all(isinstance(item, dict) for item in config):
         return False, "Configuration for the arp beacon must be a list of one-key mappings."
     merged = salt.utils.beacons.list_to_dict(config)
     unknown = sorted(set(merged) - KNOWN)
     if unknown:
         return False, f"Unknown keys for the arp beacon: {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}."
     settings = {**DEFAULTS, **merged}
+    problem = settings_problem(settings)
+    if problem:
+        key, allowed = problem
+        return False, f"arp beacon: {key} is {settings[key]!r}; allowed: {allowed}."
+    return True, "Valid beacon configuration."
+
+
+def settings_problem(settings):
+    """
+    The first of ``settings`` (all keys of DEFAULTS) that the beacon does not
+    take, as ``(key, what is allowed)``; None if it takes them all. The
+    rules' one home: the formula asks this function about pillar
+    ``arp_hygiene:beacon`` (salt/arp_hygiene/map.py).
+    """
     share = settings["table_share"]
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        return False, f"arp beacon: table_share must be a number above 0, at most 1, not {share!r}."
+        return "table_share", "a number above 0, at most 1 (a share of gc_thresh3)"
     threshold = settings["failed_threshold"]
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
-        return False, f"arp beacon: failed_threshold must be a whole number from 1, or null, not {threshold!r}."
+        return "failed_threshold", "a whole number from 1, or null for no failed_entries events"
     if not isinstance(settings["mac_changes"], bool):
-        return False, f"arp beacon: mac_changes must be true or false, not {settings['mac_changes']!r}."
+        return "mac_changes", "true or false"
     if settings["family"] not in ("inet", "inet6", "all"):
-        return False, f"arp beacon: family must be inet, inet6 or all, not {settings['family']!r}."
+        return "family", "inet (IPv4), inet6 (IPv6) or all"
     if settings["netns"] is not None and not isinstance(settings["netns"], str):
-        return False, f"arp beacon: netns must be a namespace's name, not {settings['netns']!r}."
-    return True, "Valid beacon configuration."
+        return "netns", "the name of a network namespace, or null for the minion's own"
+    return None
 
 
 def beacon(config):

@@ -20,6 +20,7 @@ tests (tests/unit/formula/test_formula_map.py).
 
 import copy
 import hashlib
+import importlib.util
 import os
 import re
 import shlex
@@ -198,19 +199,41 @@ def check(settings, name, rule, key, formula, problems):
         raise ValueError(f"checks.yaml: {key} has the unknown kind {kind!r}")
 
 
-def check_values(settings, rules, formula, problems, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
+def ask(section, key, path, module, problems):
+    """Pillar section ``key`` checked by the settings_problem() of the extension at ``path``."""
+    if module is None:
+        problems.fail(
+            key,
+            f"cannot be checked: the master serves no salt://{path} and this minion has no arp-hygiene package; "
+            "serve the formula from the directory that holds its _beacons and _runners",
+        )
+        return
+    problem = module.settings_problem(section)
+    if problem:
+        name, allowed = problem
+        problems.bad(f"{key}:{name}", section[name], allowed)
+
+
+def check_values(
+    settings, rules, formula, problems, is_dir=os.path.isdir, sysctl_exists=os.path.exists, extensions=None
+):
     """
     The merged settings: every rule of checks.yaml, then those that join
     settings or ask the minion (``is_dir``: whether a path is a directory;
-    ``sysctl_exists``: whether a /proc/sys path exists).
+    ``sysctl_exists``: whether a /proc/sys path exists). ``extensions``:
+    ``{section: module}``, the module of a section's ``ask`` (the beacon,
+    the runner; None if there is none), for each section it is asked about.
     """
     given_verify_states = settings["verify"]["states"]  # as given, for the message below
     for key, rule in rules.items():
         if "kind" in rule:
             check(settings, key, rule, key, formula, problems)
-        else:
-            for name, inner in rule.items():
+            continue
+        for name, inner in rule.items():
+            if name != "ask":
                 check(settings[key], name, inner, f"{key}:{name}", formula, problems)
+        if key in (extensions or {}):
+            ask(settings[key], key, rule["ask"], extensions[key], problems)
     flush, verify, announce = settings["flush"], settings["verify"], settings["announce"]
 
     # Each entry is the flush's or verify's: verify asks about the states the
@@ -482,6 +505,28 @@ def _load_yaml(name):
     return salt_yaml.safe_load(__salt__["cp.get_file_str"](url, saltenv=saltenv))  # noqa: F821
 
 
+def _extension(path):
+    """
+    The extension at ``path`` (``_beacons/arp.py``), loaded to ask its
+    settings_problem(): the master's copy (the one a sync installs), else the
+    arp-hygiene package's on this minion; None if neither is here.
+    """
+    where = __salt__["cp.cache_file"](f"salt://{path}", saltenv)  # noqa: F821
+    if not where:
+        try:
+            import arp_hygiene  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            return None
+        kind, name = path.split("/")
+        where = os.path.join(arp_hygiene.loader_dirs().get(kind[1:], [""])[0], name)
+        if not os.path.isfile(where):
+            return None
+    spec = importlib.util.spec_from_file_location(f"arp_hygiene_formula_{path.replace('/', '_')[:-3]}", where)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run():
     """The settings (map.jinja's ``arp_hygiene``)."""
     defaults = _load_yaml("defaults.yaml")
@@ -498,7 +543,10 @@ def run():
     settings = salt_dictupdate.update(copy.deepcopy(defaults["arp_hygiene"]), {} if problems else given)
     settings["cron_package"] = settings["cron_package"] or formula["cron_package"]
     if not problems:
-        check_values(settings, rules, formula, problems)
+        # The extensions are asked about the sections that pillar sets; the
+        # defaults are theirs (a test holds that).
+        extensions = {key: _extension(rule["ask"]) for key, rule in rules.items() if "ask" in rule and key in given}
+        check_values(settings, rules, formula, problems, extensions=extensions)
     python = __grains__["pythonexecutable"]  # noqa: F821
     salt_call = None if problems else find_salt_call(settings["salt_call"], python)
     if not problems and settings["method"] == "cron" and salt_call is None:

@@ -367,7 +367,7 @@ def test_a_minion_that_lies_about_an_address_costs_one_resolution_never_a_redire
         (("minion=worker-nobody",), "no accepted minion has the id 'worker-nobody'"),
         (("minion=worker-*",), "one minion's id, not a pattern"),
         (("minion=worker-b", "tgt=nothing-matches", "tgt_type=glob"), "no accepted minion matches the target"),
-        (("minion=worker-b", "tgt_type=sql"), "unknown tgt_type 'sql'"),
+        (("minion=worker-b", "tgt_type=sql"), "tgt_type is 'sql'; allowed: glob,"),
         (("minion=worker-b", "test=maybe"), "test must be True or False"),
     ],
 )

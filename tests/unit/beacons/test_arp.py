@@ -45,12 +45,12 @@ def beacons(minion_opts, monkeypatch):
         ({"table_share": 0.8}, "must be a list of one-key mappings"),
         ([{"interval": 60}, "mac_changes"], "must be a list of one-key mappings"),
         ([{"tables": 1}], "Unknown keys for the arp beacon: tables; known:"),
-        ([{"table_share": 0}], "table_share must be a number above 0, at most 1, not 0"),
-        ([{"table_share": True}], "table_share must be a number above 0, at most 1, not True"),
-        ([{"failed_threshold": 0}], "failed_threshold must be a whole number from 1, or null, not 0"),
-        ([{"mac_changes": "yes"}], "mac_changes must be true or false, not 'yes'"),
-        ([{"family": "ipx"}], "family must be inet, inet6 or all, not 'ipx'"),
-        ([{"netns": 5}], "netns must be a namespace's name, not 5"),
+        ([{"table_share": 0}], "table_share is 0; allowed: a number above 0, at most 1"),
+        ([{"table_share": True}], "table_share is True; allowed: a number above 0, at most 1"),
+        ([{"failed_threshold": 0}], "failed_threshold is 0; allowed: a whole number from 1, or null"),
+        ([{"mac_changes": "yes"}], "mac_changes is 'yes'; allowed: true or false"),
+        ([{"family": "ipx"}], "family is 'ipx'; allowed: inet (IPv4), inet6 (IPv6) or all"),
+        ([{"netns": 5}], "netns is 5; allowed: the name of a network namespace"),
     ],
 )
 def test_a_bad_configuration_is_refused_with_the_key(beacons, config, problem):

@@ -4,11 +4,9 @@ defaults.yaml (the same keys and values, each key commented); the NUD state
 names the formula accepts are the arp module's.
 """
 
-import importlib.util
 import os
 import re
 
-import pytest
 import salt.utils.yaml
 
 from tests.support import REPO, module_from_checkout
@@ -60,34 +58,6 @@ def _problems(pillar):
     return problems_of(pillar)[0]
 
 
-def _load_file(kind, name):
-    spec = importlib.util.spec_from_file_location(f"arp_hygiene_{kind}", os.path.join(REPO, "salt", kind, name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# The formula checks pillar when it renders, where neither the master's runner
-# nor a synced beacon can be loaded (a first highstate syncs them later); the
-# runner and the beacon check their own configuration, from wherever it comes.
-# Where the rule is the same, these hold the two checks to one answer.
-@pytest.mark.parametrize(
-    "key, values",
-    [
-        ("table_share", [0, 0.01, 0.5, 1, 1.01, -1, True, "0.5", None]),
-        ("failed_threshold", [None, 0, 1, 50, -3, 2.5, True, "5"]),
-        ("mac_changes", [True, False, "yes", 1, None]),
-        ("family", ["inet", "inet6", "all", "ipx", "", None, 4]),
-    ],
-)
-def test_the_formula_and_the_beacon_accept_the_same_settings(key, values):
-    beacon = _load_file("_beacons", "arp.py")
-    for value in values:
-        formula_ok = not _problems({"beacon": {key: value}})
-        beacon_ok = beacon.validate([{key: value}])[0]
-        assert formula_ok == beacon_ok, (key, value, formula_ok, beacon_ok)
-
-
 def _accepts(error, call, *args, **kwargs):
     """Does ``call`` take these arguments (raising no ``error``)?"""
     try:
@@ -95,16 +65,6 @@ def _accepts(error, call, *args, **kwargs):
     except error:
         return False
     return True
-
-
-def test_the_formula_and_the_runner_accept_the_same_target_types_and_seconds():
-    runner = _load_file("_runners", "arp_hygiene.py")
-    runner.__opts__ = {}
-    cases = [("tgt_type", value, (None, value, None)) for value in [*runner.TGT_TYPES, "sql", "GLOB", ""]]
-    cases += [("timeout", value, (None, None, value)) for value in [0, 0.2, 600, 601, -1, True, "5"]]
-    for key, value, args in cases:
-        formula_ok = not _problems({"master": {key: value}})
-        assert formula_ok == _accepts(runner.RunnerError, runner._config, *args), (key, value)
 
 
 def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():

@@ -32,9 +32,18 @@ def formula_map():
     return module
 
 
+def extension(path):
+    """A section's ``ask`` of checks.yaml (``_beacons/arp.py``), loaded from the checkout as map.py loads it."""
+    spec = importlib.util.spec_from_file_location(f"arp_hygiene_{path.split('/')[0]}", os.path.join(REPO, "salt", path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 MAP = formula_map()
 DEFAULTS = load("defaults.yaml")
 RULES = load("checks.yaml")
+EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
 
 
 def problems_of(given, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
@@ -46,7 +55,7 @@ def problems_of(given, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
     )
     settings["cron_package"] = settings["cron_package"] or DEFAULTS["formula"]["cron_package"]
     if not problems:
-        MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, is_dir, sysctl_exists)
+        MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, is_dir, sysctl_exists, EXTENSIONS)
     return problems, settings
 
 
@@ -135,6 +144,19 @@ BAD_PILLAR = [
     (
         {"beacon": {"enabled": True, "table_share": 2}},
         "pillar arp_hygiene:beacon:table_share is 2; allowed: a number above 0, at most 1",
+    ),
+    (
+        {"beacon": {"failed_threshold": 0}},
+        "pillar arp_hygiene:beacon:failed_threshold is 0; allowed: a whole number from 1, or null",
+    ),
+    ({"beacon": {"family": "ipx"}}, 'pillar arp_hygiene:beacon:family is "ipx"; allowed: inet (IPv4), inet6'),
+    (
+        {"master": {"tgt_type": "sql"}},
+        'pillar arp_hygiene:master:tgt_type is "sql"; allowed: glob, pcre, list, grain,',
+    ),
+    (
+        {"master": {"batch_wait": 601}},
+        "pillar arp_hygiene:master:batch_wait is 601; allowed: a number of seconds from 0 to 600",
     ),
     (
         {"beacon": {"enabled": True, "netns": "$(touch {mark})"}},
@@ -230,7 +252,31 @@ def test_every_rule_of_checks_yaml_has_a_setting_and_every_setting_a_rule():
     assert ruled | {"sysctl"} == set(defaults)
     for section, rules in RULES.items():
         if "kind" not in rules:
-            assert set(rules) == set(defaults[section]), section
+            asked = set(EXTENSIONS[section].DEFAULTS) if "ask" in rules else set()
+            assert set(defaults[section]) == (set(rules) - {"ask"}) | asked, section
+
+
+@pytest.mark.parametrize("section", sorted(EXTENSIONS))
+def test_the_formulas_defaults_are_the_asked_extensions_own(section):
+    # The formula asks the beacon and the runner about a section only when
+    # pillar sets it: the defaults it gives them unasked must be theirs.
+    module = EXTENSIONS[section]
+    formula = DEFAULTS["arp_hygiene"][section]
+    assert module.settings_problem({**module.DEFAULTS, **formula}) is None
+    assert {key: formula[key] for key in module.DEFAULTS if key in formula} == {
+        key: value for key, value in module.DEFAULTS.items() if key in formula
+    }
+
+
+def test_an_extension_the_formula_cannot_ask_makes_the_section_fail():
+    problems = MAP.Problems()
+    settings = salt.utils.yaml.safe_load(salt.utils.yaml.safe_dump(DEFAULTS["arp_hygiene"]))
+    settings["cron_package"] = DEFAULTS["formula"]["cron_package"]
+    MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, extensions={"beacon": None})
+    assert problems == [
+        "pillar arp_hygiene:beacon cannot be checked: the master serves no salt://_beacons/arp.py and this minion "
+        "has no arp-hygiene package; serve the formula from the directory that holds its _beacons and _runners"
+    ]
 
 
 PATHS = {

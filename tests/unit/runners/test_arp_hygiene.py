@@ -39,9 +39,9 @@ def test_the_masters_configuration_gives_the_defaults_and_arguments_win(runner):
     "configured, message",
     [
         ({"target": "db*"}, "unknown keys: target"),
-        ({"tgt_type": "sql"}, "unknown tgt_type 'sql'"),
-        ({"timeout": True}, "timeout must be a number of seconds from 0 to 600, not True"),
-        ({"batch_wait": 601}, "batch_wait must be a number of seconds from 0 to 600, not 601"),
+        ({"tgt_type": "sql"}, "tgt_type is 'sql'; allowed: glob, pcre, list,"),
+        ({"timeout": True}, "timeout is True; allowed: a number of seconds from 0 to 600"),
+        ({"batch_wait": 601}, "batch_wait is 601; allowed: a number of seconds from 0 to 600"),
         ({"targets": ""}, "tgt must name the minions that forget"),
     ],
 )
