@@ -9,6 +9,7 @@ setting one key) refuse with the key named.
 
 import collections
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -282,3 +283,17 @@ def test_arp_notify_is_planned_on_all_and_default(state):
         if key.startswith("arp_hygiene-announce-sysctl")
     )
     assert planned == [("net.ipv4.conf.all.arp_notify", 1), ("net.ipv4.conf.default.arp_notify", 1)]
+
+
+def test_clean_reads_the_records_and_takes_an_empty_one_for_one_being_written(loaders, tmp_path):
+    # Salt creates a record's file, then fills it: a clean that renders meanwhile
+    # (another highstate writing it) finds it empty.
+    (tmp_path / "flush.json").write_text(json.dumps({"files": {"/var/log/salt/arp_hygiene.json": "flush"}}))
+    (tmp_path / "announce.json").write_text("")
+    template = (
+        '{%- from "arp_hygiene/written.jinja" import read_records with context %}'
+        f"{{{{ read_records({str(tmp_path)!r}) }}}}"
+    )
+    merged = json.loads(loaders.modules.slsutil.renderer(string=template, default_renderer="jinja"))
+    assert merged["records"] == [str(tmp_path / "flush.json")]
+    assert merged["files"] == {"/var/log/salt/arp_hygiene.json": "flush"}
