@@ -90,11 +90,24 @@ def test_a_table_over_the_thresholds_fires_events_with_their_data(master, minion
     }, found
 
 
+def test_packets_the_kernel_discards_unresolved_fire_the_counters_event(master, minion, table):
+    # The kernel's counters are of all namespaces together; the discards are
+    # made in the lab's own namespace (its own interface and queue length).
+    before = lab.kernel_counter("inet", "unresolved_discards")
+    lab.discard_unresolved(table, packets=20)
+
+    found = beacon_events(master, MINION, lambda found: "unresolved_discards" in found)
+
+    event = found["unresolved_discards"]
+    assert event["id"] == MINION and event["family"] == "inet" and event["grown"] >= 1
+    assert event["unresolved_discards"] >= before + 19, (before, event)
+
+
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"table_share": 2}, "table_share must be a number above 0, at most 1, not 2"),
-        ({"failed_threshold": 0}, "failed_threshold must be a whole number from 1, or null, not 0"),
+        ({"table_share": 2}, "table_share is 2; allowed: a number above 0, at most 1"),
+        ({"failed_threshold": 0}, "failed_threshold is 0; allowed: a whole number from 1, or null"),
         ({"famly": "inet"}, "Unknown keys for the arp beacon: famly"),
     ],
 )
