@@ -9,6 +9,11 @@ Beacon ``arp``: fires events when the neighbour table is in trouble.
   unless set): addresses that stopped answering, by the dozen.
 - ``salt/beacon/<minion>/arp/mac_changed``: with ``mac_changes: true``, an
   address whose MAC differs from the one it held at the previous look.
+- ``salt/beacon/<minion>/arp/table_full`` and ``.../unresolved_discards``:
+  the kernel's counter of that name for a family's table
+  (``/proc/net/stat/arp_cache``, ``ndisc_cache``: all namespaces together)
+  grew since the previous look: new entries were refused ("neighbour table
+  overflow"), or packets dropped while their neighbour was unresolved.
 
 Each event's data names the minion (``id``), the namespace, the interface or
 family, the counts and the thresholds.
@@ -126,6 +131,7 @@ def beacon(config):
                         "failed_threshold": settings["failed_threshold"],
                     }
                 )
+    events.extend(_counters_grown(settings["family"], where))
     if settings["mac_changes"]:
         seen = {(entry["ifname"], entry["dst"]): entry["lladdr"] for entry in entries if entry["lladdr"]}
         key = f"arp.beacon.macs.{netns}.{settings['family']}"
@@ -137,6 +143,25 @@ def beacon(config):
                 events.append(
                     {"tag": "mac_changed", **where, "interface": ifname, "address": dst, "old": old, "new": mac}
                 )
+    return events
+
+
+# The kernel's counters that the beacon watches, and the tag of the event when one grows.
+WATCHED_COUNTERS = {"table_fulls": "table_full", "unresolved_discards": "unresolved_discards"}
+
+
+def _counters_grown(family, where):
+    """Events for the WATCHED_COUNTERS that grew since the previous look (none at the first)."""
+    events = []
+    for name in ("inet", "inet6") if family == "all" else (family,):
+        now = sys.modules["_arp_hygiene_metrics"].kernel_statistics(name)
+        key = f"arp.beacon.kernel.{name}"
+        before = __context__.get(key)
+        __context__[key] = now
+        for counter, tag in WATCHED_COUNTERS.items():
+            if before and now and now[counter] > before[counter]:
+                grown = now[counter] - before[counter]
+                events.append({"tag": tag, **where, "family": name, counter: now[counter], "grown": grown})
     return events
 
 

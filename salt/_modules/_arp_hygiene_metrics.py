@@ -17,11 +17,14 @@ import os
 import socket
 import time
 
+import _arp_hygiene_arguments as arguments
 import _arp_hygiene_netlink as netlink
+import _arp_hygiene_policy as policy
 
 log = logging.getLogger(__name__)
 
-# Gauges all: each file holds the last run's values, which go down as well as up.
+# Gauges, but for the kernel's own counters: each file holds the last run's
+# values, which go down as well as up.
 KIND = "gauge"
 LAST_SUCCESS = "arp_hygiene_last_success_timestamp_seconds"
 # The outcomes a job's return counts, by job.
@@ -29,7 +32,25 @@ RESULT_COUNTS = {
     "flush": ("deleted", "vanished"),
     "verify": ("ok", "mismatch", "conflict", "unanswered", "skipped", "replaced", "deleted"),
 }
-PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
+# The kernel's statistics of each family's neighbour table (all namespaces
+# together), one line of hexadecimal counters per CPU under a line of names.
+KERNEL_STATISTICS = {"inet": "/proc/net/stat/arp_cache", "inet6": "/proc/net/stat/ndisc_cache"}
+# What each of the kernel's counters counts, in the metrics' HELP. "entries"
+# is not a counter but the table's size now: the same on every CPU's line.
+KERNEL_COUNTERS = {
+    "allocs": "neighbour entries allocated",
+    "destroys": "neighbour entries destroyed",
+    "hash_grows": "times the table's hash grew",
+    "lookups": "lookups in the table",
+    "hits": "lookups that found an entry",
+    "res_failed": "address resolutions that failed",
+    "rcv_probes_mcast": "multicast solicitations received",
+    "rcv_probes_ucast": "unicast solicitations received",
+    "periodic_gc_runs": "periodic garbage collection runs",
+    "forced_gc_runs": "forced garbage collection runs (the table above gc_thresh2, or full)",
+    "unresolved_discards": "packets dropped while their neighbour was unresolved (its queue full)",
+    "table_fulls": "entries refused because the table was full (gc_thresh3: 'neighbour table overflow')",
+}
 
 
 def _label_value(value):
@@ -45,19 +66,19 @@ def _sample(value):
 
 
 class Metrics:
-    """Metric families in the order added: name -> (help, [(labels, value)])."""
+    """Metric families in the order added: name -> (help, kind, [(labels, value)])."""
 
     def __init__(self):
         self.families = {}
 
-    def add(self, name, help_text, value, **labels):
-        self.families.setdefault(name, (help_text, []))[1].append((labels, value))
+    def add(self, name, help_text, value, metric_type=KIND, **labels):
+        self.families.setdefault(name, (help_text, metric_type, []))[2].append((labels, value))
 
     def text(self):
         lines = []
-        for name, (help_text, samples) in self.families.items():
+        for name, (help_text, metric_type, samples) in self.families.items():
             lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {KIND}")
+            lines.append(f"# TYPE {name} {metric_type}")
             for labels, value in samples:
                 inside = ",".join(f'{key}="{_label_value(labels[key])}"' for key in sorted(labels))
                 lines.append(f"{name}{{{inside}}} {_sample(value)}" if inside else f"{name} {_sample(value)}")
@@ -97,10 +118,35 @@ def write(directory, job, metrics):
 def gc_thresh(family, which=3):
     """The kernel's ``gc_thresh1``, ``2`` or ``3`` for a family (``inet``, ``inet6``), or None if unreadable."""
     try:
-        with open(f"/proc/sys/net/{PROC_FAMILIES[family]}/neigh/default/gc_thresh{which}", encoding="ascii") as knob:
+        with open(
+            f"/proc/sys/net/{policy.PROC_FAMILIES[family]}/neigh/default/gc_thresh{which}", encoding="ascii"
+        ) as knob:
             return int(knob.read())
     except (OSError, ValueError, KeyError):
         return None
+
+
+def kernel_statistics(family, path=None):
+    """
+    The kernel's statistics of the family's neighbour table: ``{name:
+    value}`` with its own names, each counter summed over the CPUs
+    (``entries``: the table's size). None where the file is not there (in a
+    namespace other than the host's, the kernel shows none).
+    """
+    try:
+        with open(path or KERNEL_STATISTICS[family], encoding="ascii") as stat:
+            names, *cpus = [line.split() for line in stat if line.strip()]
+    except (OSError, KeyError, ValueError):
+        return None
+    try:
+        values = [[int(value, 16) for value in cpu] for cpu in cpus]
+    except ValueError:
+        return None
+    if not values or any(len(cpu) != len(names) for cpu in values):
+        return None
+    totals = {name: sum(cpu[column] for cpu in values) for column, name in enumerate(names)}
+    totals["entries"] = values[0][names.index("entries")] if "entries" in names else None
+    return totals
 
 
 def table_counts(netns):
@@ -113,6 +159,40 @@ def table_counts(netns):
             key = (entry["ifname"], entry["family"], entry["state"])
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def facts(netns, families, names=()):
+    """
+    What diagnose reads, for each family of ``families`` (``inet``,
+    ``inet6``): {family: {"entries" (the namespace's), "kernel_entries" (the
+    kernel's count, all namespaces), "gc_thresh1/2/3", "counters" (the
+    kernel's), "interfaces": {ifname: the NUD timers in force, and for inet
+    arp_accept and arp_notify}}}, of the Ethernet interfaces (``names``
+    alone if given). Reads only.
+    """
+    with netlink.Socket(netns) as sock:
+        links = netlink.read_links(sock)
+        arguments.known(names, {link["ifname"] for link in links.values()}, netns)
+        parameters = {family: netlink.neighbour_parameters(sock, netlink.FAMILIES[family]) for family in families}
+    entries = {}
+    for (_, family, _), count in table_counts(netns).items():
+        entries[family] = entries.get(family, 0) + count
+    found = {}
+    for family in families:
+        statistics = kernel_statistics(family) or {}
+        interfaces = {}
+        for index, timers in parameters[family].items():
+            link = links.get(index)
+            if link and netlink.is_ethernet(link) and (not names or link["ifname"] in names):
+                interfaces[link["ifname"]] = {**timers, **(link["inet_conf"] if family == "inet" else {})}
+        found[family] = {
+            "entries": entries.get(family, 0),
+            "kernel_entries": statistics.get("entries"),
+            **{f"gc_thresh{which}": gc_thresh(family, which) for which in (1, 2, 3)},
+            "counters": {name: value for name, value in statistics.items() if name in KERNEL_COUNTERS},
+            "interfaces": interfaces,
+        }
+    return found
 
 
 def metered(directory, job, netns, run):
@@ -177,7 +257,7 @@ def write_run(directory, job, netns, began, seconds, success, result):
             family=family,
             state=state,
         )
-    for family in PROC_FAMILIES:
+    for family in policy.PROC_FAMILIES:
         limit = gc_thresh(family)
         if limit is not None:
             found.add(
@@ -187,6 +267,27 @@ def write_run(directory, job, netns, began, seconds, success, result):
                 task=job,
                 family=family,
             )
+    for family in policy.PROC_FAMILIES:
+        statistics = kernel_statistics(family) or {}
+        if statistics.get("entries") is not None:
+            found.add(
+                "arp_hygiene_kernel_entries",
+                "Entries in the family's neighbour table as the kernel counts them, all namespaces together.",
+                statistics["entries"],
+                task=job,
+                family=family,
+            )
+        for name, value in sorted(statistics.items()):
+            if name in KERNEL_COUNTERS:
+                found.add(
+                    f"arp_hygiene_kernel_{name}_total",
+                    f"The kernel's {name} of the family's neighbour table: {KERNEL_COUNTERS[name]}, "
+                    "all namespaces together, since boot.",
+                    value,
+                    metric_type="counter",
+                    task=job,
+                    family=family,
+                )
     try:
         write(directory, job, found)
     except OSError as err:

@@ -117,6 +117,24 @@ def test_a_flush_writes_its_metrics_and_node_exporter_serves_them(arp, table, no
     }
     assert all(served[key] >= counts[key] for key in multicast), served
     assert os.listdir(directory) == ["arp_hygiene_flush.prom"]
+    # The kernel's own counters, by their names (all namespaces together: read before ours, never above).
+    for family in ("inet", "inet6"):
+        for name in ("table_fulls", "forced_gc_runs", "unresolved_discards", "allocs", "res_failed"):
+            value = ours(samples, f"arp_hygiene_kernel_{name}_total", task="flush", family=family)
+            assert value is not None and 0 <= value <= lab.kernel_counter(family, name), (family, name, value)
+
+
+def test_the_kernels_unresolved_discards_counted_in_a_namespace_reach_the_next_runs_file(arp, netlab, node_exporter):
+    directory, scrape = node_exporter
+    ns = lab.table(netlab)
+    arp.flush_stale(netns=ns.name, metrics_dir=str(directory))
+    before = ours(scrape(), "arp_hygiene_kernel_unresolved_discards_total", task="flush", family="inet")
+
+    lab.discard_unresolved(ns, packets=20)
+    arp.flush_stale(netns=ns.name, metrics_dir=str(directory))
+
+    after = ours(scrape(), "arp_hygiene_kernel_unresolved_discards_total", task="flush", family="inet")
+    assert after >= before + 19, (before, after)
 
 
 def test_a_failed_run_writes_success_0_keeps_the_last_success_and_raises(arp, table, node_exporter):

@@ -19,8 +19,24 @@ def entry(dst, state="reachable", lladdr="02:00:00:00:00:01", ifname="eth0", fam
     return {"dst": dst, "lladdr": lladdr, "ifname": ifname, "family": family, "state": state}
 
 
+def statistics(table_fulls=0, unresolved_discards=0):
+    """The kernel's statistics of a table, as the metrics helper reads them."""
+    return {"entries": 3, **dict.fromkeys(metrics.KERNEL_COUNTERS, 7)} | {
+        "table_fulls": table_fulls,
+        "unresolved_discards": unresolved_discards,
+    }
+
+
 @pytest.fixture
-def beacons(minion_opts, monkeypatch):
+def kernel(monkeypatch):
+    """{family: statistics}: what the kernel's counters read, for each look (the same until a test changes it)."""
+    now = {"inet": statistics(), "inet6": statistics()}
+    monkeypatch.setattr(metrics, "kernel_statistics", lambda family, path=None: now[family])
+    return now
+
+
+@pytest.fixture
+def beacons(minion_opts, monkeypatch, kernel):
     # On a minion, arp.list loaded the module, which put its helpers in sys.modules.
     monkeypatch.setitem(sys.modules, "_arp_hygiene_metrics", metrics)
 
@@ -130,3 +146,19 @@ def test_a_mac_that_changed_between_two_looks_fires_once(beacons):
 def test_a_look_that_fails_fires_nothing_and_logs_why(beacons, caplog):
     assert beacons(OSError("netlink failed"))["arp.beacon"]([]) == []
     assert "arp beacon: cannot read the neighbour table: netlink failed" in caplog.text
+
+
+def test_the_kernels_table_fulls_and_unresolved_discards_fire_when_they_grow_between_two_looks(beacons, kernel):
+    loaded = beacons([entry("192.0.2.1")])
+    assert loaded["arp.beacon"]([]) == [], "the first look only learns the counters"
+    kernel["inet"] = statistics(table_fulls=4)
+    kernel["inet6"] = statistics(unresolved_discards=2)
+    assert loaded["arp.beacon"]([]) == [
+        {"tag": "table_full", "id": "db1", "netns": None, "family": "inet", "table_fulls": 4, "grown": 4},
+        {"tag": "unresolved_discards", "id": "db1", "netns": None, "family": "inet6"}
+        | {"unresolved_discards": 2, "grown": 2},
+    ]
+    assert loaded["arp.beacon"]([]) == [], "nothing grew since"
+    kernel["inet6"] = statistics(unresolved_discards=5)
+    assert loaded["arp.beacon"]([{"family": "inet"}]) == [], "the family chosen alone"
+    assert [event["tag"] for event in loaded["arp.beacon"]([])] == ["unresolved_discards"]

@@ -122,3 +122,43 @@ def test_gc_thresh_reads_the_kernels_knobs():
             with open(f"/proc/sys/net/{proc}/neigh/default/gc_thresh{which}", encoding="ascii") as knob:
                 assert metrics.gc_thresh(family, which) == int(knob.read())
     assert metrics.gc_thresh("ipx") is None
+
+
+# /proc/net/stat/arp_cache of a 2-CPU kernel: the names, then one line of
+# hexadecimal counters per CPU ("entries" is the table's size, on each line).
+ARP_CACHE = """\
+entries  allocs   destroys hash_grows lookups  hits     res_failed rcv_probes_mcast rcv_probes_ucast \
+periodic_gc_runs forced_gc_runs unresolved_discards table_fulls
+00000016 00000002 00000000 00000000   00000000 00000000 00000000   00000000         00000000         \
+00000027         00000000       00000003            00000001
+00000016 00000014 00000001 00000002   0000002b 00000011 00000000   00000000         00000000         \
+00000000         00000002       0000000a            00000000
+"""
+
+
+def test_the_kernels_statistics_are_summed_over_the_cpus_entries_are_the_tables_size(tmp_path):
+    (tmp_path / "arp_cache").write_text(ARP_CACHE)
+    read = metrics.kernel_statistics("inet", str(tmp_path / "arp_cache"))
+    assert read["entries"] == 0x16, "the size, not a sum"
+    assert read["allocs"] == 0x16 and read["lookups"] == 0x2B and read["periodic_gc_runs"] == 0x27
+    assert read["forced_gc_runs"] == 2 and read["unresolved_discards"] == 13 and read["table_fulls"] == 1
+    assert set(read) == {"entries", *metrics.KERNEL_COUNTERS}
+    (tmp_path / "bad").write_text("entries allocs\n0000001 zz\n")
+    assert metrics.kernel_statistics("inet", str(tmp_path / "bad")) is None
+    assert metrics.kernel_statistics("inet", str(tmp_path / "missing")) is None
+
+
+def test_the_host_kernels_statistics_are_in_a_runs_file_as_counters(tmp_path):
+    metrics.write_run(str(tmp_path), "flush", NO_NAMESPACE, 1000.0, 0.1, True, {})
+    read = parsed((tmp_path / "arp_hygiene_flush.prom").read_text())
+    for family in ("inet", "inet6"):
+        host = metrics.kernel_statistics(family)
+        assert host is not None, f"this host's kernel shows {metrics.KERNEL_STATISTICS[family]}"
+        for name in metrics.KERNEL_COUNTERS:
+            # Prometheus' parser names a counter family without its _total.
+            kind, _, samples = read[f"arp_hygiene_kernel_{name}"]
+            value = dict((labels["family"], value) for labels, value in samples)[family]
+            # Read before the host's: never more (other processes' traffic may add meanwhile).
+            assert kind == "counter" and 0 <= value <= host[name], (name, value, host[name])
+        kind, _, samples = read["arp_hygiene_kernel_entries"]
+        assert kind == "gauge" and family in {labels["family"] for labels, _ in samples}
