@@ -70,6 +70,30 @@ def boolean(value, what):
     return value
 
 
+# How announce tells the segment: gratuitous ARP requests, replies or both.
+ANNOUNCE_MODES = ("request", "reply", "both")
+# At most this many announcements of each address, this many seconds apart.
+ANNOUNCE_COUNT_LIMIT, ANNOUNCE_INTERVAL_LIMIT = 100, 60
+
+
+def announcing(count, interval, mode):
+    """announce's (count, interval, mode): a whole count from 1, seconds from 0, a mode of ANNOUNCE_MODES."""
+    found = number(count, "count", "announcements", 1, ANNOUNCE_COUNT_LIMIT)
+    if found != int(found):
+        raise ArgumentError(f"count must be a whole number of announcements from 1, at most 100, not {count!r}")
+    seconds = number(interval, "interval", "seconds", 0, ANNOUNCE_INTERVAL_LIMIT)
+    if mode not in ANNOUNCE_MODES:
+        raise ArgumentError(f"mode must be request, reply or both, not {mode!r}")
+    return int(found), seconds, mode
+
+
+def fix_and_sweep(fix, sweep):
+    """verify's (fix, sweep): a sweep's answers may change entries (the kernel takes them), so only with fix."""
+    if boolean(sweep, "sweep") and not boolean(fix, "fix"):
+        raise ArgumentError("sweep asks the whole segment, whose answers may change entries: use it with fix=True")
+    return boolean(fix, "fix"), sweep
+
+
 def network(value, what):
     """
     An address or CIDR -> (network, scope): ``scope`` is the interface name

@@ -83,7 +83,11 @@ ERRNO = struct.Struct("=i")
 # Links and their addresses (struct ifinfomsg, struct ifaddrmsg and attributes).
 IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
-IFLA_ADDRESS, IFLA_IFNAME = 1, 3
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_AF_SPEC = 1, 3, 26
+# IFLA_AF_SPEC > AF_INET > IFLA_INET_CONF: the interface's net.ipv4.conf
+# values, a u32 each, the n-th for IPV4_DEVCONF_* n + 1 (linux/ip.h).
+IFLA_INET_CONF = 1
+INET_CONF = {"arp_accept": 21, "arp_notify": 22}
 IFF_UP = 0x1
 ARPHRD_ETHER = 1
 LINK_TYPES = {1: "ether", 772: "loopback", 768: "ipip", 776: "sit", 778: "gre", 65534: "none (tun, wireguard)"}
@@ -424,12 +428,15 @@ def read_links(sock, addresses=False):
             "type": link_type,
             "up": bool(flags & IFF_UP),
             "addresses": [],
+            "inet_conf": {},
         }
         for kind_, value in attributes(data, offset + NLMSG_HDR.size + IFINFOMSG.size, offset + length):
             if kind_ == IFLA_IFNAME:
                 link["ifname"] = link_name(value.rstrip(b"\0"))
             elif kind_ == IFLA_ADDRESS:
                 link["mac"] = bytes(value)
+            elif kind_ == IFLA_AF_SPEC:
+                link["inet_conf"] = _inet_conf(value)
         links[index] = link
     if not addresses:
         return links
@@ -450,6 +457,68 @@ def read_links(sock, addresses=False):
             continue
         link["addresses"].append((family, socket.inet_ntop(family, local or address), prefix))
     return links
+
+
+def _inet_conf(af_spec):
+    """{name: value} of INET_CONF from a link's IFLA_AF_SPEC ({} for a link without IPv4)."""
+    for family, nested in attributes(af_spec, 0, len(af_spec)):
+        if family != socket.AF_INET:
+            continue
+        for kind, conf in attributes(nested, 0, len(nested)):
+            if kind == IFLA_INET_CONF:
+                return {
+                    name: U32.unpack_from(conf, (number - 1) * U32.size)[0]
+                    for name, number in INET_CONF.items()
+                    if number * U32.size <= len(conf)
+                }
+    return {}
+
+
+# The neighbour table's parameters (RTM_GETNEIGHTBL: struct ndtmsg, then
+# attributes; linux/neighbour.h): one message for the table, one for each
+# interface of the namespace, its NDTA_PARMS nested.
+RTM_GETNEIGHTBL, RTM_NEWNEIGHTBL = 66, 64
+NDTMSG = struct.Struct("=B3x")
+NDTA_PARMS, NDTPA_IFINDEX = 6, 1
+U64 = struct.Struct("=Q")
+# NDTPA_* -> the sysctl of net.ipv4|ipv6.neigh.<interface> it is, and the
+# unit the sysctl shows (the kernel sends milliseconds).
+NEIGH_PARMS = {
+    4: ("base_reachable_time_ms", 1),
+    5: ("retrans_time_ms", 1),
+    6: ("gc_stale_time", 1000),
+    7: ("delay_first_probe_time", 1000),
+    9: ("app_solicit", None),
+    10: ("ucast_solicit", None),
+    11: ("mcast_solicit", None),
+    16: ("unres_qlen_bytes", None),
+}
+
+
+def neighbour_parameters(sock, family):
+    """
+    {ifindex: {sysctl name: value}} of the family's neighbour table for each
+    interface of the namespace: the NUD timers in force (NEIGH_PARMS), as
+    ``net.ipv4|ipv6.neigh.<interface>.*`` shows them.
+    """
+    found = {}
+    for kind, data, offset, length in sock.dump(RTM_GETNEIGHTBL, NDTMSG.pack(family)):
+        if kind != RTM_NEWNEIGHTBL or data[offset + NLMSG_HDR.size] != family:
+            continue
+        for kind_, parms in attributes(data, offset + NLMSG_HDR.size + NDTMSG.size, offset + length):
+            if kind_ != NDTA_PARMS:
+                continue
+            values, index = {}, None
+            for number, value in attributes(parms, 0, len(parms)):
+                if number == NDTPA_IFINDEX:
+                    index = U32.unpack_from(value)[0]
+                elif number in NEIGH_PARMS:
+                    name, unit = NEIGH_PARMS[number]
+                    raw = (U64 if len(value) == U64.size else U32).unpack_from(value)[0]
+                    values[name] = raw // unit if unit else raw
+            if index:
+                found[index] = values
+    return found
 
 
 def link_type(link):

@@ -1,8 +1,9 @@
 """
-What the ``arp`` module may change in the neighbour table, and what an
-answer means: its rules, each one function or table here, on plain data
-(entries as ``_arp_hygiene_netlink.scan`` returns them), with no Salt, no
-kernel and no other helper.
+What the ``arp`` module may change in the neighbour table, what an answer
+means, and what the kernel's settings mean for how long a wrong entry can
+last (diagnose's findings): its rules, each one function or table here, on
+plain data (entries as ``_arp_hygiene_netlink.scan`` returns them), with no
+Salt, no kernel and no other helper.
 
 Part of arp-hygiene's ``arp`` execution module, which loads this file from its
 own directory (a name that starts with ``_`` is never loaded by Salt as a
@@ -168,3 +169,90 @@ def verdicts(asked, answers, skipped):
 def count(report):
     """The entries of a report {ifname: {dst: ...}}."""
     return sum(len(entries) for entries in report.values())
+
+
+# ----------------------------------------------------------- diagnose
+
+# The findings of diagnose, in the order it reports them.
+FINDINGS = ("below_gc_thresh1", "near_gc_thresh3", "table_full", "slow_reprobe", "arp_notify_off")
+# A table this full of gc_thresh3 is near overflow.
+NEAR_FULL = 0.8
+# The kernel's defaults for how long a MAC that no longer answers is used
+# (delay_first_probe_time s, then ucast_solicit probes retrans_time_ms apart).
+REPROBE_DEFAULTS = {"delay_first_probe_time": 5, "ucast_solicit": 3, "retrans_time_ms": 1000}
+PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
+
+
+def reprobe_seconds(timers):
+    """How long the kernel uses a MAC that stopped answering before it asks the whole segment again."""
+    return timers["delay_first_probe_time"] + timers["ucast_solicit"] * timers["retrans_time_ms"] / 1000
+
+
+def findings(family, facts):
+    """
+    What follows from a family's ``facts`` (diagnose's: ``kernel_entries``,
+    ``gc_thresh1/2/3``, ``counters``, ``interfaces`` {ifname: timers and
+    conf}): [{"finding", "risk" (one sentence), "facts", "pillar" (the
+    formula's pillar that changes it)}], in the order of this function.
+    """
+    proc, found = PROC_FAMILIES[family], []
+    entries, low, middle, high = (facts[key] for key in ("kernel_entries", "gc_thresh1", "gc_thresh2", "gc_thresh3"))
+    bigger = {f"net.{proc}.neigh.default.gc_thresh2": middle * 2, f"net.{proc}.neigh.default.gc_thresh3": high * 2}
+
+    def add(name, risk, numbers, pillar):
+        found.append({"finding": name, "risk": risk, "facts": numbers, "pillar": {"arp_hygiene": pillar}})
+
+    if entries is not None and low is not None and entries < low:
+        add(
+            "below_gc_thresh1",
+            f"The kernel's {family} table holds {entries} entries, below gc_thresh1 ({low}), where the kernel "
+            "never collects STALE entries: a reused address's old MAC can stay until an interval job or the "
+            "reactor removes it.",
+            {"kernel_entries": entries, "gc_thresh1": low},
+            {"sysctl": {f"net.{proc}.neigh.default.gc_thresh1": 0}},
+        )
+    if entries is not None and high is not None and middle is not None and entries >= NEAR_FULL * high:
+        add(
+            "near_gc_thresh3",
+            f"The kernel's {family} table holds {entries} entries, near gc_thresh3 ({high}), past which it refuses "
+            "new entries (ENOBUFS, 'neighbour table overflow') and hosts this one has not talked to lately "
+            "become unreachable.",
+            {"kernel_entries": entries, "gc_thresh3": high},
+            {"sysctl": bigger},
+        )
+    refused = (facts["counters"] or {}).get("table_fulls")
+    if refused and high is not None and middle is not None:
+        add(
+            "table_full",
+            f"The kernel refused {refused} new {family} entries since boot (table_fulls): its table overflowed "
+            "at gc_thresh3, and hosts were unreachable while it was full.",
+            {"table_fulls": refused, "gc_thresh3": high},
+            {"sysctl": bigger},
+        )
+    for ifname, timers in sorted(facts["interfaces"].items()):
+        seconds = reprobe_seconds(timers)
+        if seconds > reprobe_seconds(REPROBE_DEFAULTS):
+            add(
+                "slow_reprobe",
+                f"On {ifname}, a MAC that stopped answering is used for up to {seconds:g} s "
+                f"(delay_first_probe_time {timers['delay_first_probe_time']} s, then {timers['ucast_solicit']} "
+                f"unicast probes {timers['retrans_time_ms']} ms apart) before the kernel asks the segment again, "
+                f"longer than the kernel's default {reprobe_seconds(REPROBE_DEFAULTS):g} s.",
+                {"interface": ifname, "seconds": seconds, **{key: timers[key] for key in REPROBE_DEFAULTS}},
+                {
+                    "sysctl": {
+                        f"net.{proc}.neigh.{ifname}.{key}": value
+                        for key, value in REPROBE_DEFAULTS.items()
+                        if timers[key] != value
+                    }
+                },
+            )
+        if family == "inet" and timers.get("arp_notify") == 0:
+            add(
+                "arp_notify_off",
+                f"When {ifname} comes up or its address changes, this host announces nothing (arp_notify 0): "
+                "hosts that cached its address's previous owner keep the old MAC until they ask again.",
+                {"interface": ifname, "arp_notify": 0},
+                {"announce": {"arp_notify": True}},
+            )
+    return found

@@ -249,13 +249,16 @@ def question(mac, source, family, dst, to=None):
     return ETHERNET.pack(b"\x33\x33" + group[12:], mac, ETH_P_IPV6) + _icmpv6(own, group, solicitation)
 
 
-def announcement(mac, family, address):
-    """A gratuitous ARP request, or an unsolicited neighbour advertisement with the override flag."""
+def announcement(mac, family, address, reply=False):
+    """
+    A gratuitous ARP request (with ``reply``: a gratuitous reply, whose
+    target MAC is ours, as ``arping -A`` sends it), or an unsolicited
+    neighbour advertisement with the override flag.
+    """
     if family == socket.AF_INET:
         own = socket.inet_aton(address)
-        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + ARP_PACKET.pack(
-            1, ETH_P_IP, 6, 4, ARPOP_REQUEST, mac, own, bytes(6), own
-        )
+        op, target = (ARPOP_REPLY, mac) if reply else (ARPOP_REQUEST, bytes(6))
+        return ETHERNET.pack(BROADCAST, mac, ETH_P_ARP) + ARP_PACKET.pack(1, ETH_P_IP, 6, 4, op, mac, own, target, own)
     own = socket.inet_pton(socket.AF_INET6, address)
     advert = ND_MESSAGE.pack(ND_NEIGHBOR_ADVERT, 0, 0, NA_OVERRIDE, own) + bytes([ND_OPT_TARGET_LLADDR, 1]) + mac
     return ETHERNET.pack(b"\x33\x33\x00\x00\x00\x01", mac, ETH_P_IPV6) + _icmpv6(own, ALL_NODES, advert)
@@ -354,21 +357,60 @@ def collect_answers(entries, links, netns, timeout, rate, whole_segment):
     return answers
 
 
-def announce(chosen, netns):
+def ask_like_the_kernel(entries, links, netns, timeout, rate, repair, sweep=False):
+    """
+    Ask about ``entries`` as the kernel confirms its own (RFC 1122 2.3.2.1,
+    RFC 4861 7.3.3): each cached MAC alone first (a unicast question, which
+    no other host receives). With ``repair``, the entries whose cached MAC
+    did not answer are then asked of the whole segment, which finds who
+    holds the address now; an entry whose MAC answers costs no broadcast.
+    With ``sweep``, every entry is asked of the whole segment at once: the
+    only way to hear a second MAC behind a cached one that answers.
+    Returns ``{(ifindex, dst): [MACs]}``, as :func:`collect_answers`.
+    """
+    if sweep:
+        return collect_answers(entries, links, netns, timeout, rate, whole_segment=True)
+    answers = collect_answers(entries, links, netns, timeout, rate, whole_segment=False)
+    if repair:
+        silent = [
+            entry for entry in entries if entry["lladdr"] not in answers.get((entry["ifindex"], entry["dst"]), [])
+        ]
+        answers.update(collect_answers(silent, links, netns, timeout, rate, whole_segment=True))
+    return answers
+
+
+def announcements(mac, family, address, mode):
+    """The frames of one announcement of ``address`` in ``mode`` (IPv6: the advertisement, in every mode)."""
+    if family == socket.AF_INET6:
+        return [announcement(mac, family, address)]
+    replies = {"request": (False,), "reply": (True,), "both": (False, True)}[mode]
+    return [announcement(mac, family, address, reply) for reply in replies]
+
+
+def announce(chosen, netns, count=1, interval=0.0, mode="request"):
     """
     Announce each (link, [(family, address, prefix)]) of ``chosen`` out of
-    its link, one packet socket per link. Yields (ifname, address) as each
-    announcement leaves, so that the caller knows what went out before an
-    error.
+    its link, one packet socket per link: ``count`` times, ``interval``
+    seconds apart, in ``mode`` (:func:`announcements`). Yields (ifname,
+    address) as each address's first announcement leaves, so that the caller
+    knows what went out before an error.
     """
-    for link, addresses in chosen:
-        sock = packet_socket(netns, link, addresses[0][0])
-        try:
-            for family, address, _ in addresses:
-                try:
-                    sock.send(announcement(link["mac"], family, address))
-                except OSError as err:
-                    raise PacketError(err.errno, link["ifname"], "sending announcements") from err
-                yield link["ifname"], address
-        finally:
+    sockets = {}
+    try:
+        for round_ in range(count):
+            if round_:
+                time.sleep(interval)
+            for link, addresses in chosen:
+                if link["index"] not in sockets:
+                    sockets[link["index"]] = packet_socket(netns, link, addresses[0][0])
+                for family, address, _ in addresses:
+                    try:
+                        for frame in announcements(link["mac"], family, address, mode):
+                            sockets[link["index"]].send(frame)
+                    except OSError as err:
+                        raise PacketError(err.errno, link["ifname"], "sending announcements") from err
+                    if not round_:
+                        yield link["ifname"], address
+    finally:
+        for sock in sockets.values():
             sock.close()

@@ -6,10 +6,9 @@ announce this host's own addresses.
 :platform: Linux
 
 Every function takes ``netns``, a named network namespace. This file is the
-Salt page: the functions, their arguments and errors. The work is in the
-helpers beside it (HELPERS), plain Python that Salt syncs with this file and
-never loads as modules of their own: the policy (what may change, what an
-answer means), the argument checks, rtnetlink, ARP and NDP frames, metrics.
+Salt page; the work is in the helpers beside it (HELPERS), plain Python that
+Salt syncs with it and never loads as modules: the policy (what may change,
+what an answer means), argument checks, rtnetlink, frames, metrics.
 """
 
 import contextlib
@@ -31,10 +30,9 @@ HELPERS = tuple(f"_arp_hygiene_{part}" for part in ("policy", "netlink", "argume
 
 def _load_helpers():
     """
-    The helpers beside this file, executed afresh (a module refresh runs this
-    file again; an ``import`` would keep the first), this copy's (a minion may
-    hold a synced and a pip copy), each in ``sys.modules`` before the next
-    imports it: {name: module}, or why not (a str, for ``__virtual__``).
+    The helpers beside this file, executed afresh (at a module refresh too)
+    from this copy, each in ``sys.modules`` before the next imports it:
+    {name: module}, or why not (a str, for ``__virtual__``).
     """
     loaded = {}
     for name in HELPERS:
@@ -96,12 +94,9 @@ def list_(interface=None, states=None, family="inet", network=None, exclude=None
     family
         ``inet`` (IPv4, the default), ``inet6`` (IPv6) or ``all``.
 
-    network
-        Only entries whose address lies in this IPv4 or IPv6 CIDR.
-
-    exclude
-        Addresses or CIDRs (one, a comma-separated string or a list) whose
-        entries are left out.
+    network, exclude
+        Only entries whose address lies in this IPv4 or IPv6 CIDR; and not in
+        these addresses or CIDRs (one, a comma-separated string or a list).
 
     min_age
         Only entries last confirmed at least this many seconds ago.
@@ -155,24 +150,18 @@ def flush_stale(
         list, from ``incomplete reachable stale delay probe failed none``.
         Default: ``stale``.
 
-    exclude
-        Addresses or CIDRs (one, a comma-separated string or a list) never
-        to touch, e.g. the default gateway.
-
-    min_age
-        Keep entries confirmed less than this many seconds ago.
+    exclude, min_age
+        Addresses or CIDRs never to touch (e.g. the default gateway); keep
+        entries confirmed less than ``min_age`` seconds ago.
 
     test
         Report what would be deleted, delete nothing. Default: the minion's
         ``test`` option.
 
     metrics_dir
-        A directory that node_exporter's textfile collector reads (e.g.
-        ``/var/lib/prometheus/node-exporter``): the run, failed or not,
-        writes ``arp_hygiene_flush.prom`` there (replaced atomically): when
-        it ran, how long it took, whether it succeeded, the entries deleted
-        and vanished, and the table's entries by interface, family and
-        state afterwards. Not in test mode. Default: no metrics.
+        A directory that node_exporter's textfile collector reads: the run,
+        failed or not, replaces ``arp_hygiene_flush.prom`` there (the docs,
+        "Metrics"). Not in test mode. Default: no metrics.
     """
     if states is None:  # `states: ~` in an SLS: the documented default, never every state
         states = "stale"
@@ -185,10 +174,8 @@ def flush(
 ):  # fmt: skip
     """
     Delete every learned neighbour entry (every state but ``permanent`` and
-    ``noarp``) on the chosen interfaces: what ``ip neigh flush`` does, and
-    what the field's cron job did. Entries flagged ``extern_learn`` belong
-    to routing daemons and are kept.
-
+    ``noarp``; not a routing daemon's, ``extern_learn``) on the chosen
+    interfaces: what ``ip neigh flush`` and the field's cron job do.
     Returns the same data as :py:func:`arp.flush_stale <flush_stale>`.
 
     CLI Example:
@@ -219,7 +206,7 @@ def flush(
 
 def verify(
     interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None, timeout=1,
-    rate=200, fix=False, test=None, metrics_dir=None,
+    rate=200, fix=False, sweep=False, test=None, metrics_dir=None,
 ):  # fmt: skip
     """
     Ask the network whether each cached neighbour entry still holds the MAC
@@ -232,32 +219,31 @@ def verify(
     count as a rival (the docs, "What verify sends"); ``rate`` a second, with
     answers collected for ``timeout`` seconds after the last question.
 
-    - Without ``fix``, each entry's cached MAC alone is asked (the kernel's
-      unicast reachability probe): ``ok`` if it answers, ``unanswered`` if
-      not (its host is gone, or the address moved). This host's kernel takes
-      an answer as it takes its own: a confirmed entry may turn
-      ``reachable``; no MAC changes.
-    - With ``fix=True``, the whole segment is asked (the kernel's own address
-      resolution: an ARP broadcast, a solicitation to the solicited-node
-      group), which also finds who holds the address now: ``mismatch`` if
-      one other MAC answered (the entry is replaced with it: the MAC
-      changes, its state becomes ``reachable``, its flags stay), ``conflict``
-      if several MACs answered (never repaired: if this host's kernel took
-      one of the answers, the cached MAC is put back), ``unanswered`` if
-      nobody did (``stale`` and ``failed`` entries are deleted). Entries that
-      answer as cached are never touched, nor ``permanent``, ``noarp``,
-      ``extern_learn`` and ``managed`` entries. The return then also has
+    - First, as the kernel confirms its entries, each cached MAC is asked
+      alone (unicast: no other host receives it): ``ok`` if it answers, else
+      ``unanswered``. A confirmed entry may turn ``reachable``; no MAC changes.
+    - With ``fix=True``, the entries whose MAC did not answer are then asked
+      of the whole segment (an ARP broadcast, a solicitation to the
+      solicited-node group), which finds who holds the address now:
+      ``mismatch`` if one other MAC answered (the entry is replaced with it:
+      its state becomes ``reachable``, its flags stay), ``conflict`` if
+      several did (never repaired; if this host's kernel took an answer, the
+      cached MAC is put back), ``unanswered`` if nobody did (``stale`` and
+      ``failed`` entries are deleted). Entries whose MAC answers cost no
+      broadcast and are never touched, nor ``permanent``, ``noarp``,
+      ``extern_learn`` and ``managed`` entries. The return also has
       ``replaced`` (``{"old": MAC, "new": MAC}``) and ``deleted``.
-    - With ``test=True`` nothing at all is sent and nothing changes: the
-      return is ``{"would_ask": ..., "skipped": ...}``, the entries a live
-      run would ask about.
+    - With ``fix=True`` and ``sweep=True``, every entry is asked of the whole
+      segment (a broadcast each): the only way to hear a second MAC claiming
+      an address whose cached MAC answers. Now and then, not every run.
+    - With ``test=True`` nothing is sent and nothing changes: the return is
+      ``{"would_ask": ..., "skipped": ...}``, what a live run would ask about.
 
-    Returns ``{"ok": ..., "mismatch": ..., "conflict": ..., "unanswered":
-    ..., "skipped": ...}``, each ``{ifname: {dst: ...}}``: ``ok`` and
-    ``unanswered`` map to the cached MAC, ``mismatch`` and ``conflict`` to
-    ``{"cached": MAC, "answered": [MACs]}``, ``skipped`` to why an entry
-    could not be asked about. A repair that fails midway raises with what it
-    changed so far.
+    Returns ``{"ok", "mismatch", "conflict", "unanswered", "skipped"}``, each
+    ``{ifname: {dst: ...}}``: ``ok`` and ``unanswered`` map to the cached MAC,
+    ``mismatch`` and ``conflict`` to ``{"cached": MAC, "answered": [MACs]}``,
+    ``skipped`` to why an entry could not be asked about. A repair that fails
+    midway raises with what it changed so far.
 
     CLI Example:
 
@@ -283,18 +269,19 @@ def verify(
         anything is sent: raise ``rate`` or narrow the selection.
 
     fix
-        Ask the whole segment and repair what the answers show to be wrong.
-        Default: False.
+        Ask the whole segment about the entries whose MAC did not answer, and
+        repair what the answers show to be wrong. Default: False.
+
+    sweep
+        With ``fix``: ask the whole segment about every entry. Default: False.
 
     test
         Send nothing, change nothing; report what a live run would ask
         about. Default: the minion's ``test`` option.
 
     metrics_dir
-        As for :py:func:`arp.flush_stale <flush_stale>`: the run writes
-        ``arp_hygiene_verify.prom``, with its counts of entries ok,
-        mismatch, conflict, unanswered and skipped, and, with ``fix``, of
-        entries replaced and deleted.
+        As for :py:func:`arp.flush_stale <flush_stale>`, in
+        ``arp_hygiene_verify.prom``, with the entries of each outcome.
     """
     if states is None:
         states = list(policy.VERIFIED_STATES)
@@ -304,7 +291,7 @@ def verify(
             checked = arguments.selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
             wait = arguments.number(timeout, "timeout", "seconds", 0, arguments.TIMEOUT_LIMIT, above_low=True)
             pace = arguments.number(rate, "rate", "questions a second", *arguments.RATE_LIMITS)
-            repair, dry = arguments.boolean(fix, "fix"), _test(test)
+            (repair, whole), dry = arguments.fix_and_sweep(fix, sweep), _test(test)
             with netlink.Socket(netns) as sock:
                 links = netlink.read_links(sock, addresses=True)
                 arguments.ethernet(checked["interfaces"], checked["family"], links, netns)
@@ -314,9 +301,7 @@ def verify(
             if dry:
                 return {"would_ask": policy.cached_macs(asked), "skipped": skipped}
             arguments.run_length(len(asked), pace)
-            # The whole segment is asked only when a repair is wanted: its
-            # answers reach this host's kernel, which may take them as its own.
-            answers = probe.collect_answers(asked, links, netns, wait, pace, whole_segment=repair)
+            answers = probe.ask_like_the_kernel(asked, links, netns, wait, pace, repair, whole)
             found = policy.verdicts(asked, answers, skipped)
             if repair:
                 found.update(netlink.repair(found, asked, netns))
@@ -325,15 +310,16 @@ def verify(
     return _metered("verify", metrics_dir, netns, test, run)
 
 
-def announce(interface=None, family="all", netns=None, wait=0, test=None):
+def announce(interface=None, family="all", netns=None, wait=0, count=3, interval=1, mode="request", test=None):
     """
-    Tell the segment this host's MAC for each of its addresses: a gratuitous
+    Tell the segment this host's MAC for each of its addresses, ``count``
+    times (one lost frame must not leave a host on the old MAC): a gratuitous
     ARP request (IPv4) and an unsolicited neighbour advertisement (IPv6, with
     the override flag) per address, so that hosts holding an old MAC for an
     address that this host now has (a worker relaunched with a reused IP)
-    replace it at once. Hosts that have no entry for the address learn
-    nothing new (Linux's default ``arp_accept`` and ``accept_untracked_na``).
-    Addresses still in duplicate address detection are not announced.
+    replace it at once. Hosts without an entry for the address learn nothing
+    (Linux's default ``arp_accept`` and ``accept_untracked_na``). Addresses
+    in duplicate address detection are not announced.
 
     Returns ``{"announced": {ifname: [addresses]}}``; with ``test=True``,
     ``{"would_announce": ...}`` and nothing is sent. If sending fails on an
@@ -345,6 +331,7 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
 
         salt '*' arp.announce
         salt -G 'roles:worker' arp.announce interface=eth0 family=inet
+        salt -G 'roles:worker' arp.announce count=5 interval=0.5 mode=both
 
     interface
         An interface name or a list of names (each must be up). Default:
@@ -363,6 +350,11 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
         if there is still nothing. Default 0: no wait, and nothing to announce
         is no error. Test mode does not wait.
 
+    count, interval, mode
+        Announcements of each address (1 to 100; default 3), the seconds
+        between two (0 to 60; default 1), and for IPv4 ``request`` (default),
+        ``reply`` (for hosts that ignore requests) or ``both``.
+
     test
         Report what would be announced, send nothing. Default: the minion's
         ``test`` option.
@@ -372,24 +364,48 @@ def announce(interface=None, family="all", netns=None, wait=0, test=None):
         names = arguments.names(interface, "interface", split=False)
         arguments.namespace(netns)
         wait = arguments.number(wait, "wait", "seconds", 0, 3600)
-        dry = _test(test)
+        repeat, dry = arguments.announcing(count, interval, mode), _test(test)
         chosen = probe.announceable_within(names, number, netns, wait, dry)
     if dry:
         return {"would_announce": {link["ifname"]: [a for _, a, _ in found] for link, found in chosen}}
     announced = {}
     with _salt_errors(netns, info={"announced": announced}):
-        for ifname, address in probe.announce(chosen, netns):
+        for ifname, address in probe.announce(chosen, netns, *repeat):
             announced.setdefault(ifname, []).append(address)
     return {"announced": announced}
 
 
+def diagnose(interface=None, family="all", netns=None):
+    """
+    Why a black hole can last on this host, and what to change. Returns per
+    family the facts: ``entries`` (the namespace's), ``kernel_entries`` (all
+    namespaces'), ``gc_thresh1/2/3``, the kernel's table ``counters``, per
+    Ethernet interface the NUD timers in force (and ``arp_accept``,
+    ``arp_notify``); and the ``findings`` that follow, each with its risk in
+    one sentence and the formula's ``pillar`` that changes it. Reads only.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:database' arp.diagnose
+        salt db1 arp.diagnose interface=eth0 family=inet netns=blue
+
+    interface, family, netns
+        As for :py:func:`arp.announce <announce>`.
+    """
+    with _salt_errors(netns):
+        families = [netlink.FAMILY_NAMES[number] for number in arguments.families(arguments.family(family))]
+        names = arguments.names(interface, "interface", split=False)
+        found = metrics.facts(arguments.namespace(netns), families, names)
+    return {name: {**facts, "findings": policy.findings(name, facts)} for name, facts in found.items()}
+
+
 def version():
     """
-    This module's release and the file the minion runs it from. A minion can
-    hold two copies: one synced from the master (``saltutil.sync_modules``,
-    in its ``extension_modules``) and one of the pip package (``pip install``
-    or ``salt-pip install arp-hygiene``); since Salt 3006 the synced copy
-    wins, so after an upgrade of one, this says which one runs.
+    This module's release and the file the minion runs it from: a minion can
+    hold a copy synced from the master and one of the pip package, and since
+    Salt 3006 the synced copy wins; after an upgrade, this says which runs.
 
     Returns ``{"version": "0.1.0", "file": path, "copy": how}``, ``copy``:
     ``synced``, ``package`` (the pip package's ``salt.loader`` entry point;
@@ -415,11 +431,10 @@ def version():
 
 def addresses(interface=None, family="all", netns=None, settings=None):
     """
-    This host's own addresses and the MAC each is on: what the host would
-    answer for, as it says so itself. Addresses of global scope only
-    (private ones included; not link-local or loopback ones, which no other
-    machine reuses), none still in duplicate address detection, on Ethernet
-    interfaces.
+    This host's own addresses and the MAC each is on, as it says so itself:
+    of global scope (private ones too; not link-local or loopback ones, which
+    no other machine reuses), none in duplicate address detection, on
+    Ethernet interfaces.
 
     Returns ``{address: mac}``.
 
@@ -431,22 +446,14 @@ def addresses(interface=None, family="all", netns=None, settings=None):
         salt worker7 arp.addresses interface=eth0 family=inet
         salt worker7 arp.addresses settings=arp_hygiene:announce
 
-    interface
-        An interface name or a list of names. Default: every Ethernet
-        interface.
-
-    family
-        ``inet``, ``inet6`` or ``all`` (the default).
-
-    netns
-        A named network namespace. Default: the minion's own.
+    interface, family, netns
+        As for :py:func:`arp.announce <announce>`.
 
     settings
-        A configuration key (read with ``config.get``: the minion's
-        configuration, grains or pillar) whose ``interfaces``, ``family``
-        and ``netns`` apply where the arguments are not given; the runner
-        ``arp_hygiene.forget`` passes ``arp_hygiene:announce``, the
-        addresses the formula announces as this host's own.
+        A configuration key (``config.get``: configuration, grains or pillar)
+        whose ``interfaces``, ``family`` and ``netns`` apply where the
+        arguments are not given; the runner ``arp_hygiene.forget`` passes
+        ``arp_hygiene:announce``, what the formula announces as this host's.
     """
     interface, family, netns = _configured(
         settings, interfaces=interface, family=None if family == "all" else family, netns=netns
@@ -467,27 +474,22 @@ def forget(
     test=None,
 ):  # fmt: skip
     """
-    Delete the learned entries for ``addresses``, except those that already
-    hold their owner's MAC: what a database host needs when a machine that
-    owns those addresses starts, so that it asks for the new MAC instead of
-    sending to the old one. Only the entries that are wrong are deleted; a
-    correct entry is never churned. Never a ``permanent`` or ``noarp``
-    entry, nor one a routing daemon owns (``extern_learn``, ``managed``):
-    those are reported as kept. Entries holding no MAC (``incomplete``,
-    ``failed``) are kept too: nothing is sent to them. One dump of the
-    table serves any number of addresses.
+    Delete the learned entries for ``addresses``, except those that hold
+    their owner's MAC: when a machine with those addresses starts, a
+    database host then asks for the new MAC instead of sending to the old
+    one. A correct entry is never churned. Never a ``permanent`` or
+    ``noarp`` entry, nor a routing daemon's (``extern_learn``, ``managed``),
+    nor one holding no MAC (``incomplete``, ``failed``): reported as kept.
 
-    The only change is a delete: a MAC that the caller names is compared,
-    never written, so a wrong ``lladdr`` costs at most one address
-    resolution, never a redirect of traffic.
+    The only change is a delete: a MAC the caller names is compared, never
+    written (a wrong ``lladdr`` costs one resolution, never a redirect).
 
     Returns ``{"deleted": {ifname: {dst: lladdr}}, "vanished": {...},
     "kept": {ifname: {dst: why}}, "not_cached": [addresses]}``
-    (``vanished``: entries gone between the dump and their delete;
-    ``not_cached``: the single addresses given that no entry holds); with
-    ``test=True`` ``would_delete`` instead of ``deleted`` and ``vanished``,
-    and nothing changes. The deletes go in batches, as a flush's do; a
-    delete that fails raises with what was deleted.
+    (``vanished``: gone before their delete; ``not_cached``: the single
+    addresses no entry holds); with ``test=True`` ``would_delete`` instead
+    of ``deleted`` and ``vanished``, and nothing changes. A delete that
+    fails raises with what was deleted.
 
     CLI Example:
 
@@ -512,12 +514,9 @@ def forget(
         forgotten (an excluded entry is reported as kept).
 
     settings
-        A configuration key (read with ``config.get``: the minion's
-        configuration, grains or pillar) whose ``interfaces``, ``network``,
-        ``exclude`` and ``netns`` apply where the arguments are not given:
-        the runner ``arp_hygiene.forget`` passes ``arp_hygiene:flush``, so
-        that a database minion forgets only in the selection that its
-        formula's pillar names (gateways excluded, its namespace).
+        As for :py:func:`arp.addresses <addresses>`, for ``interfaces``,
+        ``network``, ``exclude`` and ``netns``: the runner passes
+        ``arp_hygiene:flush``, the selection the formula's pillar names.
 
     test
         Report what would be deleted, delete nothing. Default: the minion's

@@ -19,6 +19,7 @@ Keep the kernel's neighbour table (ARP, IPv6 NDP) free of stale and wrong entrie
 """
 
 import logging
+import sys
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
@@ -126,13 +127,15 @@ def _entries(report):
 
 def verified(
     name, interface=None, states=None, family="inet", network=None, exclude=None, min_age=0, netns=None, timeout=1,
-    rate=200, metrics_dir=None,
+    rate=200, sweep=False, metrics_dir=None,
 ):  # fmt: skip
     """
     Make sure the selected neighbour entries hold the MAC that their address
-    answers with: ask the whole segment (``arp.verify fix=True``), replace
-    learned entries that one other MAC answers for, and delete ``stale`` and
-    ``failed`` entries whose address nobody answers for. Entries that answer
+    answers with (``arp.verify fix=True``): ask each cached MAC alone, then
+    the whole segment about the entries whose MAC did not answer (with
+    ``sweep: true``, about every entry); replace learned entries that one
+    other MAC answers for, and delete ``stale`` and ``failed`` entries whose
+    address nobody answers for. Entries that answer
     as cached are never touched, nor ``permanent``, ``noarp``,
     ``extern_learn`` and ``managed`` entries, nor addresses that several MACs
     answer for (a conflict: named in the comment, left to a human).
@@ -153,7 +156,7 @@ def verified(
     name
         A label for the state; it selects nothing.
 
-    interface, states, family, network, exclude, min_age, netns, timeout, rate, metrics_dir
+    interface, states, family, network, exclude, min_age, netns, timeout, rate, sweep, metrics_dir
         As for the execution module's ``arp.verify``.
     """
     arguments = {key: value for key, value in locals().items() if key != "name"}
@@ -207,11 +210,11 @@ def _total(report):
     return sum(len(entries) for entries in report.values())
 
 
-def announced(name, interface=None, family="all", netns=None):
+def announced(name, interface=None, family="all", netns=None, count=3, interval=1, mode="request"):
     """
     Tell the segment this host's MAC for each of its addresses
-    (``arp.announce``: a gratuitous ARP request, an unsolicited neighbour
-    advertisement). Frames on the wire change nothing on this host, so the
+    (``arp.announce``: gratuitous ARP, unsolicited neighbour advertisements,
+    ``count`` times ``interval`` seconds apart). Frames on the wire change nothing on this host, so the
     state reports no changes: the comment says what was announced, and the
     result is ``False`` only if sending failed. With ``test=True`` nothing is
     sent and the comment says what would be.
@@ -221,17 +224,20 @@ def announced(name, interface=None, family="all", netns=None):
         tell the segment our MACs:
           arp.announced:
             - interface: eth0
+            - count: 5
+            - mode: both
 
     name
         A label for the state; it selects nothing.
 
-    interface, family, netns
+    interface, family, netns, count, interval, mode
         As for the execution module's ``arp.announce``.
     """
+    arguments = {key: value for key, value in locals().items() if key != "name"}
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     test = bool(__opts__["test"])
     try:
-        done = __salt__["arp.announce"](interface=interface, family=family, netns=netns, test=test)
+        done = __salt__["arp.announce"](test=test, **arguments)
     except (CommandExecutionError, SaltInvocationError) as err:
         sent = _made(err, ("announced",)).get("announced")
         ret["result"] = False
@@ -242,6 +248,51 @@ def announced(name, interface=None, family="all", netns=None):
         ret["comment"] = "Nothing to announce: no interface chosen is up with an address."
     else:
         ret["comment"] = ("Would announce " if test else "Announced ") + _listed(addresses) + "."
+    return ret
+
+
+def diagnosed(name, interface=None, family="all", netns=None, fail_on=None):
+    """
+    Report why a black hole can last on this host (``arp.diagnose``): the
+    comment names each finding, its risk and the pillar that changes it. It
+    fails only on the findings that ``fail_on`` names, as a pillar says what
+    must hold; it reads only, and test mode says what a live run would.
+
+    .. code-block:: yaml
+
+        the neighbour table cannot overflow:
+          arp.diagnosed:
+            - fail_on: [near_gc_thresh3, table_full]
+
+    name
+        A label for the state; it selects nothing.
+
+    interface, family, netns
+        As for the execution module's ``arp.diagnose``.
+
+    fail_on
+        Findings that fail the state: a list of ``below_gc_thresh1``,
+        ``near_gc_thresh3``, ``table_full``, ``slow_reprobe``,
+        ``arp_notify_off``. Default: none, the state reports.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        diagnose = __salt__["arp.diagnose"]
+        # The finding names' home, which arp.diagnose loaded with the module.
+        known = sys.modules["_arp_hygiene_policy"].FINDINGS
+        wanted = [] if fail_on is None else fail_on
+        if not isinstance(wanted, list) or not set(wanted) <= set(known):
+            raise SaltInvocationError(f"fail_on must be a list of {', '.join(known)}, not {fail_on!r}")
+        found = diagnose(interface=interface, family=family, netns=netns)
+    except (CommandExecutionError, SaltInvocationError) as err:
+        return _failed(ret, err, (), "diagnose the neighbour table")
+    findings = [finding for report in found.values() for finding in report["findings"]]
+    failing = [finding["finding"] for finding in findings if finding["finding"] in wanted]
+    lines = [f"{finding['finding']}: {finding['risk']} Pillar: {finding['pillar']}" for finding in findings]
+    ret["comment"] = "\n".join(lines) if lines else "No findings: nothing lets a wrong entry last here."
+    if failing:
+        ret["result"] = False
+        ret["comment"] = f"Findings that must not hold: {', '.join(sorted(set(failing)))}.\n" + ret["comment"]
     return ret
 
 

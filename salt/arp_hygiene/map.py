@@ -392,7 +392,7 @@ def job_settings(settings, formula, paths, cached_script=None, metrics_ready=Tru
         timeout=verify["timeout"],
         rate=verify["rate"],
     )
-    announce_kwargs = {"family": announce["family"]}
+    announce_kwargs = {key: announce[key] for key in ("family", "count", "interval", "mode")}
     if announce["interfaces"]:
         announce_kwargs["interface"] = announce["interfaces"]
     if announce["netns"] is not None:

@@ -283,7 +283,7 @@ while (left := end - time.monotonic()) > 0:
     if select.select([s], [], [], left)[0]:
         frame, where = s.recvfrom(65535)
         if where[2] != socket.PACKET_OUTGOING:
-            frames.append(frame.hex())
+            frames.append([time.monotonic(), frame.hex()])
 print(json.dumps(frames), flush=True)
 """
 
@@ -322,6 +322,36 @@ for sha, spa, tpa in requests():
 """
 
 
+def kernel_counter(family, name):
+    """The kernel's counter ``name`` of the family's neighbour table (/proc/net/stat), summed over the CPUs."""
+    path = {"inet": "/proc/net/stat/arp_cache", "inet6": "/proc/net/stat/ndisc_cache"}[family]
+    with open(path, encoding="ascii") as stat:
+        names, *cpus = [line.split() for line in stat if line.strip()]
+    return sum(int(cpu[names.index(name)], 16) for cpu in cpus)
+
+
+def discard_unresolved(ns, packets):
+    """
+    Have ``ns``'s kernel discard ``packets - 1`` packets for want of a
+    neighbour: a veth pair of its own (d0, d1), a queue of unresolved packets
+    that holds one (its sysctl, the namespace's own), and ``packets`` UDP
+    datagrams to an address nobody on d0 has.
+    """
+    ns.batch(
+        ["link add d0 type veth peer name d1", "addr add 203.0.113.1/24 dev d0", "link set d0 up", "link set d1 up"]
+    )
+    ns.sysctl(**{"net.ipv4.neigh.d0.unres_qlen_bytes": 1})
+    ns.exec(sys.executable, "-c", SEND_UDP, "203.0.113.77", str(packets))
+
+
+SEND_UDP = """
+import socket, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    for _ in range(int(sys.argv[2])):
+        s.sendto(b"x" * 100, (sys.argv[1], 9))
+"""
+
+
 def arp_fields(frame):
     """(op, sha, spa, tha, tpa) of an Ethernet ARP frame as text, or None."""
     if len(frame) < 42 or frame[12:14] != b"\x08\x06":
@@ -341,9 +371,13 @@ class Capture:
 
     def frames(self):
         """The frames, as bytes, once the capture has ended."""
+        return [frame for _, frame in self.timed()]
+
+    def timed(self):
+        """(seconds, frame) of each frame once the capture has ended: when it arrived, on a monotonic clock."""
         out = self.process.stdout.read()
         self.process.wait()
-        return [bytes.fromhex(frame) for frame in json.loads(out.splitlines()[-1])]
+        return [(when, bytes.fromhex(frame)) for when, frame in json.loads(out.splitlines()[-1])]
 
 
 class Segment:

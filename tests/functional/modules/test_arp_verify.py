@@ -1,15 +1,19 @@
 """arp.verify and arp.announce on a real segment: a bridge and host namespaces."""
 
 import ipaddress
+import itertools
 import json
+import socket
 import time
 
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.support import lab
+from tests.support import lab, module_from_checkout
 from tests.support.frames import NOBODY, NOBODY_REACHABLE, cache, macs, questions, table, unicast_json
 from tests.support.lab import DB_IP, DB_MAC, NEW_MAC, OLD_MAC, WORKER_IP, WORKER_IP6
+
+probe = module_from_checkout("_arp_hygiene_probe")
 
 
 def test_a_wrong_reachable_entry_is_unanswered_and_fix_finds_and_repairs_it(arp, segment):
@@ -181,14 +185,14 @@ def test_a_host_in_address_conflict_detection_sees_no_rival(arp, segment):
 
 @pytest.mark.once
 @pytest.mark.parametrize(
-    "cached, delays",
+    "cached, delays, sweep",
     [
-        pytest.param("02:00:00:00:40:01", (0, 0.3), id="cached-mac-and-a-slower-second"),
-        pytest.param(OLD_MAC, (0, 0), id="two-new-at-once"),
-        pytest.param(OLD_MAC, (0, 0.4), id="two-new-one-slower"),
+        pytest.param("02:00:00:00:40:01", (0, 0.3), True, id="cached-mac-and-a-slower-second-in-a-sweep"),
+        pytest.param(OLD_MAC, (0, 0), False, id="two-new-at-once"),
+        pytest.param(OLD_MAC, (0, 0.4), False, id="two-new-one-slower"),
     ],
 )
-def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment, cached, delays):
+def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment, cached, delays, sweep):
     segment, db, _ = segment
     claimed = "192.0.2.40"
     for number, delay in enumerate(delays, start=1):
@@ -196,12 +200,63 @@ def test_an_address_two_macs_claim_is_a_conflict_and_never_repaired(arp, segment
         segment.responder(host, claimed, f"02:00:00:00:40:{number:02x}", delay)
     cache(db, claimed, cached, "stale")
 
-    result = arp.verify(netns=db.name, fix=True, timeout=1)
+    result = arp.verify(netns=db.name, fix=True, sweep=sweep, timeout=1)
 
     conflict = result["conflict"]["eth0"][claimed]
     assert conflict["cached"] == cached and sorted(conflict["answered"]) == ["02:00:00:00:40:01", "02:00:00:00:40:02"]
     assert result["ok"] == result["mismatch"] == result["replaced"] == result["deleted"] == {}
     assert segment.neighbour(db, claimed)["lladdr"] == cached, "a conflict is left to a human"
+
+
+@pytest.mark.once
+def test_without_a_sweep_a_cached_mac_that_answers_is_ok_and_nothing_is_broadcast(arp, segment):
+    """The price of asking like the kernel: a second MAC claiming the address is heard only in a sweep."""
+    segment, db, _ = segment
+    claimed, cached = "192.0.2.40", "02:00:00:00:40:01"
+    for number in (1, 2):
+        host = segment.host(f"claim{number}", f"192.0.2.{40 + number}", f"02:00:00:00:40:{number:02x}")
+        segment.responder(host, claimed, f"02:00:00:00:40:{number:02x}")
+    cache(db, claimed, cached, "stale")
+    wire = segment.sent_by(db, seconds=2.5)
+
+    result = arp.verify(netns=db.name, fix=True, timeout=0.5)
+
+    assert result["ok"] == {"eth0": {claimed: cached}} and result["conflict"] == {}
+    asked = questions(wire.frames(), {claimed})
+    assert [frame[0:6].hex(":") for frame in asked] == [cached], "one question, to the cached MAC alone"
+
+
+@pytest.mark.once
+def test_a_thousand_correct_entries_cost_no_broadcast_and_a_wrong_one_is_healed_in_the_same_run(
+    tables_alone, arp, segment
+):
+    segment, db, worker = segment
+    fleet_mac, bystander_mac = "02:00:00:18:00:01", "02:00:00:18:00:02"
+    fleet = segment.host("fleet", "198.18.0.2", fleet_mac)
+    # Not x.y.z.0 nor .255: the fleet's own /24 makes 198.18.0.255 its broadcast address.
+    owned = [f"198.18.{n >> 8}.{n & 255}" for n in range(3, 1100) if 0 < n & 255 < 255][:1000]
+    fleet.batch([f"addr add {address}/15 dev eth0" for address in owned])
+    db.ip("addr", "add", "198.18.0.1/15", "dev", "eth0")
+    # Permanent: verify asks about them as about any entry with a MAC, and the
+    # kernel's garbage collection leaves them out of its thresholds.
+    db.batch([f"neigh replace {address} dev eth0 lladdr {fleet_mac} nud permanent" for address in owned])
+    cache(db, WORKER_IP, OLD_MAC, "reachable")
+    bystander = segment.host("bystander", "192.0.2.60", bystander_mac)
+    heard, sent = lab.Capture(segment.lab, bystander, seconds=6), segment.sent_by(db, seconds=6)
+
+    result = arp.verify(netns=db.name, fix=True, rate=5000, timeout=1)
+
+    assert set(result["ok"]["eth0"]) == set(owned) and len(owned) == 1000
+    assert result["replaced"] == {"eth0": {WORKER_IP: {"old": OLD_MAC, "new": NEW_MAC}}}
+    assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
+    broadcasts = [
+        frame
+        for frame in heard.frames()
+        if frame[0:6] == b"\xff" * 6 and frame[6:12] == bytes.fromhex(DB_MAC.replace(":", ""))
+    ]
+    assert [lab.arp_fields(frame)[4] for frame in broadcasts] == [WORKER_IP], "one broadcast: the wrong entry's"
+    unicast = [frame for frame in questions(sent.frames(), set(owned) | {WORKER_IP}) if frame[0] & 1 == 0]
+    assert len(unicast) == 1001, "a unicast question for each entry"
 
 
 @pytest.mark.once
@@ -265,6 +320,35 @@ def test_announce_replaces_the_old_mac_in_the_databases_entries(arp, segment):
     assert segment.neighbour(db, WORKER_IP)["lladdr"] == NEW_MAC
     assert segment.neighbour(db, WORKER_IP6)["lladdr"] == NEW_MAC
     assert segment.reach(db, WORKER_IP)
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("mode", ["request", "reply", "both"])
+def test_announce_sends_count_announcements_interval_apart_in_each_mode(arp, segment, mode):
+    """As keepalived: several, spaced; and never an address still in duplicate address detection."""
+    segment, _, worker = segment
+    tentative = "2001:db8:1::31"
+    worker.sysctl(**{"net.ipv6.conf.eth0.dad_transmits": 3, "net.ipv6.neigh.eth0.retrans_time_ms": 1000})
+    worker.ip("addr", "add", f"{tentative}/64", "dev", "eth0")
+    wire = segment.sent_by(worker, seconds=2.5)
+
+    done = arp.announce(netns=worker.name, family="all", count=3, interval=0.4, mode=mode)
+
+    assert WORKER_IP in done["announced"]["eth0"] and tentative not in done["announced"]["eth0"]
+    timed = wire.timed()
+    mac = bytes.fromhex(NEW_MAC.replace(":", ""))
+    ipv4 = [(when, frame) for when, frame in timed if (lab.arp_fields(frame) or ())[2:5:2] == (WORKER_IP, WORKER_IP)]
+    assert [frame for _, frame in ipv4] == probe.announcements(mac, socket.AF_INET, WORKER_IP, mode) * 3
+    ipv6 = [(when, frame) for when, frame in timed if questions([frame], {WORKER_IP6, tentative}, (), (136,))]
+    assert [frame for _, frame in ipv6] == probe.announcements(mac, socket.AF_INET6, WORKER_IP6, mode) * 3
+    per_round = len(ipv4) // 3
+    starts = [when for when, _ in ipv4[::per_round]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 2 and all(0.35 <= gap < 0.9 for gap in gaps), gaps
+    deadline = time.monotonic() + 6
+    while "tentative" in worker.ip("-6", "addr", "show", "dev", "eth0").stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "dadfailed" not in worker.ip("-6", "addr", "show", "dev", "eth0").stdout
 
 
 @pytest.mark.once

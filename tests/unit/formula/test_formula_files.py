@@ -82,3 +82,15 @@ def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():
                 arguments.ArgumentError, arguments.number, value, key, unit, low, high, above_low=above
             )
             assert formula_ok == module_ok, (key, value)
+
+
+def test_the_formula_and_announce_accept_the_same_counts_intervals_and_modes():
+    # The module's rules, which the formula checks pillar by when it renders
+    # (before the module may load: pyroute2 may not be installed yet).
+    arguments = module_from_checkout("_arp_hygiene_arguments")
+    cases = [("count", value, (value, 1, "request")) for value in [0, 1, 3, 100, 101, 2.5, True, None]]
+    cases += [("interval", value, (3, value, "request")) for value in [0, 0.5, 60, 61, -1, True, None]]
+    cases += [("mode", value, (3, 1, value)) for value in ["request", "reply", "both", "garp", "", None]]
+    for key, value, args in cases:
+        formula_ok = not _problems({"announce": {key: value}})
+        assert formula_ok == _accepts(arguments.ArgumentError, arguments.announcing, *args), (key, value)

@@ -127,3 +127,27 @@ def test_a_verify_run_that_would_take_too_long_is_refused(tmp_path):
     assert refused(arguments.directory, "relative", "metrics_dir") == (
         "metrics_dir must be the absolute path of an existing directory, not 'relative'"
     )
+
+
+def test_a_sweep_is_only_for_a_run_that_fixes():
+    # A sweep's answers reach this host's kernel, which may take them: a run
+    # that only reports asks each cached MAC alone.
+    assert arguments.fix_and_sweep(True, True) == (True, True)
+    assert arguments.fix_and_sweep(True, False) == (True, False)
+    assert arguments.fix_and_sweep(False, False) == (False, False)
+    assert "use it with fix=True" in refused(arguments.fix_and_sweep, False, True)
+    assert refused(arguments.fix_and_sweep, True, "yes") == "sweep must be True or False, not 'yes'"
+
+
+def test_announce_repeats_a_whole_count_of_times_seconds_apart_in_a_mode():
+    assert arguments.announcing(3, 1, "request") == (3, 1.0, "request")
+    assert arguments.announcing("5", "0.5", "both") == (5, 0.5, "both")
+    assert arguments.announcing(100, 0, "reply") == (100, 0.0, "reply")
+    assert "count must be a number of announcements from 1, at most 100, not 0" in refused(
+        arguments.announcing, 0, 1, "request"
+    )
+    assert "count must be a whole number" in refused(arguments.announcing, 2.5, 1, "request")
+    assert "interval must be a number of seconds from 0, at most 60, not 61" in refused(
+        arguments.announcing, 3, 61, "request"
+    )
+    assert refused(arguments.announcing, 3, 1, "garp") == "mode must be request, reply or both, not 'garp'"

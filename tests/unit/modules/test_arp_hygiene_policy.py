@@ -188,3 +188,100 @@ def test_the_policy_imports_no_salt_and_no_other_helper():
     with open(policy.__file__, encoding="utf-8") as source:
         imports = [line for line in source if line.startswith(("import ", "from "))]
     assert imports == ["import ipaddress\n", "import logging\n"]
+
+
+# ------------------------------------------------------------- diagnose
+
+TIMERS = {"delay_first_probe_time": 5, "ucast_solicit": 3, "retrans_time_ms": 1000, "arp_notify": 1}
+
+
+def facts(entries=300, counters=None, **interfaces):
+    return {
+        "kernel_entries": entries,
+        "gc_thresh1": 128,
+        "gc_thresh2": 512,
+        "gc_thresh3": 1024,
+        "counters": {"table_fulls": 0, **(counters or {})},
+        "interfaces": interfaces or {"eth0": dict(TIMERS)},
+    }
+
+
+def names(found):
+    return [finding["finding"] for finding in found]
+
+
+def test_a_host_with_the_kernels_defaults_and_a_busy_table_has_no_findings():
+    assert policy.findings("inet", facts()) == []
+    assert policy.findings("inet6", facts(eth0={**TIMERS, "arp_notify": 0})) == [], "arp_notify is IPv4's"
+
+
+def test_below_gc_thresh1_stale_entries_are_never_collected():
+    [finding] = policy.findings("inet", facts(entries=40))
+    assert finding == {
+        "finding": "below_gc_thresh1",
+        "risk": "The kernel's inet table holds 40 entries, below gc_thresh1 (128), where the kernel never collects "
+        "STALE entries: a reused address's old MAC can stay until an interval job or the reactor removes it.",
+        "facts": {"kernel_entries": 40, "gc_thresh1": 128},
+        "pillar": {"arp_hygiene": {"sysctl": {"net.ipv4.neigh.default.gc_thresh1": 0}}},
+    }
+    assert names(policy.findings("inet", facts(entries=128))) == [], "at gc_thresh1 the kernel collects"
+
+
+@pytest.mark.parametrize("entries, near", [(818, False), (820, True), (1024, True)])
+def test_near_gc_thresh3_from_four_fifths_of_it(entries, near):
+    found = policy.findings("inet6", facts(entries=entries))
+    assert names(found) == (["near_gc_thresh3"] if near else [])
+    if near:
+        assert found[0]["facts"] == {"kernel_entries": entries, "gc_thresh3": 1024}
+        assert "ENOBUFS, 'neighbour table overflow'" in found[0]["risk"]
+        assert found[0]["pillar"] == {
+            "arp_hygiene": {
+                "sysctl": {"net.ipv6.neigh.default.gc_thresh2": 1024, "net.ipv6.neigh.default.gc_thresh3": 2048}
+            }
+        }
+
+
+def test_a_table_that_overflowed_since_boot_says_how_often():
+    [finding] = policy.findings("inet", facts(counters={"table_fulls": 17}))
+    assert finding["finding"] == "table_full" and finding["facts"] == {"table_fulls": 17, "gc_thresh3": 1024}
+    assert finding["risk"].startswith("The kernel refused 17 new inet entries since boot (table_fulls)")
+
+
+def test_slow_reprobe_names_the_interface_the_seconds_and_the_timers_to_set_back():
+    slow = {**TIMERS, "delay_first_probe_time": 30, "retrans_time_ms": 2000}
+    [finding] = policy.findings("inet", facts(eth0=dict(TIMERS), eth1=slow))
+    assert finding["finding"] == "slow_reprobe"
+    assert finding["facts"] == {
+        "interface": "eth1",
+        "seconds": 36.0,
+        "delay_first_probe_time": 30,
+        "ucast_solicit": 3,
+        "retrans_time_ms": 2000,
+    }
+    assert finding["risk"].startswith("On eth1, a MAC that stopped answering is used for up to 36 s")
+    assert finding["pillar"]["arp_hygiene"]["sysctl"] == {
+        "net.ipv4.neigh.eth1.delay_first_probe_time": 5,
+        "net.ipv4.neigh.eth1.retrans_time_ms": 1000,
+    }
+    quicker = {**TIMERS, "ucast_solicit": 1}
+    assert names(policy.findings("inet", facts(eth0=quicker))) == [], "quicker than the default is no risk"
+
+
+def test_arp_notify_off_points_at_the_formulas_own_key():
+    [finding] = policy.findings("inet", facts(eth0={**TIMERS, "arp_notify": 0}))
+    assert finding["finding"] == "arp_notify_off" and finding["facts"] == {"interface": "eth0", "arp_notify": 0}
+    assert finding["pillar"] == {"arp_hygiene": {"announce": {"arp_notify": True}}}
+
+
+def test_every_finding_is_named_in_findings_and_in_order():
+    everything = facts(
+        entries=40,
+        counters={"table_fulls": 1},
+        eth0={**TIMERS, "delay_first_probe_time": 9, "arp_notify": 0},
+    )
+    everything["gc_thresh3"] = 48  # 40 entries: below gc_thresh1 and near gc_thresh3 at once
+    found = policy.findings("inet", everything)
+    assert names(found) == list(policy.FINDINGS)
+    for finding in found:
+        # One sentence each (a decimal point aside).
+        assert finding["risk"].endswith(".") and ". " not in finding["risk"], finding["risk"]

@@ -89,6 +89,23 @@ def test_an_ipv4_announcement_is_a_gratuitous_request():
     assert frame == expected
 
 
+def test_an_ipv4_announcement_in_reply_mode_is_a_gratuitous_reply_to_ourselves():
+    frame = probe.announcement(OWN_MAC, socket.AF_INET, OWN_IP, reply=True)
+    expected = b"\xff" * 6 + OWN_MAC + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x02"
+    expected += OWN_MAC + ip4(OWN_IP) + OWN_MAC + ip4(OWN_IP)  # as arping -A: the target MAC is ours too
+    assert frame == expected
+
+
+@pytest.mark.parametrize("mode, ops", [("request", [1]), ("reply", [2]), ("both", [1, 2])])
+def test_each_mode_sends_its_ipv4_frames_and_ipv6_its_advertisement(mode, ops):
+    ipv4 = probe.announcements(OWN_MAC, socket.AF_INET, OWN_IP, mode)
+    assert [int.from_bytes(frame[20:22], "big") for frame in ipv4] == ops
+    assert ipv4 == [probe.announcement(OWN_MAC, socket.AF_INET, OWN_IP, op == 2) for op in ops]
+    assert probe.announcements(OWN_MAC, socket.AF_INET6, OWN_IP6, mode) == [
+        probe.announcement(OWN_MAC, socket.AF_INET6, OWN_IP6)
+    ]
+
+
 def test_an_ipv6_announcement_is_an_unsolicited_advertisement_that_overrides():
     frame = probe.announcement(OWN_MAC, socket.AF_INET6, OWN_IP6)
     # Flags: override alone (not router, not solicited: RFC 4861 4.4, 7.2.6); target lladdr option.

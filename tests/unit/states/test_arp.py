@@ -6,9 +6,13 @@ test mode and predicts with result None; live it reports what changed; a
 failure is result False with what changed before it.
 """
 
+import sys
+
 import pytest
 import salt.loader
 from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from tests.support import module_from_checkout
 
 DELETED = {"eth0": {"192.0.2.1": "02:00:00:00:00:01", "192.0.2.2": "02:00:00:00:00:02"}}
 
@@ -20,7 +24,7 @@ class Module:
         self.answers, self.calls = answers, []
 
     def functions(self):
-        return {f"arp.{name}": self._function(name) for name in ("flush_stale", "verify", "announce")}
+        return {f"arp.{name}": self._function(name) for name in ("flush_stale", "verify", "announce", "diagnose")}
 
     def _function(self, name):
         def call(**kwargs):
@@ -181,3 +185,57 @@ def test_job_works_tries_the_job_in_test_mode_and_names_why_it_would_fail(states
     assert ret["result"] is False and ret["comment"] == "flush job would fail on every run: no interface named 'eth9'"
     ret = loaded["arp.job_works"]("odd job", function="cmd.run")
     assert ret["result"] is False and "function must be arp.flush_stale, arp.verify or arp.announce" in ret["comment"]
+
+
+BELOW = {
+    "finding": "below_gc_thresh1",
+    "risk": "The kernel's inet table holds 40 entries, below gc_thresh1 (128), where ...",
+    "facts": {"kernel_entries": 40, "gc_thresh1": 128},
+    "pillar": {"arp_hygiene": {"sysctl": {"net.ipv4.neigh.default.gc_thresh1": 0}}},
+}
+
+
+@pytest.fixture
+def policy_loaded(monkeypatch):
+    # On a minion, arp.diagnose loaded the module, which put its helpers in sys.modules.
+    monkeypatch.setitem(sys.modules, "_arp_hygiene_policy", module_from_checkout("_arp_hygiene_policy"))
+
+
+@pytest.mark.parametrize("test", [False, True], ids=["live", "test mode"])
+def test_diagnosed_reports_findings_and_fails_only_on_those_named(states, policy_loaded, test):
+    module = Module(diagnose={"inet": {"findings": [BELOW]}, "inet6": {"findings": []}})
+    diagnosed = states(module, test=test)["arp.diagnosed"]
+    ret = diagnosed("table", netns="db")
+    assert ret["result"] is True and ret["changes"] == {}, "reading changes nothing, in either mode"
+    assert ret["comment"] == f"below_gc_thresh1: {BELOW['risk']} Pillar: {BELOW['pillar']}"
+    assert module.calls == [("diagnose", {"interface": None, "family": "all", "netns": "db"})]
+
+    ret = diagnosed("table", fail_on=["below_gc_thresh1", "table_full"])
+    assert ret["result"] is False
+    assert ret["comment"].startswith("Findings that must not hold: below_gc_thresh1.\nbelow_gc_thresh1: ")
+    assert diagnosed("table", fail_on=["table_full"])["result"] is True
+
+
+def test_diagnosed_without_findings_says_so(states, policy_loaded):
+    module = Module(diagnose={"inet": {"findings": []}})
+    ret = states(module)["arp.diagnosed"]("table", family="inet")
+    assert ret["result"] is True and ret["comment"] == "No findings: nothing lets a wrong entry last here."
+
+
+@pytest.mark.parametrize("fail_on", ["table_full", ["table_fulls"], [1]])
+def test_diagnosed_refuses_a_bad_fail_on_before_reading(states, policy_loaded, fail_on):
+    module = Module(diagnose={})
+    ret = states(module)["arp.diagnosed"]("table", fail_on=fail_on)
+    assert ret["result"] is False and "fail_on must be a list of below_gc_thresh1, near_gc_thresh3" in ret["comment"]
+    assert module.calls == []
+
+
+def test_diagnosed_fails_with_the_modules_error(states, policy_loaded):
+    module = Module(diagnose=SaltInvocationError("network namespace 'x' does not exist"))
+    ret = states(module)["arp.diagnosed"]("table", netns="x")
+    assert ret == {
+        "name": "table",
+        "result": False,
+        "changes": {},
+        "comment": "Cannot diagnose the neighbour table: network namespace 'x' does not exist",
+    }
