@@ -140,7 +140,7 @@ def test_the_module_pages_verify_examples_print_what_the_module_prints(netlab, t
     with open(PAGE, encoding="utf-8") as stream:
         part = stream.read().split("\n## `arp.verify` and `arp.announce`", 1)[1].split("\n### ", 1)[0]
     examples = shown(part)
-    assert len(examples) == 3, examples
+    assert len(examples) == 4, examples
     # The page's segment: the gateway answers as cached; two hosts claim
     # 192.0.2.40; the new worker has 192.0.2.20, which the database maps to
     # the old worker's MAC; nobody has 192.0.2.99.
@@ -222,6 +222,7 @@ def test_the_metrics_page_shows_the_samples_a_flush_writes(table, tmp_path):
                 "arp_hygiene_last_run_duration",
                 "arp_hygiene_last_success_timestamp",
                 "arp_hygiene_gc_thresh3",
+                "arp_hygiene_kernel_",
             )
         ):
             assert samples[name] == value, (name, samples[name], value)
@@ -247,3 +248,43 @@ def test_the_upgrading_page_shows_which_copy_runs(tmp_path):
     fresh = "\n".join(printed).replace(REPO, "/work/main").replace(str(root), "/tmp/vdemo")
     page = part.split("```\n", 1)[1].split("```", 1)[0].rstrip()
     assert fresh == page, f"the page shows other outputs than salt-call prints now:\n{fresh}"
+
+
+DIAGNOSE = "# salt-call --local --out=yaml arp.diagnose interface=eth0 family=inet netns=db"
+
+
+def _steady(output):
+    """diagnose's YAML as data, this host's moving numbers (the kernel's count, its counters) left out."""
+    data = yaml.safe_load(output)
+    for facts in data["local"].values():
+        facts["kernel_entries"] = None
+        facts["counters"] = sorted(facts["counters"])
+        for finding in facts["findings"]:
+            if "kernel_entries" in finding["facts"]:
+                finding["facts"]["kernel_entries"] = None
+            finding["risk"] = re.sub(r"holds \d+ entries", "holds N entries", finding["risk"])
+    return data
+
+
+def test_the_module_pages_diagnose_example_and_readmes_excerpt_print_what_the_module_prints(
+    tables_alone, netlab, tmp_path
+):
+    with open(PAGE, encoding="utf-8") as stream:
+        block = stream.read().split(DIAGNOSE + "\n", 1)[1].split("```", 1)[0]
+    # The page's namespace: 40 entries on eth0, which waits 30 s before it probes.
+    ns = netlab.namespace("db")
+    ns.batch(["link add eth0 type veth peer name eth1", "addr add 192.0.2.1/24 dev eth0"])
+    ns.batch(["link set eth0 up", "link set eth1 up"])
+    ns.batch([f"neigh replace 192.0.2.{n} dev eth0 lladdr 02:00:00:00:71:{n:02x} nud stale" for n in range(10, 50)])
+    ns.sysctl(**{"net.ipv4.neigh.eth0.delay_first_probe_time": 30})
+    done = lab.salt_call(lab.salt_config(str(tmp_path)), "--out=yaml", *DIAGNOSE.split()[4:-1], f"netns={ns.name}")
+    assert done.returncode == 0, done.stderr
+    assert _steady(done.stdout) == _steady(block), "the page shows another output than the module prints now:\n" + (
+        done.stdout
+    )
+    # README's excerpt: lines of the page's output, in its order.
+    with open(f"{REPO}/README.md", encoding="utf-8") as stream:
+        excerpt = stream.read().split(DIAGNOSE + "\n", 1)[1].split("```", 1)[0].splitlines()
+    lines = iter(block.splitlines())
+    missing = [line for line in excerpt if not line.strip().startswith("...") and line not in lines]
+    assert not missing, missing
