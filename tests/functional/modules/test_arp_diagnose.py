@@ -37,9 +37,11 @@ def interface(netlab, name="c0"):
 def state_of(ns, ifname):
     """The namespace's table and its interface's neighbour and conf settings: what diagnose must leave alone."""
     settings = ns.exec("sysctl", "-a", "-r", rf"^net\.ipv[46]\.(neigh|conf)\.{ifname}\.").stdout
-    return json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout or "[]"), settings
+    table = json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout or "[]")
+    return sorted(table, key=lambda entry: (entry["dev"], entry["dst"])), settings
 
 
+@pytest.mark.once
 def test_a_lab_table_of_40_entries_is_below_gc_thresh1_and_nothing_changes(tables_alone, arp, netlab):
     ns = interface(netlab)
     ns.batch([f"neigh replace 203.0.113.{n} dev c0 lladdr 02:00:00:00:71:{n:02x} nud stale" for n in range(10, 50)])
@@ -63,12 +65,14 @@ def test_a_lab_table_of_40_entries_is_below_gc_thresh1_and_nothing_changes(table
     assert state_of(ns, "c0") == before, "diagnose reads only"
 
 
+@pytest.mark.once
 def test_a_table_near_gc_thresh3_is_an_overflow_risk(tables_alone, arp, netlab):
     ns = interface(netlab)
     high = gc_thresh(3)
     # Permanent entries count in the kernel's table but are never collected,
     # nor do they count towards forced garbage collection (gc_thresh2).
-    wanted = int(0.8 * high) + 5 - lab.kernel_counter("inet", "entries")
+    # Well past four fifths: the kernel collects other namespaces' stale entries meanwhile.
+    wanted = int(0.85 * high) - lab.kernel_counter("inet", "entries")
     ns.batch(
         [
             f"neigh replace 198.18.{n >> 8}.{n & 255} dev c0 lladdr 02:00:00:00:72:01 nud permanent"
