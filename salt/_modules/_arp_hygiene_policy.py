@@ -183,6 +183,19 @@ REPROBE_DEFAULTS = {"delay_first_probe_time": 5, "ucast_solicit": 3, "retrans_ti
 PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
 
 
+# diagnose's settings as the formula's pillar arp_hygiene:diagnose gives them
+# (the formula asks settings_problem about them, as the state does).
+DEFAULTS = {"fail_on": []}
+
+
+def settings_problem(settings):
+    """``(key, what is allowed)`` if ``settings["fail_on"]`` is not a list of FINDINGS, else None."""
+    fail_on = settings["fail_on"]
+    if not isinstance(fail_on, list) or not all(isinstance(name, str) and name in FINDINGS for name in fail_on):
+        return "fail_on", "a list of " + ", ".join(FINDINGS)
+    return None
+
+
 def reprobe_seconds(timers):
     """How long the kernel uses a MAC that stopped answering before it asks the whole segment again."""
     return timers["delay_first_probe_time"] + timers["ucast_solicit"] * timers["retrans_time_ms"] / 1000

@@ -278,11 +278,11 @@ def diagnosed(name, interface=None, family="all", netns=None, fail_on=None):
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
         diagnose = __salt__["arp.diagnose"]
-        # The finding names' home, which arp.diagnose loaded with the module.
-        known = sys.modules["_arp_hygiene_policy"].FINDINGS
+        # The findings' names' home, which arp.diagnose loaded with the module.
         wanted = [] if fail_on is None else fail_on
-        if not isinstance(wanted, list) or not set(wanted) <= set(known):
-            raise SaltInvocationError(f"fail_on must be a list of {', '.join(known)}, not {fail_on!r}")
+        problem = sys.modules["_arp_hygiene_policy"].settings_problem({"fail_on": wanted})
+        if problem:
+            raise SaltInvocationError(f"fail_on must be {problem[1]}, not {fail_on!r}")
         found = diagnose(interface=interface, family=family, netns=netns)
     except (CommandExecutionError, SaltInvocationError) as err:
         return _failed(ret, err, (), "diagnose the neighbour table")

@@ -7,3 +7,4 @@ include:
   - .schedule
   - .enforce
   - .beacon
+  - .diagnose

@@ -151,6 +151,10 @@ BAD_PILLAR = [
     ),
     ({"beacon": {"family": "ipx"}}, 'pillar arp_hygiene:beacon:family is "ipx"; allowed: inet (IPv4), inet6'),
     (
+        {"diagnose": {"fail_on": ["table_fulls"]}},
+        'pillar arp_hygiene:diagnose:fail_on is ["table_fulls"]; allowed: a list of below_gc_thresh1, near_gc_thresh3,',
+    ),
+    (
         {"master": {"tgt_type": "sql"}},
         'pillar arp_hygiene:master:tgt_type is "sql"; allowed: glob, pcre, list, grain,',
     ),

@@ -56,6 +56,7 @@ PILLARS = {
     "no reports": {"report_file": None, "verify": {"report_file": None}},
     "scheduler": {"method": "salt", "verify": {"report_file": "/var/log/salt/arp_hygiene.json", "enabled": False}},
     "no jobs": {"method": "none", "enforce": False, "announce": {"at_boot": False}},
+    "diagnosed": {"diagnose": {"enabled": True, "fail_on": ["table_full"]}},
 }
 
 
@@ -297,3 +298,14 @@ def test_clean_reads_the_records_and_takes_an_empty_one_for_one_being_written(lo
     merged = json.loads(loaders.modules.slsutil.renderer(string=template, default_renderer="jinja"))
     assert merged["records"] == [str(tmp_path / "flush.json")]
     assert merged["files"] == {"/var/log/salt/arp_hygiene.json": "flush"}
+
+
+def test_diagnose_renders_arp_diagnosed_with_the_pillars_fail_on_only_when_enabled(state):
+    rendered = render(state, "arp_hygiene.diagnose", {"diagnose": {"enabled": True, "fail_on": ["table_full"]}})
+    body = rendered["arp_hygiene-diagnose-arp-diagnosed"]
+    if "arp" in body:  # this checkout's arp module is loadable here: the state itself
+        arguments = {key: value for item in body["arp"] if isinstance(item, dict) for key, value in item.items()}
+        assert arguments["fail_on"] == ["table_full"] and arguments["netns"] is None
+    else:  # test mode before a sync: what the live run will do
+        assert body["test"][0] == "configurable_test_state"
+    assert "arp_hygiene-diagnose-arp-diagnosed" not in render(state, "arp_hygiene.diagnose", {})

@@ -285,3 +285,10 @@ def test_every_finding_is_named_in_findings_and_in_order():
     for finding in found:
         # One sentence each (a decimal point aside).
         assert finding["risk"].endswith(".") and ". " not in finding["risk"], finding["risk"]
+
+
+def test_fail_on_names_findings_as_the_formula_and_the_state_ask():
+    assert policy.settings_problem(policy.DEFAULTS) is None
+    assert policy.settings_problem({"fail_on": ["table_full", "slow_reprobe"]}) is None
+    for bad in (["table_fulls"], "table_full", [1], None):
+        assert policy.settings_problem({"fail_on": bad}) == ("fail_on", "a list of " + ", ".join(policy.FINDINGS))
