@@ -8,10 +8,12 @@ same lab: tests/functional/modules/test_arp_policies.py.)
 
 import json
 import os
+import re
+import subprocess
 
 import pytest
 
-from tests.support import lab
+from tests.support import REPO, lab
 from tests.support.master import (
     DB,
     JOB,
@@ -81,6 +83,7 @@ def test_a_highstate_with_the_default_pillar_heals_every_black_hole_and_keeps_ev
         f"# arp-hygiene (Salt formula arp_hygiene) verifies neighbour entries SALT_CRON_IDENTIFIER:{VERIFY_JOB}"
     )
     assert job.startswith(f"{cron_minute(DB, 5)} * * * * ") and " arp.verify " in job and "fix=true" in job
+    assert crontab_as_on_the_formula_page(fleet.db.name) == formula_page_crontab()
 
     # The installed cron jobs, as cron runs them, heal the same black holes again.
     black_holes(fleet)
@@ -97,6 +100,69 @@ def test_a_highstate_with_the_default_pillar_heals_every_black_hole_and_keeps_ev
     apply_cron(salt_cli)
     assert job_lines(VERIFY_JOB) == [] and job_lines(JOB)
 
+    # The formula page's failing run: the verify job again, its namespace
+    # gone, its line run as cron runs it.
+    pillar.set({"flush": {"netns": fleet.db.name}})
+    apply_cron(salt_cli)
+    fleet.db.delete()
+    failing = run_as_cron(job_lines(VERIFY_JOB)[1])
+    with open("/var/log/salt/arp_hygiene_verify.json", encoding="utf-8") as report:
+        written = report.read()
+    shown = as_on_the_formula_page(failing.stderr + f"exit status {failing.returncode}\n" + written, fleet.db.name)
+    assert shown == formula_page_failing_run(), shown
+
 
 def new_macs(fleet):
     return {address: fleet.workers[address][1] for address in fleet.reused}
+
+
+FORMULA_PAGE = os.path.join(REPO, "docs", "guide", "formula.md")
+# What the formula page's run had where this run has its own: the minion's
+# Python and salt-call (a virtualenv's), its configuration directory, the
+# database's namespace, the minute of the minion's id.
+PAGE_RUN = {
+    "python": "/work/main/.venv/bin/python",
+    "salt_call": "/work/main/.venv/bin/salt-call",
+    "config_dir": "/tmp/readme/conf",
+    "netns": "arph-db-11484-2",
+    "minute": "3-59/5",
+}
+
+
+def formula_page_crontab():
+    """The lines of root's crontab that the formula page shows after its highstate."""
+    with open(FORMULA_PAGE, encoding="utf-8") as stream:
+        return stream.read().split("\n# crontab -l\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+def crontab_as_on_the_formula_page(netns):
+    """Root's crontab now, this run's own paths, namespace and minute put as the page's run had them."""
+    lines = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout.splitlines()
+    words = job_lines(VERIFY_JOB)[1].split()
+    ours = {
+        "python": words[5],
+        "salt_call": words[words.index("--") + 1],
+        "config_dir": words[words.index("--config-dir") + 1],
+        "netns": netns,
+        "minute": cron_minute(DB, 5),
+    }
+    shown = []
+    for line in lines:
+        for key in ("salt_call", "python", "config_dir", "netns"):
+            line = line.replace(ours[key], PAGE_RUN[key])
+        if line.startswith(ours["minute"] + " "):
+            line = PAGE_RUN["minute"] + line[len(ours["minute"]) :]
+        shown.append(line)
+    return shown
+
+
+def formula_page_failing_run():
+    """What the formula page shows a failing verify job print, and its report, with the report's time as TIME."""
+    with open(FORMULA_PAGE, encoding="utf-8") as stream:
+        block = stream.read().split("then the verify job's crontab line's command, in cron's environment:\n", 1)[1]
+    shown = block.split("```", 1)[0].replace("# cat /var/log/salt/arp_hygiene_verify.json\n", "")
+    return re.sub(r'"finished": "[^"]+"', '"finished": TIME', shown)
+
+
+def as_on_the_formula_page(text, netns):
+    return re.sub(r'"finished": "[^"]+"', '"finished": TIME', text.replace(netns, PAGE_RUN["netns"]))

@@ -7,8 +7,10 @@ that says so, one line of error, the system log, the exit status); the cron
 daemon runs; clean removes what the formula wrote and nothing else.
 """
 
+import ast
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -16,7 +18,7 @@ import time
 import pytest
 import salt.utils.event
 
-from tests.support import lab, unavailable
+from tests.support import REPO, lab, unavailable
 from tests.support.master import (
     DB,
     FRESH,
@@ -317,6 +319,12 @@ def test_a_failing_scheduler_run_is_a_failed_job_on_the_master_and_success_0(
         logged = log.read()
     assert f"SaltInvocationError: network namespace '{ns.name}' does not exist" in logged
     assert 'arp_hygiene_last_run_success{task="flush"} 0\n' in (textfile / "arp_hygiene_flush.prom").read_text()
+    # The metrics page shows this run: the event's data, abridged, and the log's lines.
+    event, lines = metrics_page_failed_job()
+    assert {key: returned[key] for key in event} == event, returned
+    for line in lines:
+        wanted = re.escape(line.replace("arph-table-482-2", ns.name)).replace(r"\(2678\)", r"\(\d+\)")
+        assert re.search(wanted, logged), line
 
     # Clean removes the scheduler job, from the daemon and from the file that
     # keeps it over a restart; test mode says so first (Salt's own
@@ -330,3 +338,13 @@ def test_a_failing_scheduler_run_is_a_failed_job_on_the_master_and_success_0(
     assert JOB not in scheduled(salt_cli, DB)
     persisted = os.path.join(os.path.dirname(db_minion.config["conf_file"]), "minion.d", "_schedule.conf")
     assert not os.path.exists(persisted) or JOB not in open(persisted, encoding="utf-8").read()
+
+
+def metrics_page_failed_job():
+    """The metrics page's failed scheduler job: (the event's data it shows, jid aside; the log's lines it shows)."""
+    with open(os.path.join(REPO, "docs", "guide", "metrics.md"), encoding="utf-8") as stream:
+        block = stream.read().split("event's data, abridged):\n\n```\n", 1)[1].split("```", 1)[0]
+    data, log = block.split("# the minion's log:\n", 1)
+    event = dict(re.findall(r"'(\w+)': ('[^']*'|\w+)", data))
+    event = {key: ast.literal_eval(value) for key, value in event.items() if key != "jid"}
+    return event, [line for line in log.splitlines() if line and line != "..."]

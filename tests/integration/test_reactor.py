@@ -91,6 +91,21 @@ def drop_in(tmp_path_factory):
     return written
 
 
+def test_the_healing_pages_drop_in_is_what_arp_hygiene_master_writes_by_default(tmp_path):
+    with open(HEALING_PAGE, encoding="utf-8") as stream:
+        shown = stream.read().split("# /etc/salt/master.d/arp_hygiene.conf (as arp_hygiene.master writes it)\n", 1)[1]
+    target = tmp_path / "arp_hygiene.conf"
+    done = master_sls(
+        tmp_path,
+        {"config_file": str(target)},
+        "state.sls_id",
+        "arp_hygiene-master-file-serialize-config",
+        "arp_hygiene.master",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert target.read_text() == shown.split("```", 1)[0]
+
+
 @pytest.mark.parametrize(
     "master_pillar, problem",
     [
@@ -165,9 +180,24 @@ def worker_b(worker_minion, db_minion, fabric):
     return worker_minion("b", fabric.b)
 
 
+HEALING_PAGE = os.path.join(REPO, "docs", "guide", "healing.md")
+
+
+def on_the_page():
+    """{command: return data} of the healing page's salt-run examples (their YAML)."""
+    with open(HEALING_PAGE, encoding="utf-8") as stream:
+        block = stream.read().split("\n# salt-run ", 1)[1].split("```", 1)[0]
+    found = {}
+    for example in block.split("\n# salt-run "):
+        command, _, output = example.partition("\n")
+        found[f"salt-run {command}"] = yaml.safe_load(output)
+    return found
+
+
 def show(command, data):
-    """What docs/guide/healing.md pastes: the command and its return as salt-run --out=yaml prints it (pytest -s)."""
-    print(f"# {command}\n" + yaml.safe_dump(data, default_flow_style=False), flush=True)
+    """The return of ``command`` is what docs/guide/healing.md shows for it (printed to paste when it is not)."""
+    printed = f"# {command}\n" + yaml.safe_dump(data, default_flow_style=False)
+    assert on_the_page().get(command) == data, "docs/guide/healing.md shows another return; this run's:\n" + printed
 
 
 def entry(fabric, address):
