@@ -151,13 +151,16 @@ def kernel_statistics(family, path=None):
 
 def table_counts(netns):
     """{(ifname, family, state): entries} of the namespace's whole neighbour table."""
-    counts = {}
     with netlink.Socket(netns) as sock:
-        ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
-        every = netlink.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
-        for entry in netlink.scan(sock, every, ifnames):
-            key = (entry["ifname"], entry["family"], entry["state"])
-            counts[key] = counts.get(key, 0) + 1
+        return _counted(sock, netns, netlink.read_links(sock))
+
+
+def _counted(sock, netns, links):
+    counts = {}
+    every = netlink.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
+    for entry in netlink.scan(sock, every, netlink.LinkNames(netns, links)):
+        key = (entry["ifname"], entry["family"], entry["state"])
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -171,11 +174,12 @@ def facts(netns, families, names=()):
     alone if given). Reads only.
     """
     with netlink.Socket(netns) as sock:
-        links = netlink.read_links(sock)
+        links = netlink.read_links(sock, conf=True)
         arguments.known(names, {link["ifname"] for link in links.values()}, netns)
         parameters = {family: netlink.neighbour_parameters(sock, netlink.FAMILIES[family]) for family in families}
+        counted = _counted(sock, netns, links)
     entries = {}
-    for (_, family, _), count in table_counts(netns).items():
+    for (_, family, _), count in counted.items():
         entries[family] = entries.get(family, 0) + count
     found = {}
     for family in families:

@@ -410,11 +410,12 @@ def link_name(raw):
     return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
-def read_links(sock, addresses=False):
+def read_links(sock, addresses=False, conf=False):
     """
-    {ifindex: {index, ifname, mac, type, up, addresses}} of the namespace,
-    ``addresses`` (with ``addresses=True``) as [(family, address, prefix
-    length)] of the addresses that are not tentative or failed DAD.
+    {ifindex: {index, ifname, mac, type, up, addresses, inet_conf}} of the
+    namespace, ``addresses`` (with ``addresses=True``) as [(family, address,
+    prefix length)] of the addresses that are not tentative or failed DAD,
+    ``inet_conf`` (with ``conf=True``) as INET_CONF's values.
     """
     links = {}
     for kind, data, offset, length in sock.dump(RTM_GETLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
@@ -435,7 +436,7 @@ def read_links(sock, addresses=False):
                 link["ifname"] = link_name(value.rstrip(b"\0"))
             elif kind_ == IFLA_ADDRESS:
                 link["mac"] = bytes(value)
-            elif kind_ == IFLA_AF_SPEC:
+            elif kind_ == IFLA_AF_SPEC and conf:
                 link["inet_conf"] = _inet_conf(value)
         links[index] = link
     if not addresses:
