@@ -13,9 +13,11 @@ import subprocess
 
 import pytest
 
-from tests.support import REPO, lab
+from tests.support import lab
 from tests.support.master import (
     DB,
+    FORMULA_PAGE,
+    FORMULA_PAGE_RUN,
     JOB,
     VERIFY_JOB,
     apply_cron,
@@ -116,19 +118,6 @@ def new_macs(fleet):
     return {address: fleet.workers[address][1] for address in fleet.reused}
 
 
-FORMULA_PAGE = os.path.join(REPO, "docs", "guide", "formula.md")
-# What the formula page's run had where this run has its own: the minion's
-# Python and salt-call (a virtualenv's), its configuration directory, the
-# database's namespace, the minute of the minion's id.
-PAGE_RUN = {
-    "python": "/work/main/.venv/bin/python",
-    "salt_call": "/work/main/.venv/bin/salt-call",
-    "config_dir": "/tmp/readme/conf",
-    "netns": "arph-db-11484-2",
-    "minute": "3-59/5",
-}
-
-
 def formula_page_crontab():
     """The lines of root's crontab that the formula page shows after its highstate."""
     with open(FORMULA_PAGE, encoding="utf-8") as stream:
@@ -140,18 +129,16 @@ def crontab_as_on_the_formula_page(netns):
     lines = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout.splitlines()
     words = job_lines(VERIFY_JOB)[1].split()
     ours = {
-        "python": words[5],
-        "salt_call": words[words.index("--") + 1],
-        "config_dir": words[words.index("--config-dir") + 1],
+        "venv": os.path.dirname(os.path.dirname(words[5])),  # the minion's Python, and salt-call beside it
+        "conf": words[words.index("--config-dir") + 1],
         "netns": netns,
-        "minute": cron_minute(DB, 5),
     }
-    shown = []
+    minute, shown = cron_minute(DB, 5), []
     for line in lines:
-        for key in ("salt_call", "python", "config_dir", "netns"):
-            line = line.replace(ours[key], PAGE_RUN[key])
-        if line.startswith(ours["minute"] + " "):
-            line = PAGE_RUN["minute"] + line[len(ours["minute"]) :]
+        for key, value in ours.items():
+            line = line.replace(value, FORMULA_PAGE_RUN[key])
+        if line.startswith(minute + " "):
+            line = FORMULA_PAGE_RUN["minute"] + line[len(minute) :]
         shown.append(line)
     return shown
 
@@ -165,4 +152,4 @@ def formula_page_failing_run():
 
 
 def as_on_the_formula_page(text, netns):
-    return re.sub(r'"finished": "[^"]+"', '"finished": TIME', text.replace(netns, PAGE_RUN["netns"]))
+    return re.sub(r'"finished": "[^"]+"', '"finished": TIME', text.replace(netns, FORMULA_PAGE_RUN["netns"]))

@@ -17,14 +17,8 @@ import os
 import re
 
 from tests.support import REPO, lab
+from tests.support.master import FORMULA_PAGE, FORMULA_PAGE_RUN
 
-PAGE = os.path.join(REPO, "docs", "guide", "formula.md")
-PAGE_RUN = {
-    "venv": "/work/main/.venv",
-    "conf": "/tmp/readme/conf",
-    "root": "/tmp/readme/root",
-    "netns": "arph-db-11484-2",
-}
 TERSE = re.compile(r"^  Name: (.*) - Function: (\S+) - Result: (\w+) - Started: .*$")
 RESULTS = {"Clean": True, "Changed": True, "True": True, "False": False, "None": None, "Failed": False}
 
@@ -34,7 +28,7 @@ def page_runs():
     {"test": (states, summary), "live": (states, summary)} of the page's two
     runs: states [(function, name, result, comment, changed)].
     """
-    with open(PAGE, encoding="utf-8") as stream:
+    with open(FORMULA_PAGE, encoding="utf-8") as stream:
         page = stream.read()
     dry = page.split("state.apply arp_hygiene test=True --state-output=changes\n", 1)[1].split("# salt-call ", 1)[0]
     live = page.split("state.apply arp_hygiene --state-output=changes      (minion db1", 2)[2].split("```", 1)[0]
@@ -80,8 +74,8 @@ def parse(text):
 
 def as_on_the_page(text, ours):
     for key in ("conf", "root", "netns"):
-        text = text.replace(ours[key], PAGE_RUN[key])
-    return text.replace(ours["venv"], PAGE_RUN["venv"])
+        text = text.replace(ours[key], FORMULA_PAGE_RUN[key])
+    return text.replace(ours["venv"], FORMULA_PAGE_RUN["venv"])
 
 
 def returned(data, ours):

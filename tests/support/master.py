@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import os
 import subprocess
 import time
 from typing import Any
@@ -11,6 +12,8 @@ import salt.client
 import salt.utils.args
 import salt.utils.event
 import salt.utils.yaml
+
+from tests.support import REPO
 
 DB, WEB = "arp-db", "arp-web"
 # A minion whose Python does not have arp-hygiene: it gets the modules by syncing.
@@ -25,6 +28,17 @@ base:
 # The tests of one job's mechanics run the flush of stale entries alone (the
 # formula's old defaults), so that what they see is what that job did;
 # test_formula_heals_the_incident.py runs the defaults.
+# The formula page's runs (docs/guide/formula.md), where a test's run has its
+# own: the minion's virtualenv (its Python and salt-call), configuration and
+# root directories, the database's namespace, the minute of the minion's id.
+FORMULA_PAGE = os.path.join(REPO, "docs", "guide", "formula.md")
+FORMULA_PAGE_RUN = {
+    "venv": "/work/main/.venv",
+    "conf": "/tmp/readme/conf",
+    "root": "/tmp/readme/root",
+    "netns": "arph-db-11484-2",
+    "minute": "3-59/5",
+}
 STALE_FLUSH_ONLY = {"states": ["stale"]}
 NO_VERIFY = {"enabled": False}
 # The environment cron gives a job on Debian: no virtualenv, no login shell.
