@@ -7,12 +7,10 @@ other process has a lab (lab.TABLES_LOCK). No sysctl of the host changes:
 gc_thresh1/2/3 are read, the timers and arp_notify set are the namespace's.
 """
 
-import json
-
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.support import lab
+from tests.support import frames, lab
 
 
 def gc_thresh(which, proc="ipv4"):
@@ -35,10 +33,14 @@ def interface(netlab, name="c0"):
 
 
 def state_of(ns, ifname):
-    """The namespace's table and its interface's neighbour and conf settings: what diagnose must leave alone."""
+    """
+    The namespace's table and its interface's neighbour and conf settings:
+    what diagnose must leave alone. Multicast entries are left out: IPv6
+    makes them (NOARP) whenever the new interfaces send their first MLD
+    reports and router solicitations, which can be after the first reading.
+    """
     settings = ns.exec("sysctl", "-a", "-r", rf"^net\.ipv[46]\.(neigh|conf)\.{ifname}\.").stdout
-    table = json.loads(ns.ip("-j", "neigh", "show", "nud", "all").stdout or "[]")
-    return sorted(table, key=lambda entry: (entry["dev"], entry["dst"])), settings
+    return frames.table(ns), settings
 
 
 @pytest.mark.once
