@@ -20,6 +20,17 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"a test skipped in CI did not run: {report.longrepr}"
 
 
+# The fixtures of the tests that need the kernel's tables to themselves.
+ALONE = ("tables_alone", "tables_alone_for_the_module")
+
+
+def pytest_collection_modifyitems(items):
+    """Marks `alone` the tests that use a fixture of ALONE: ./run test runs them when its other parts have ended."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in ALONE):
+            item.add_marker(pytest.mark.alone)
+
+
 def pytest_sessionfinish(session):
     # Salt's temporary log handler writes to a closed stream at exit otherwise.
     salt._logging.shutdown_temp_handler()

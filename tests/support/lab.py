@@ -36,7 +36,9 @@ _counter = itertools.count(1)
 # seen at once in all, five processes went over 128). So no test ever finds
 # the entries it put in place collected because another process's tables
 # were crowded (the integration suite runs beside the functional ones).
-# ./run test keeps the lock files in a directory of its own (removed after the run).
+# ./run test keeps the lock files in a directory of its own (removed after the run),
+# and runs the tests that take the lock alone (marked `alone`: tests/conftest.py)
+# when its four processes have ended, so that none waits there.
 TABLES_LOCK = os.environ.get("ARP_HYGIENE_TABLES_LOCK", "/tmp/arp-hygiene-neighbour-tables.lock")
 # Who waits for the tables alone goes first: while it waits, no lab takes the
 # shared lock anew (each takes this one on its way in), so it waits for the
