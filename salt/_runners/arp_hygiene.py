@@ -46,6 +46,11 @@ DEFAULTS = {"targets": "roles:database", "tgt_type": "grain", "timeout": 10, "ba
 # database minion may forget (the formula's keys).
 ADDRESS_SETTINGS = "arp_hygiene:announce"
 FORGET_SETTINGS = "arp_hygiene:flush"
+# A heal reads the returns that have come for up to FORWARD_WAIT seconds at
+# a time, and sends the answers on as soon as no forward of its own is on
+# its way (or the last one went FORWARD_HOLD seconds ago, a silent target's
+# forward holding no later one).
+FORWARD_WAIT, FORWARD_HOLD = 0.02, 1.0
 TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "range", "compound")
 
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
@@ -68,8 +73,8 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
 
     Returns ``{"addresses": {minion: {address: mac}}, "targets": {target:
     {"deleted"|"would_delete": {ifname: {dst: old mac}}, "kept": ...}},
-    "failed": {minion or target: why}}``; the exit status is 1 when anything
-    failed.
+    "failed": {minion or target: why}, "silent": [minions]}``; the exit
+    status is 1 when anything failed.
 
     CLI Example:
 
@@ -97,13 +102,19 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
 
     batch
         Serve this minion together with others (the reactor sets it): the
-        call that finds no batch running waits ``arp_hygiene:batch_wait``
-        seconds, then sends one job to each target for every minion that
-        came meanwhile, and again for those that came while that job ran,
-        until none is left; it returns every batch's result (``targets``:
-        {target: [result of each batch]}). A call that finds a batch running
-        joins it and returns at once. A burst of starts thus costs each
-        target a few jobs, not one a start, and holds one reactor thread.
+        call that finds no heal running waits ``arp_hygiene:batch_wait``
+        seconds, then asks every minion that came meanwhile, and those that
+        come while it runs, and forwards each answer to the targets as soon
+        as it arrives (with the answers that came while the previous
+        forward was on its way), until nothing is left; it returns the whole
+        heal (``jobs``: how many of each it published). A call that finds a
+        heal running joins it and returns at once. A burst of starts thus
+        costs each target a few jobs, not one a start, holds one reactor
+        thread, and a minion that stays silent holds no other's heal.
+
+    Each minion that did not answer within ``timeout`` is named in
+    ``silent`` (and in the master's log); the answers of the others are
+    forwarded as they come, without waiting for it.
     """
     try:
         config = _config(tgt, tgt_type, timeout)
@@ -193,23 +204,203 @@ def audit(tgt=None, tgt_type=None, minions="*", minions_type="glob", fix=False, 
 
 
 def _forget(minions, config, test):
-    """forget for the started ``minions``: one question to them, one job to the targets."""
+    """forget for ``minions`` (called by hand): one heal, served to its end."""
     # The started minions never forget on their own behalf.
-    targets = _targets(config, exclude=minions)
-    claims, failed = _addresses(minions, "list", config["timeout"])
-    owners, conflicts = _owners(claims)
-    for address, claimants in conflicts.items():
-        failed[address] = f"claimed by {', '.join(sorted(claimants))}: not forgotten"
-    lladdr = {address: mac for address, (_, mac) in owners.items()}
-    result = {"addresses": claims, "targets": {}, "failed": failed}
-    if lladdr:
-        result["targets"], target_failures = _run_forget(targets, lladdr, config["timeout"], test)
-        failed.update(target_failures)
-    if failed:
-        __context__["retcode"] = 1
-    count = sum(len(entries) for answer in result["targets"].values() for entries in answer.get("deleted", {}).values())
-    log.info("arp_hygiene.forget for %s: %d entries deleted", ", ".join(minions), count)
-    return result
+    heal = _Heal(config, test, _targets(config, exclude=minions))
+    heal.ask(minions)
+    try:
+        heal.serve(lambda idle: None if idle else [])
+    finally:
+        heal.client.destroy()
+    if not heal.claims:
+        raise RunnerError("; ".join(f"{minion} {why}" for minion, why in heal.failed.items()) + ": nothing changed")
+    return heal.result()
+
+
+class _Heal:
+    """
+    One heal: the started minions are asked for their addresses
+    (``arp.addresses``), and each answer is forwarded to the target minions
+    (``arp.forget``) as soon as it arrives, together with the answers that
+    came while the previous forward was on its way. A minion that stays
+    silent (or slow) holds nobody else's heal; it is reported once its own
+    deadline (``timeout`` seconds after it was asked) has passed. Every job
+    is published without waiting for it; one loop reads every return.
+    """
+
+    def __init__(self, config, test, targets):
+        self.config, self.test = config, test
+        self.client = _client()
+        self.targets = targets  # resolved once a heal: its cost does not grow with the starts
+        self.claims = {}  # {minion: {address: mac}}
+        self.claimed = {}  # {address: {minion: mac}}
+        self.pending = {}  # {address: mac}: answered, not yet forwarded
+        self.claimants = set()  # the minions whose addresses are pending
+        self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline"}}
+        self.answers = {}  # {target: its arp.forget answers, merged}
+        self.failed, self.silent = {}, []
+        self.jobs = {"arp.addresses": 0, "arp.forget": 0}
+
+    def ask(self, minions):
+        """Publish ``arp.addresses`` to ``minions`` (ids); :meth:`serve` reads their answers."""
+        self._publish(minions, "arp.addresses", {"settings": ADDRESS_SETTINGS})
+
+    def serve(self, more):
+        """
+        Read returns, forward answers, expire deadlines, and ask the minions
+        that ``more(idle)`` names, until it says None (``idle``: nothing is
+        open or waits to be forwarded).
+        """
+        while True:
+            new = more(not self.open and not self.pending)
+            if new is None:
+                return
+            if new:
+                self.ask(new)
+            self._receive(FORWARD_WAIT)
+            self._expire()
+            if self.pending and not self._forwarding():
+                self._forward()
+
+    def result(self):
+        conflicts = {address: by for address, by in self.claimed.items() if len(by) > 1}
+        for address, claimants in conflicts.items():
+            self.failed[address] = f"claimed by {', '.join(sorted(claimants))}: not forgotten"
+        if self.failed:
+            __context__["retcode"] = 1
+        if self.silent:
+            log.warning("arp_hygiene.forget: %s did not answer arp.addresses", ", ".join(sorted(self.silent)))
+        count = sum(len(e) for answer in self.answers.values() for e in answer.get("deleted", {}).values())
+        log.info("arp_hygiene.forget for %s: %d entries deleted", ", ".join(sorted(self.claims)), count)
+        return {"addresses": self.claims, "targets": self.answers, "failed": self.failed, "silent": sorted(self.silent)}
+
+    def _publish(self, minions, function, kwarg):
+        timeout = self.config["timeout"]
+        pub = self.client.run_job(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, listen=True)
+        self.jobs[function] += 1
+        if not pub or "jid" not in pub:
+            for minion in minions:
+                self.failed[minion] = f"{function} could not be published"
+            return
+        now = time.monotonic()
+        self.open[pub["jid"]] = {
+            "function": function,
+            "waiting": set(minions),
+            "published": now,
+            "deadline": now + timeout,
+        }
+
+    def _receive(self, wait):
+        """Take the returns that have come: the first within ``wait`` seconds, the rest as long as they come at once."""
+        end = time.monotonic() + wait
+        while self.open:
+            event = self.client.event.get_event(wait=wait, tag="salt/job/", full=True)
+            if not event:
+                return
+            self._returned(event["tag"].split("/"), event["data"])
+            wait = 0.001 if time.monotonic() < end else 0
+            if not wait:
+                return
+
+    def _returned(self, tag, data):
+        """One event of the bus: a return of an open job, or nothing to us."""
+        job = self.open.get(tag[2]) if len(tag) == 5 and tag[3] == "ret" else None
+        if job is None or tag[4] not in job["waiting"]:
+            return
+        minion, answer = tag[4], data.get("return")
+        job["waiting"].discard(minion)
+        if not job["waiting"]:
+            self._close(tag[2])
+        if data.get("retcode", 0) or not isinstance(answer, dict):
+            self.failed[minion] = f"{job['function']} failed: {answer}"
+        elif job["function"] == "arp.addresses":
+            self._claim(minion, answer)
+        else:
+            self.answers[minion] = merged(self.answers.get(minion, {}), answer)
+
+    def _claim(self, minion, owned):
+        """A minion's answer: its addresses wait to be forwarded, but those that another minion claims too."""
+        self.claims[minion] = owned
+        for address, mac in owned.items():
+            claimants = self.claimed.setdefault(address, {})
+            claimants[minion] = mac
+            if len(claimants) == 1:
+                self.pending[address] = mac
+                self.claimants.add(minion)
+            else:  # a conflict: never acted on (but a forward already on its way)
+                self.pending.pop(address, None)
+
+    def _expire(self):
+        now = time.monotonic()
+        for jid, job in list(self.open.items()):
+            if now >= job["deadline"]:
+                for minion in sorted(job["waiting"]):
+                    self.failed[minion] = f"did not answer {job['function']} within {self.config['timeout']:g} s"
+                    if job["function"] == "arp.addresses":
+                        self.silent.append(minion)
+                self._close(jid)
+
+    def _close(self, jid):
+        del self.open[jid]
+        self.client._clean_up_subscriptions(jid)  # pylint: disable=protected-access
+
+    def _forwarding(self):
+        """Is a forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
+        now = time.monotonic()
+        return any(
+            job["function"] == "arp.forget" and now - job["published"] < FORWARD_HOLD for job in self.open.values()
+        )
+
+    def _forward(self):
+        # The started minions never forget on their own behalf.
+        targets = [target for target in self.targets if target not in self.claimants]
+        lladdr, self.pending, self.claimants = self.pending, {}, set()
+        if not targets:
+            self.failed["targets"] = (
+                f"no accepted minion matches the target {self.config['tgt']!r} ({self.config['tgt_type']}) "
+                "(set tgt, or arp_hygiene:targets in the master's configuration): nothing forgotten"
+            )
+            return
+        kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
+        self._publish(targets, "arp.forget", kwarg)
+
+
+def _batched(minion, key, config, test):
+    """
+    forget for ``minion`` within a batch: the call that finds no heal
+    running for ``key`` serves one, after batch_wait seconds, for every
+    minion that joins it until the heal is idle; a call that finds one
+    running joins it and returns None.
+    """
+    with _batch_lock:
+        batch = _batches.setdefault(key, {"running": False, "minions": []})
+        batch["minions"].append(minion)
+        if batch["running"]:
+            return None
+        batch["running"] = True
+    try:
+        heal = _Heal(config, test, _targets(config, exclude=()))
+    except Exception:
+        with _batch_lock:
+            batch["running"] = False
+        raise
+    time.sleep(config["batch_wait"])
+
+    def more(idle):
+        with _batch_lock:
+            minions, batch["minions"] = list(dict.fromkeys(batch["minions"])), []
+            if not minions and idle:
+                batch["running"] = False
+                return None
+        return minions
+
+    try:
+        heal.serve(more)
+    finally:
+        heal.client.destroy()
+        with _batch_lock:
+            batch["running"] = False
+    return {**heal.result(), "jobs": heal.jobs}
 
 
 def _addresses(tgt, tgt_type, timeout):
@@ -276,43 +467,20 @@ def _ask(minions, function, kwarg, timeout):
     return done, failed
 
 
-def _batched(minion, key, config, test):
-    """
-    forget for ``minion`` within a batch: the call that finds no batch
-    running for ``key`` serves, after batch_wait seconds, every minion that
-    joined meanwhile, and again those that joined while it ran, until none
-    is left; a call that finds one running joins it and returns None.
-    """
-    with _batch_lock:
-        batch = _batches.setdefault(key, {"running": False, "minions": []})
-        batch["minions"].append(minion)
-        if batch["running"]:
-            return None
-        batch["running"] = True
-    results = []
-    try:
-        time.sleep(config["batch_wait"])
-        while True:
-            with _batch_lock:
-                minions, batch["minions"] = list(dict.fromkeys(batch["minions"])), []
-                if not minions:
-                    break
-            try:
-                results.append(_forget(minions, config, test))
-            except RunnerError as err:
-                results.append({"failed": {minion: str(err) for minion in minions}})
-    finally:
-        with _batch_lock:
-            batch["running"] = False
-    merged = {"addresses": {}, "targets": {}, "failed": {}, "batches": len(results)}
-    for result in results:
-        merged["addresses"].update(result.get("addresses", {}))
-        merged["failed"].update(result.get("failed", {}))
-        for target, answer in result.get("targets", {}).items():
-            merged["targets"].setdefault(target, []).append(answer)
-    if merged["failed"]:
-        __context__["retcode"] = 1
-    return merged
+def merged(answer, more):
+    """Two of arp.forget's answers as one: the {ifname: {dst: ...}} parts joined, the not_cached lists too."""
+    joined = dict(answer)
+    for key, value in more.items():
+        if isinstance(value, dict):
+            part = {ifname: dict(entries) for ifname, entries in joined.get(key, {}).items()}
+            for ifname, entries in value.items():
+                part.setdefault(ifname, {}).update(entries)
+            joined[key] = part
+        elif isinstance(value, list):
+            joined[key] = sorted(set(joined.get(key, [])) | set(value))
+        else:
+            joined[key] = value
+    return joined
 
 
 # -------------------------------------------------------------- arguments
