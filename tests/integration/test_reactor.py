@@ -259,8 +259,26 @@ class StartEvents:
                 left -= set(data["return"].get("addresses", {}))
         assert not left, f"the reactor did not serve {sorted(left)} within {timeout} s"
 
+    def heal_ended(self, minion_id, timeout=60):
+        """The runner's return event of the reactor's heal that asked ``minion_id`` (the call that served it)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            event = self.bus.get_event(wait=1, tag="salt/run/", full=True)
+            data = event["data"] if event else {}
+            answer = data.get("return")
+            if data.get("fun") == "runner.arp_hygiene.forget" and isinstance(answer, dict):
+                if minion_id in answer.get("silent", []) or minion_id in answer.get("addresses", {}):
+                    return event
+        raise AssertionError(f"no heal that asked {minion_id} ended within {timeout} s")
+
     def close(self):
         self.bus.destroy()
+
+
+def stamp(event):
+    """The wall-clock time of an event (its _stamp)."""
+    when = datetime.datetime.fromisoformat(event["data"]["_stamp"])
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 class Watch(threading.Thread):
@@ -535,3 +553,30 @@ def forget_jobs(salt_run):
     ret = salt_run.run("jobs.list_jobs", "search_function=arp.forget")
     assert ret.returncode == 0, ret
     return len(ret.data)
+
+
+def test_a_silent_worker_holds_no_other_workers_heal_and_is_named(fabric, master, worker_minion, worker_b, bus):
+    # worker-a2's key is accepted (it ran once), then it stops: accepted, never answering.
+    silent = worker_minion("a2", fabric.audited[1])
+    with silent.started():
+        bus.served([silent.id])
+    plant_b(fabric)
+    watch = None
+    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=False) as fire:
+        # Its start event, as the master fires a minion's: the reactor's heal asks it, and waits its timeout (15 s).
+        data = {"id": silent.id, "cmd": "_minion_event", "pretag": None, "data": f"Minion {silent.id} started"}
+        fire.fire_event(data, f"salt/minion/{silent.id}/start")
+    try:
+        watch = Watch(lambda: (entry(fabric, HOLE) or (None,))[0] != OLD, 60)
+        with worker_b.started():
+            ended = bus.heal_ended(silent.id, timeout=90)
+            watch.join()
+    finally:
+        if watch:
+            watch.join()
+    assert ended["data"]["return"]["silent"] == [silent.id], ended["data"]["return"]
+    assert "worker-b" in ended["data"]["return"]["addresses"], "B did not join the heal that asked the silent one"
+    assert watch.when is not None, f"B's black hole outlived its start: {entry(fabric, HOLE)}"
+    # B was healed inside the heal that waited for the silent worker, before that heal ended.
+    assert watch.when < stamp(ended), "B's heal waited for the silent worker"
+    assert left_alone(fabric) == LEFT_ALONE

@@ -57,3 +57,23 @@ def test_salt_3008s_word_for_a_minion_that_did_not_answer_is_no_answer(runner):
     assert runner._no_return(silent)
     assert not runner._no_return({"ret": {"192.0.2.20": "02:00:00:00:20:02"}, "retcode": 0})
     assert not runner._no_return({"ret": "arp.addresses is not available", "retcode": 1})
+
+
+def test_a_targets_answers_to_several_forwards_are_one_answer(runner):
+    first = {"deleted": {"eth0": {"192.0.2.20": "02:00:00:0a:00:01"}}, "kept": {}, "not_cached": ["192.0.2.30"]}
+    second = {
+        "deleted": {"eth0": {"192.0.2.21": "02:00:00:0a:00:02"}, "eth1": {"198.51.100.5": "02:00:00:0a:00:03"}},
+        "kept": {"eth0": {"192.0.2.22": "excluded"}},
+        "not_cached": ["192.0.2.31", "192.0.2.30"],
+        "vanished": {},
+    }
+    assert runner.merged(runner.merged({}, first), second) == {
+        "deleted": {
+            "eth0": {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:02"},
+            "eth1": {"198.51.100.5": "02:00:00:0a:00:03"},
+        },
+        "kept": {"eth0": {"192.0.2.22": "excluded"}},
+        "not_cached": ["192.0.2.30", "192.0.2.31"],
+        "vanished": {},
+    }
+    assert first["deleted"] == {"eth0": {"192.0.2.20": "02:00:00:0a:00:01"}}, "merged changed its argument"
