@@ -580,5 +580,6 @@ def test_a_silent_worker_holds_no_other_workers_heal_and_is_named(fabric, master
     assert watch.when is not None, f"B's black hole outlived its start: {entry(fabric, HOLE)}"
     # B was healed inside the heal that waited for the silent worker, before that heal ended.
     assert watch.when < stamp(ended), "B's heal waited for the silent worker"
-    print(f"B healed {watch.when - started:.2f} s after its start; the heal ended {stamp(ended) - started:.2f} s after it")
+    healed, ended_after = watch.when - started, stamp(ended) - started
+    print(f"B healed {healed:.2f} s after its start; the heal ended {ended_after:.2f} s after it")
     assert left_alone(fabric) == LEFT_ALONE
