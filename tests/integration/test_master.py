@@ -48,7 +48,8 @@ def test_the_master_serves_the_formula_and_modules_and_nothing_else_of_the_clone
     expected = served_by_this_repository()
     assert expected <= served and {"arp_hygiene/init.sls", "_modules/arp.py", "_states/arp.py"} <= expected
     assert all(
-        path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners", "_beacons") for path in served
+        path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners", "_engines", "_beacons")
+        for path in served
     ), sorted(served)
     assert not {path for path in served if path.startswith(".git") or "README" in path or "tests/" in path}
 

@@ -51,7 +51,7 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     dirs = json.loads(
         run(python, "-c", "import arp_hygiene, json; print(json.dumps(arp_hygiene.loader_dirs()))", cwd=tmp_path)
     )
-    assert sorted(dirs) == ["beacons", "modules", "runners", "states"]
+    assert sorted(dirs) == ["beacons", "engines", "modules", "runners", "states"]
     (modules,) = dirs["modules"]
     assert modules.startswith(os.path.join(str(venv), "lib")), dirs
     assert {
@@ -59,6 +59,7 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
         *(f"_arp_hygiene_{part}.py" for part in ("policy", "netlink", "arguments", "probe", "metrics")),
     } <= set(os.listdir(modules))
     assert "arp_hygiene.py" in os.listdir(dirs["runners"][0])
+    assert "arp_hygiene.py" in os.listdir(dirs["engines"][0])
 
     config = lab.salt_config(str(tmp_path / "config"))
     salt_call = (

@@ -1,0 +1,36 @@
+"""The master engine's own rule, without a master: which events are a minion's start."""
+
+import importlib.util
+import os
+
+import pytest
+
+from tests.support import REPO
+
+
+@pytest.fixture
+def engine():
+    spec = importlib.util.spec_from_file_location(
+        "arp_hygiene_engine", os.path.join(REPO, "salt", "_engines", "arp_hygiene.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "tag, data, minion",
+    [
+        ("salt/minion/web7/start", {"id": "web7", "cmd": "_minion_event"}, "web7"),
+        # The id in the tag must be the one the master checked the sender against.
+        ("salt/minion/db1/start", {"id": "web7"}, None),
+        ("salt/minion/web7/start", {}, None),
+        ("salt/minion/web7/start", "Minion web7 started", None),
+        ("salt/minion/web7/stop", {"id": "web7"}, None),
+        ("salt/minion/web7/start/more", {"id": "web7"}, None),
+        ("minion_start", {"id": "web7"}, None),
+        ("salt/job/20261206/ret/web7", {"id": "web7"}, None),
+    ],
+)
+def test_only_a_minions_own_start_event_names_a_started_minion(engine, tag, data, minion):
+    assert engine.started_minion(tag, data) == minion
