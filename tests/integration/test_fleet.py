@@ -1,0 +1,325 @@
+"""
+The reactor's heal in a storm of starts (tests/support/fleet.py): a real
+master with the drop-in that arp_hygiene.master writes (event bus, reactor,
+the real start.sls, the runner), real database minions whose tables are lab
+namespaces, real worker minions restarted inside the storm, and synthetic
+workers (accepted keys, grains-cache entries, answers fired on the master's
+bus) whose start events the test fires on the master's bus.
+
+In ./run test: one storm of 100 starts at once, 1% silent, one database and
+two real workers: every answering worker healed in every table, every start
+reacted to, the silent one named, a few jobs for the hundred. ./run bench
+fleet runs the storms of bench/fleet.py through the same test
+(ARP_HYGIENE_FLEET_*), with the tables to itself.
+"""
+
+import contextlib
+import json
+import os
+import statistics
+import threading
+import time
+
+import psutil
+import pytest
+import salt.client
+import salt.utils.event
+import yaml
+
+from tests.integration.test_reactor import drop_in, master_sls  # noqa: F401  pylint: disable=unused-import
+from tests.support import REPO, fleet, lab
+
+DATABASES = int(os.environ.get("ARP_HYGIENE_FLEET_DATABASES", "1"))
+REAL_WORKERS = int(os.environ.get("ARP_HYGIENE_FLEET_REAL_WORKERS", "2"))
+SMOKE = [{"starts": 100, "spread_s": 0, "pattern": "at once", "silent": 0.01}]
+STORMS = json.loads(os.environ.get("ARP_HYGIENE_FLEET_STORMS") or json.dumps(SMOKE))
+RESULTS = os.environ.get("ARP_HYGIENE_FLEET_RESULTS")  # bench/fleet.py reads the storms' figures from here
+# The real workers' numbers (tests/support/fleet.py's addresses and MACs), above any synthetic worker's.
+REAL = 100000
+TIMEOUT = 15  # the drop-in's arp_hygiene:timeout
+
+
+@pytest.fixture(scope="module")
+def tables(can_make_namespaces):
+    # The bench fills the kernel's tables far: it has them to itself (its
+    # parent raised gc_thresh); the smoke test's hundred entries a table share them.
+    hold = lab.tables_to_ourselves() if RESULTS else lab.sharing_tables()
+    with hold, lab.Lab(share=False) as netlab:
+        made = [fleet.database_table(netlab, n) for n in range(DATABASES)]
+        workers = []
+        for n in range(REAL_WORKERS):
+            ns = netlab.namespace(f"fleetreal{n}")
+            ns.batch(
+                [
+                    "link add eth0 type veth peer name eth1",
+                    f"link set eth0 address {fleet.worker_mac(REAL + n)} up",
+                    "link set eth1 up",
+                    f"addr add {fleet.worker_address(REAL + n)}/15 dev eth0",
+                ]
+            )
+            workers.append(ns)
+        yield made, workers
+
+
+@pytest.fixture(scope="module")
+def master(salt_factories, drop_in, tmp_path_factory):  # noqa: F811
+    ON_START = {key: value for key, value in drop_in.items() if key != "reactor"} | {"engines": [{"arp_hygiene": {}}]}
+    pillar = tmp_path_factory.mktemp("fleet-pillar")
+    (pillar / "top.sls").write_text(yaml.safe_dump({"base": {"fleet-db-*": ["db"], "fleet-real-*": ["worker"]}}))
+    (pillar / "db.sls").write_text(
+        "arp_hygiene:\n  flush:\n    netns: {{ grains['lab_netns'] }}\n    network: " + fleet.NETWORK + "\n"
+    )
+    (pillar / "worker.sls").write_text(
+        "arp_hygiene:\n  announce:\n    netns: {{ grains['lab_netns'] }}\n    family: inet\n"
+    )
+    factory = salt_factories.salt_master_daemon(
+        "arp-fleet-master",
+        overrides={
+            **ON_START,
+            "file_roots": {"base": [os.path.join(REPO, "salt")]},
+            "pillar_roots": {"base": [str(pillar)]},
+        },
+    )
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def databases(master, tables):
+    started = []
+    with contextlib.ExitStack() as stack:
+        for n, ns in enumerate(tables[0]):
+            grains = {"roles": ["database"], "lab_netns": ns.name}
+            factory = master.salt_minion_daemon(f"fleet-db-{n}", overrides={"grains": grains})
+            stack.enter_context(factory.started())
+            started.append(factory)
+        yield started
+
+
+@pytest.fixture(scope="module")
+def real_workers(master, tables, databases):
+    return [
+        master.salt_minion_daemon(f"fleet-real-{n}", overrides={"grains": {"roles": ["worker"], "lab_netns": ns.name}})
+        for n, ns in enumerate(tables[1])
+    ]
+
+
+@pytest.fixture(scope="module")
+def synthetic(master, databases, real_workers):
+    """
+    The synthetic workers, enrolled; their answers come as long after a job's
+    publication as the real workers' did (the median of five jobs).
+    """
+    first = databases[0]
+    with open(os.path.join(master.config["pki_dir"], "minions", first.id), encoding="utf-8") as key:
+        public_key = key.read()
+    grains = salt.cache.factory(master.config).fetch("grains", first.id) or {}
+    workers = fleet.Synthetic(master.config, public_key, grains, delay=0)
+    try:
+        client = salt.client.LocalClient(mopts=master.config.copy())
+        with contextlib.ExitStack() as stack:
+            for worker in real_workers:
+                stack.enter_context(worker.started())
+            ids = [worker.id for worker in real_workers]
+            time.sleep(3)  # the reactor's heals of their starts, before
+            before = len(workers.published)
+            for _ in range(5):
+                answers = client.cmd(ids, "arp.addresses", kwarg={"settings": "arp_hygiene:announce"}, tgt_type="list")
+                assert sorted(answers) == sorted(ids), answers
+        time.sleep(0.5)
+        published = {jid: when for when, jid, fun, *_ in workers.published[before:] if fun == "arp.addresses"}
+        delays = [when - published[jid] for when, jid, minion in workers.returned if jid in published]
+        assert len(delays) == 5 * len(ids), (workers.published, workers.returned)
+        workers.delay = statistics.median(delays)
+        workers.enrol(range(max(storm["starts"] for storm in STORMS)))
+        yield workers
+    finally:
+        workers.close()
+
+
+class Storm:
+    """
+    One storm: ``starts`` synthetic workers' start events fired on the
+    master's bus over ``spread_s`` seconds (``pattern``: at once, spread
+    evenly, at random), a ``silent`` share of them never answering, and the
+    real workers restarted among them; then every table's deletes, the
+    reactor's runner calls, the jobs, test.ping's round trips and the
+    master's CPU and memory, read off.
+    """
+
+    def __init__(self, spec, tables, master, databases, real_workers, synthetic):
+        self.spec, self.master, self.databases, self.real_workers = spec, master, databases, real_workers
+        self.tables, self.worker_tables = tables
+        self.synthetic = synthetic
+        self.numbers = list(range(spec["starts"]))
+        self.silent = fleet.silent_ones(self.numbers, spec["silent"])
+        self.pings, self.rss = [], []
+        self.done = threading.Event()
+
+    def run(self, tmp_path):
+        spec = self.spec
+        for worker in self.real_workers:
+            if worker.is_running():
+                worker.terminate()
+        self.synthetic.enrol(self.numbers, self.silent)
+        reals = [REAL + n for n in range(len(self.real_workers))]
+        fleet.plant(self.tables, self.numbers + reals)
+        tmp_path.mkdir(exist_ok=True)
+        listener = fleet.Listener(self.tables, str(tmp_path / "deletes.txt"))
+        master = psutil.Process(self.master.pid)
+        cpu_before = cpu_seconds(master)
+        watchers = [
+            threading.Thread(target=self._ping, daemon=True),
+            threading.Thread(target=self._sample, daemon=True),
+        ]
+        try:
+            for watcher in watchers:
+                watcher.start()
+            begun = time.time()
+            times = fleet.schedule(spec["starts"], spec["spread_s"], spec["pattern"])
+            restarts = [
+                threading.Thread(
+                    target=self._restart, args=(worker, begun + times[len(times) * n // len(self.real_workers)])
+                )
+                for n, worker in enumerate(self.real_workers)
+            ]
+            for restart in restarts:
+                restart.start()
+            for number, at in zip(self.numbers, times, strict=True):
+                time.sleep(max(0.0, begun + at - time.time()))
+                self.synthetic.start(number)
+            for restart in restarts:
+                restart.join()
+            answering = [n for n in self.numbers if n not in self.silent] + reals
+            end = time.time() + TIMEOUT + 30
+            while time.time() < end and any(fleet.held(ns, answering) for ns in self.tables):
+                time.sleep(0.5)
+            time.sleep(TIMEOUT + 2)  # the silent ones' deadline, and the heal's return
+            self.cpu = cpu_seconds(master) - cpu_before
+        finally:
+            self.done.set()
+            for watcher in watchers:
+                watcher.join()
+            listener.close()
+        self.deletes = listener.deletes()
+        self.begun = begun
+        self.answering = {fleet.worker_id(n): fleet.worker_address(n) for n in answering if n < REAL}
+        self.answering |= {w.id: fleet.worker_address(REAL + n) for n, w in enumerate(self.real_workers)}
+        return self.figures()
+
+    def _restart(self, worker, at):
+        time.sleep(max(0.0, at - time.time()))
+        worker.start()
+
+    def _ping(self):
+        client = salt.client.LocalClient(mopts=self.master.config.copy())
+        while not self.done.wait(0.5):
+            sent = time.monotonic()
+            answer = client.cmd(self.databases[0].id, "test.ping", timeout=30)
+            self.pings.append(time.monotonic() - sent if answer else None)
+
+    def _sample(self):
+        master = psutil.Process(self.master.pid)
+        while not self.done.wait(0.5):
+            with contextlib.suppress(psutil.Error):
+                processes = [master, *master.children(recursive=True)]
+                self.rss.append(sum(process.memory_info().rss for process in processes))
+
+    def figures(self):
+        spec, synthetic = self.spec, self.synthetic
+        started = {minion: synthetic.started.get(minion) for minion in self.answering}
+        missing = sorted(minion for minion, when in started.items() if when is None or when < self.begun - 1)
+        assert not missing, f"no start event seen for {missing}"
+        names = [ns.name for ns in self.tables]
+        first, every, lost = fleet.heals(started, self.answering, self.deletes, names)
+        # The heals' returns: the runner's (a reactor's call) or the engine's event.
+        served, silent_named = 0, set()
+        for when, tag, data in synthetic.runs:
+            answer = data.get("return") if tag.startswith("salt/run/") else data
+            if when >= self.begun - 1 and isinstance(answer, dict) and "jobs" in answer:
+                served += 1
+                silent_named |= set(answer.get("silent", []))
+        # The lag: from a start event's stamp to the heal's question to that minion (its arp.addresses job).
+        asked, forwarded = {}, {}
+        for when, _, fun, minions, arg in synthetic.published:
+            if when >= self.begun - 1 and fun == "arp.addresses":
+                for minion in minions or ():
+                    asked.setdefault(minion, when)
+            if when >= self.begun - 1 and fun == "arp.forget":
+                for address in (arg or [{}])[-1].get("addresses", ()):
+                    forwarded.setdefault(address, when)
+        # From the question to the forward of the answer, and from the forward to the last table's delete.
+        to_forward = [forwarded[a] - asked[m] for m, a in self.answering.items() if m in asked and a in forwarded]
+        to_delete = [
+            max(self.deletes[(name, a)] for name in names) - forwarded[a]
+            for m, a in self.answering.items()
+            if a in forwarded and all((name, a) in self.deletes for name in names)
+        ]
+        starts = {fleet.worker_id(n) for n in self.numbers} | {w.id for w in self.real_workers}
+        lag = [asked[m] - synthetic.started[m] for m in starts if m in asked and m in synthetic.started]
+        called = asked
+        jobs = [fun for when, _, fun, *_ in synthetic.published if when >= self.begun - 1]
+        heal_jobs = jobs.count("arp.addresses") + jobs.count("arp.forget")
+        pings = [p for p in self.pings if p is not None]
+        timeline = [
+            (round(when - self.begun, 3), fun, len(minions or ()), len((arg or [{}])[-1].get("addresses", ())))
+            for when, _, fun, minions, arg in synthetic.published
+            if when >= self.begun - 1
+        ]
+        return {
+            "timeline": timeline[:20],
+            "delay_s": synthetic.delay,
+            "starts": spec["starts"],
+            "spread_s": spec["spread_s"],
+            "pattern": spec["pattern"],
+            "silent": len(self.silent),
+            "databases": len(self.tables),
+            "real_workers": len(self.real_workers),
+            "heal_s": fleet.percentiles(list(every.values())),
+            "heal_first_s": fleet.percentiles(list(first.values())),
+            "lost": len(lost),
+            "lost_workers": lost[:20],
+            "reactor_lag_s": fleet.percentiles(lag),
+            "ask_to_forward_s": fleet.percentiles(to_forward),
+            "forward_to_delete_s": fleet.percentiles(to_delete),
+            "reactions_missing": sorted(starts - set(called))[:20],
+            "reactions_missing_count": len(starts - set(called)),
+            "heals_served": served,
+            "silent_named": sorted(silent_named),
+            "jobs": heal_jobs,
+            "jobs_by_function": {"arp.addresses": jobs.count("arp.addresses"), "arp.forget": jobs.count("arp.forget")},
+            "jobs_per_100_heals": round(100 * heal_jobs / max(1, len(every)), 1),
+            "ping_s": fleet.percentiles(pings) | {"unanswered": self.pings.count(None)},
+            "master_cpu_s": round(self.cpu, 2),
+            "master_rss_mb": round(max(self.rss, default=0) / 2**20, 1),
+        }
+
+
+def cpu_seconds(process):
+    """User and system CPU seconds of ``process`` and its children (those alive now)."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def test_a_storm_of_starts_heals_every_answering_worker_in_a_few_jobs_and_names_the_silent(
+    tables, master, databases, real_workers, synthetic, tmp_path
+):
+    results = []
+    for n, spec in enumerate(STORMS):
+        figures = Storm(spec, tables, master, databases, real_workers, synthetic).run(tmp_path / f"storm{n}")
+        print(json.dumps(figures))
+        results.append(figures)
+        if RESULTS:
+            with open(RESULTS, "w", encoding="utf-8") as out:
+                json.dump({"delay_s": synthetic.delay, "storms": results}, out, indent=1)
+        assert figures["lost"] == 0, figures
+        assert figures["reactions_missing_count"] == 0, figures
+        silent = sorted(fleet.worker_id(n) for n in fleet.silent_ones(list(range(spec["starts"])), spec["silent"]))
+        assert figures["silent_named"] == silent, figures
+        if spec["pattern"] == "at once":
+            # Each forward carries the answers that came meanwhile: a few jobs, not one a start.
+            assert figures["jobs"] <= spec["starts"] // 5, figures

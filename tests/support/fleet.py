@@ -1,0 +1,357 @@
+"""
+A fleet of workers for the reactor's heal at scale (bench/fleet.py and
+tests/integration/test_fleet.py): database tables that map every worker's
+address to a dead MAC, netlink listeners that see each entry go, and
+synthetic workers on a real master.
+
+Synthetic, and only that: a synthetic worker is an accepted key (a public
+key file in the master's pki_dir), a grains-cache entry of a real minion's
+size, and an answer to the master's ``arp.addresses`` jobs for its id, fired
+on the master's event bus (as the master fires a minion's return) after a
+delay measured on real minions; its start event is fired on the master's bus
+in the shape a minion's has. What that leaves out: the ZeroMQ fan-out of the
+publications to real minions, their authentication, and the minion-side
+work of the answer (the delay stands for it).
+"""
+
+import copy
+import datetime
+import heapq
+import ipaddress
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import salt.cache
+import salt.utils.event
+
+from tests.support import REPO
+
+# The workers' addresses: 198.18.0.0/15, from 198.18.1.0 on (198.18.0.1 is each table's own).
+FIRST = int(ipaddress.IPv4Address("198.18.1.0"))
+NETWORK = "198.18.0.0/15"
+DB_ADDRESS = "198.18.0.1"
+
+
+def worker_id(number):
+    return f"fleet-w{number:05d}"
+
+
+def worker_address(number):
+    return str(ipaddress.IPv4Address(FIRST + number))
+
+
+def worker_mac(number):
+    return f"02:00:01:{number >> 16 & 255:02x}:{number >> 8 & 255:02x}:{number & 255:02x}"
+
+
+def dead_mac(number):
+    """The MAC of the machine that had worker ``number``'s address before it."""
+    return f"02:00:02:{number >> 16 & 255:02x}:{number >> 8 & 255:02x}:{number & 255:02x}"
+
+
+def stamp(event):
+    """The wall-clock time of an event of the master's bus (its _stamp)."""
+    when = datetime.datetime.fromisoformat(event["_stamp"])
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+# ------------------------------------------------------------ the databases' tables
+
+
+def database_table(netlab, number):
+    """A lab namespace whose a0 (timers frozen: only a delete removes an entry) will hold the workers' entries."""
+    ns = netlab.namespace(f"fleetdb{number}")
+    ns.batch(["link add a0 type veth peer name a1"])
+    ns.freeze_timers("a0")
+    ns.batch(["link set a0 up", "link set a1 up", f"addr add {DB_ADDRESS}/15 dev a0"])
+    return ns
+
+
+def plant(tables, numbers):
+    """Each table maps each worker's address to its dead MAC (reachable): the black holes."""
+    lines = [f"neigh replace {worker_address(n)} dev a0 lladdr {dead_mac(n)} nud reachable" for n in numbers]
+    for ns in tables:
+        ns.batch(lines)
+
+
+def held(ns, numbers):
+    """The workers (numbers) whose address ``ns`` still maps to the dead MAC."""
+    found = {entry["dst"]: entry.get("lladdr") for entry in ns.neighbours()}
+    return [n for n in numbers if found.get(worker_address(n)) == dead_mac(n)]
+
+
+# ------------------------------------------------------------ netlink listeners
+
+RTMGRP_NEIGH, RTM_DELNEIGH, NDA_DST = 0x4, 29, 1
+NLMSG, NDMSG, RTA = struct.Struct("=IHHII"), struct.Struct("=BxxxiHBB"), struct.Struct("=HH")
+
+
+def deleted(data):
+    """The IPv4 destinations of the RTM_DELNEIGH messages in one netlink datagram."""
+    found, offset = [], 0
+    while offset + NLMSG.size <= len(data):
+        length, kind, _, _, _ = NLMSG.unpack_from(data, offset)
+        if length < NLMSG.size:
+            break
+        if kind == RTM_DELNEIGH:
+            at, end = offset + NLMSG.size + NDMSG.size, offset + length
+            while at + RTA.size <= end:
+                size, rta_type = RTA.unpack_from(data, at)
+                if size < RTA.size:
+                    break
+                if rta_type == NDA_DST and size == RTA.size + 4:
+                    found.append(socket.inet_ntoa(data[at + RTA.size : at + size]))
+                at += (size + 3) & ~3
+        offset += (length + 3) & ~3
+    return found
+
+
+def listen(names):
+    """
+    The listener process (``python -m tests.support.fleet listen NS...``):
+    one thread a namespace reads its neighbour deletes and prints "time ns
+    address" for each, until SIGTERM.
+    """
+    import pyroute2.netns  # pylint: disable=import-outside-toplevel
+
+    lock = threading.Lock()
+
+    def read(name):
+        sock = pyroute2.netns.create_socket(name, socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind((0, RTMGRP_NEIGH))
+        ready.release()
+        while True:
+            data = sock.recv(1 << 16)
+            now = time.time()
+            lines = "".join(f"{now:.6f} {name} {address}\n" for address in deleted(data))
+            with lock:
+                sys.stdout.write(lines)
+                sys.stdout.flush()
+
+    ready = threading.Semaphore(0)
+    for name in names:
+        threading.Thread(target=read, args=(name,), daemon=True).start()
+    for _ in names:
+        ready.acquire()
+    print("ready", flush=True)
+    while True:  # until SIGTERM ends the process
+        time.sleep(3600)
+
+
+class Listener:
+    """The listener process for ``tables``; :meth:`deletes` gives {(ns name, address): first delete time}."""
+
+    def __init__(self, tables, output):
+        self.output = output
+        self.out = open(output, "w+", encoding="utf-8")  # pylint: disable=consider-using-with
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-m", "tests.support.fleet", "listen", *(ns.name for ns in tables)],
+            stdout=self.out,
+            cwd=REPO,
+        )
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            self.out.seek(0)
+            if self.out.readline().strip() == "ready":
+                return
+            time.sleep(0.05)
+        self.close()
+        raise AssertionError("the netlink listener did not start within 30 s")
+
+    def deletes(self):
+        found = {}
+        with open(self.output, encoding="utf-8") as lines:
+            for line in lines:
+                parts = line.split()
+                if len(parts) == 3:
+                    found.setdefault((parts[1], parts[2]), float(parts[0]))
+        return found
+
+    def close(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.out.close()
+
+
+# ------------------------------------------------------------ synthetic workers
+
+
+class Synthetic:
+    """
+    Synthetic workers on ``master`` (its configuration): ``enrol`` accepts
+    their keys and caches their grains; a responder thread answers the
+    master's ``arp.addresses`` jobs for every enrolled worker that is not
+    silent, ``delay`` seconds after the job's publication; ``start`` fires a
+    worker's start event on the master's bus.
+    """
+
+    def __init__(self, config, public_key, grains, delay):
+        self.config, self.public_key, self.grains, self.delay = config, public_key, grains, delay
+        self.answering, self.silent = {}, set()  # {id: number}, {ids}
+        self.published = []  # (job's stamp, jid, fun, minions, arg) of every job published while it runs
+        self.returned = []  # (stamp, jid, minion) of the returns of other minions than these
+        self.started = {}  # {minion: its latest start event's stamp}
+        self.runs = []  # (stamp, tag, data) of the runner's events (salt/run/) and the engine's (arp_hygiene/)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.sender = salt.utils.event.get_master_event(config, config["sock_dir"], listen=False)
+        self.thread = threading.Thread(target=self._respond, daemon=True)
+        self.thread.start()
+
+    def enrol(self, numbers, silent=()):
+        cache = salt.cache.factory(self.config)
+        accepted = os.path.join(self.config["pki_dir"], "minions")
+        for number in numbers:
+            minion = worker_id(number)
+            with open(os.path.join(accepted, minion), "w", encoding="utf-8") as key:
+                key.write(self.public_key)
+            grains = copy.deepcopy(self.grains)
+            grains.update(id=minion, roles=["worker"], fqdn=minion, host=minion, nodename=minion)
+            grains["ipv4"] = [worker_address(number)]
+            store_grains(cache, minion, grains)
+            with self.lock:
+                if number in silent:
+                    self.silent.add(minion)
+                    self.answering.pop(minion, None)
+                else:
+                    self.silent.discard(minion)
+                    self.answering[minion] = number
+
+    def start(self, number):
+        """Fire worker ``number``'s start event on the master's bus, as the master fires a minion's."""
+        minion = worker_id(number)
+        tag = f"salt/minion/{minion}/start"
+        load = {"id": minion, "cmd": "_minion_event", "pretag": None, "tag": tag}
+        load["data"] = f"Minion {minion} started at {time.asctime()}"
+        self.sender.fire_event(load, tag)
+
+    def _respond(self):
+        bus = salt.utils.event.get_master_event(self.config, self.config["sock_dir"], listen=True)
+        due = []  # heap of (time, jid, minion)
+        try:
+            while not self.stop.is_set():
+                wait = 0.01 if not due else max(0.001, min(0.01, due[0][0] - time.monotonic()))
+                event = bus.get_event(wait=wait, full=True)
+                tag, data = (event["tag"], event["data"]) if event else ("", {})
+                if tag.startswith("salt/minion/") and tag.endswith("/start"):
+                    self.started[tag.split("/")[2]] = stamp(data)
+                elif tag.startswith(("salt/run/", "arp_hygiene/")):
+                    self.runs.append((stamp(data), tag, data))
+                elif tag.startswith("salt/job/") and "/ret/" in tag and data.get("id") not in self.answering:
+                    self.returned.append((stamp(data), data.get("jid"), data.get("id")))
+                elif tag.startswith("salt/job/") and tag.endswith("/new"):
+                    with self.lock:
+                        self.published.append(
+                            (stamp(data), data.get("jid"), data.get("fun"), data.get("minions"), data.get("arg"))
+                        )
+                        if data.get("fun") == "arp.addresses":
+                            when = time.monotonic() + self.delay
+                            for minion in data.get("minions") or ():
+                                if minion in self.answering:
+                                    heapq.heappush(due, (when, data["jid"], minion))
+                now = time.monotonic()
+                while due and due[0][0] <= now:
+                    _, jid, minion = heapq.heappop(due)
+                    number = self.answering[minion]
+                    ret = {
+                        "cmd": "_return",
+                        "id": minion,
+                        "jid": jid,
+                        "fun": "arp.addresses",
+                        "fun_args": [{"settings": "arp_hygiene:announce"}],
+                        "return": {worker_address(number): worker_mac(number)},
+                        "retcode": 0,
+                        "success": True,
+                    }
+                    self.sender.fire_event(ret, f"salt/job/{jid}/ret/{minion}")
+        finally:
+            bus.destroy()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        self.sender.destroy()
+
+
+def store_grains(cache, minion, grains):
+    """The master's grains cache entry for ``minion``: Salt 3008's bank grains, or earlier ones' minions/<id>."""
+    if hasattr(cache, "fetch") and _new_banks():
+        cache.store("grains", minion, grains)
+    else:
+        cache.store(f"minions/{minion}", "data", {"grains": grains, "pillar": {}})
+
+
+def _new_banks():
+    import salt.version  # pylint: disable=import-outside-toplevel
+
+    return salt.version.__saltstack_version__.major >= 3008
+
+
+# ------------------------------------------------------------ a storm
+
+
+def schedule(starts, spread_s, pattern, seed=0):
+    """The start times (seconds from the storm's start) of ``starts`` starts: at once, evenly spread, or at random."""
+    if pattern == "at once" or spread_s == 0:
+        return [0.0] * starts
+    if pattern == "spread":
+        return [spread_s * n / starts for n in range(starts)]
+    chance = random.Random(seed)
+    return sorted(chance.uniform(0, spread_s) for _ in range(starts))
+
+
+def silent_ones(numbers, share):
+    """Every how-many-th of ``numbers`` stays silent for a ``share`` (0 to 1) of them."""
+    if not share:
+        return set()
+    step = round(1 / share)
+    return {number for index, number in enumerate(numbers) if index % step == step // 2}
+
+
+def percentiles(values):
+    """p50, p95, p99 and max (nearest rank) of ``values``; None each when there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+
+    def rank(share):
+        return ordered[max(0, -(-len(ordered) * share // 100) - 1)]
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1]}
+
+
+def heals(started, addresses, deletes, tables):
+    """
+    Per answering worker: seconds from its start event's stamp to the delete
+    of its address's entry in the first table and in the last (None when a
+    table never deleted it). ``started``: {worker: stamp}; ``addresses``:
+    {worker: address}; ``deletes``: {(table, address): time}.
+    """
+    first, every, lost = {}, {}, []
+    for worker, when in started.items():
+        seen = [deletes.get((table, addresses[worker])) for table in tables]
+        if None in seen:
+            lost.append(worker)
+        found = [moment - when for moment in seen if moment is not None]
+        if found:
+            first[worker] = min(found)
+        if found and len(found) == len(tables):
+            every[worker] = max(found)
+    return first, every, sorted(lost)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["listen"]:
+        listen(sys.argv[2:])
