@@ -66,7 +66,7 @@ class RunnerError(Exception):
     """Bad input or a failed step: reported in the return, nothing changed after it."""
 
 
-def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch=False):
+def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch=False, batch_wait=None):
     """
     Have the target minions forget the neighbour entries of ``minion``'s
     addresses that do not hold ``minion``'s MAC.
@@ -114,12 +114,16 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         costs each target a few jobs, not one a start, holds one reactor
         thread, and a minion that stays silent holds no other's heal.
 
+    batch_wait
+        Overrides the master's ``arp_hygiene:batch_wait`` (the engine, which
+        gathers the starts itself, passes 0).
+
     Each minion that did not answer within ``timeout`` is named in
     ``silent`` (and in the master's log); the answers of the others are
     forwarded as they come, without waiting for it.
     """
     try:
-        config = _config(tgt, tgt_type, timeout)
+        config = _config(tgt, tgt_type, timeout, batch_wait)
         _boolean(test, "test")
         _boolean(batch, "batch")
         minions = _minion_ids(minion, check=not batch)
@@ -130,6 +134,29 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         if result is None:
             return {"batched": f"{', '.join(minions)} joined a batch that another call of arp_hygiene.forget serves"}
         return result
+    except RunnerError as err:
+        return _failed(str(err))
+
+
+def targets(tgt=None, tgt_type=None):
+    """
+    The ids of the minions that forget (``arp_hygiene:targets`` and
+    ``tgt_type``, or ``tgt``/``tgt_type``), as the master's key and grains
+    caches have them now.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run arp_hygiene.targets
+        salt-run arp_hygiene.targets tgt='db*' tgt_type=glob
+
+    A grain target reads every minion's grains from the master's cache
+    (some 0.3 ms a minion): the engine asks this every
+    ``TARGETS_REFRESH`` seconds and gives its heals the list.
+    """
+    try:
+        return _targets(_config(tgt, tgt_type, None), exclude=())
     except RunnerError as err:
         return _failed(str(err))
 
@@ -511,7 +538,7 @@ def merged(answer, more):
 # -------------------------------------------------------------- arguments
 
 
-def _config(tgt, tgt_type, timeout):
+def _config(tgt, tgt_type, timeout, batch_wait=None):
     configured = __opts__.get("arp_hygiene") or {}
     if not isinstance(configured, dict):
         raise RunnerError(f"the master's configuration arp_hygiene must be a mapping, not {configured!r}")
@@ -522,6 +549,7 @@ def _config(tgt, tgt_type, timeout):
     config["tgt"] = config.pop("targets") if tgt is None else tgt
     config["tgt_type"] = config["tgt_type"] if tgt_type is None else tgt_type
     config["timeout"] = config["timeout"] if timeout is None else timeout
+    config["batch_wait"] = config["batch_wait"] if batch_wait is None else batch_wait
     if not isinstance(config["tgt"], (str, list)) or not config["tgt"]:
         raise RunnerError(f"tgt must name the minions that forget, not {config['tgt']!r}")
     problem = settings_problem(config)

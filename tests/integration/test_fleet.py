@@ -105,7 +105,7 @@ def real_workers(master, tables, databases):
 
 
 @pytest.fixture(scope="module")
-def synthetic(master, databases, real_workers):
+def synthetic(master, databases, real_workers, tmp_path_factory):
     """
     The synthetic workers, enrolled; their answers come as long after a job's
     publication as the real workers' did (the median of five jobs).
@@ -114,19 +114,20 @@ def synthetic(master, databases, real_workers):
     with open(os.path.join(master.config["pki_dir"], "minions", first.id), encoding="utf-8") as key:
         public_key = key.read()
     grains = salt.cache.factory(master.config).fetch("grains", first.id) or {}
-    workers = fleet.Synthetic(master.config, public_key, grains, delay=0)
+    workers = fleet.Synthetic(master, public_key, grains, 0, str(tmp_path_factory.mktemp("fleet") / "bus.jsonl"))
     try:
         client = salt.client.LocalClient(mopts=master.config.copy())
         with contextlib.ExitStack() as stack:
             for worker in real_workers:
                 stack.enter_context(worker.started())
             ids = [worker.id for worker in real_workers]
-            time.sleep(3)  # the reactor's heals of their starts, before
-            before = len(workers.published)
+            time.sleep(3)  # the engine's heals of their starts, before
+            before = len(workers.load()["published"])
             for _ in range(5):
                 answers = client.cmd(ids, "arp.addresses", kwarg={"settings": "arp_hygiene:announce"}, tgt_type="list")
                 assert sorted(answers) == sorted(ids), answers
         time.sleep(0.5)
+        workers.load()
         published = {jid: when for when, jid, fun, *_ in workers.published[before:] if fun == "arp.addresses"}
         delays = [when - published[jid] for when, jid, minion in workers.returned if jid in published]
         assert len(delays) == 5 * len(ids), (workers.published, workers.returned)
@@ -227,6 +228,7 @@ class Storm:
 
     def figures(self):
         spec, synthetic = self.spec, self.synthetic
+        synthetic.load()
         started = {minion: synthetic.started.get(minion) for minion in self.answering}
         missing = sorted(minion for minion, when in started.items() if when is None or when < self.begun - 1)
         assert not missing, f"no start event seen for {missing}"
@@ -250,6 +252,12 @@ class Storm:
                     forwarded.setdefault(address, when)
         # From the question to the forward of the answer, and from the forward to the last table's delete.
         to_forward = [forwarded[a] - asked[m] for m, a in self.answering.items() if m in asked and a in forwarded]
+        to_answer = [synthetic.answered[m] - asked[m] for m in self.answering if m in asked and m in synthetic.answered]
+        answer_to_forward = [
+            forwarded[a] - synthetic.answered[m]
+            for m, a in self.answering.items()
+            if a in forwarded and m in synthetic.answered
+        ]
         to_delete = [
             max(self.deletes[(name, a)] for name in names) - forwarded[a]
             for m, a in self.answering.items()
@@ -281,6 +289,8 @@ class Storm:
             "lost_workers": lost[:20],
             "reactor_lag_s": fleet.percentiles(lag),
             "ask_to_forward_s": fleet.percentiles(to_forward),
+            "ask_to_answer_s": fleet.percentiles(to_answer),
+            "answer_to_forward_s": fleet.percentiles(answer_to_forward),
             "forward_to_delete_s": fleet.percentiles(to_delete),
             "reactions_missing": sorted(starts - set(called))[:20],
             "reactions_missing_count": len(starts - set(called)),

@@ -18,6 +18,8 @@ import copy
 import datetime
 import heapq
 import ipaddress
+import json
+import multiprocessing
 import os
 import random
 import signal
@@ -191,24 +193,65 @@ class Listener:
 class Synthetic:
     """
     Synthetic workers on ``master`` (its configuration): ``enrol`` accepts
-    their keys and caches their grains; a responder thread answers the
+    their keys and caches their grains; a responder process of its own (a
+    Python of its own, as the workers' machines would be) answers the
     master's ``arp.addresses`` jobs for every enrolled worker that is not
-    silent, ``delay`` seconds after the job's publication; ``start`` fires a
-    worker's start event on the master's bus.
+    silent, ``delay`` seconds after the job's publication, and writes down
+    what the bus carried; ``start`` fires a worker's start event on the
+    master's bus.
     """
 
-    def __init__(self, config, public_key, grains, delay):
-        self.config, self.public_key, self.grains, self.delay = config, public_key, grains, delay
+    def __init__(self, master, public_key, grains, delay, records):
+        self.config, self.public_key, self.grains, self._delay = master.config, public_key, grains, delay
         self.answering, self.silent = {}, set()  # {id: number}, {ids}
-        self.published = []  # (job's stamp, jid, fun, minions, arg) of every job published while it runs
-        self.returned = []  # (stamp, jid, minion) of the returns of other minions than these
-        self.started = {}  # {minion: its latest start event's stamp}
-        self.runs = []  # (stamp, tag, data) of the runner's events (salt/run/) and the engine's (arp_hygiene/)
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.sender = salt.utils.event.get_master_event(config, config["sock_dir"], listen=False)
-        self.thread = threading.Thread(target=self._respond, daemon=True)
-        self.thread.start()
+        self.records = records
+        open(records, "w", encoding="utf-8").close()  # pylint: disable=consider-using-with
+        self.sender = salt.utils.event.get_master_event(self.config, self.config["sock_dir"], listen=False)
+        context = multiprocessing.get_context("spawn")
+        self.control = context.Queue()
+        self.process = context.Process(target=respond, args=(master.config_file, self.control, records), daemon=True)
+        self.process.start()
+        self._tell()
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not self.load().get("ready"):
+            time.sleep(0.1)
+        assert self.load().get("ready"), "the responder did not start within 60 s"
+
+    @property
+    def delay(self):
+        return self._delay
+
+    @delay.setter
+    def delay(self, seconds):
+        self._delay = seconds
+        self._tell()
+
+    def _tell(self):
+        self.control.put((dict(self.answering), self._delay))
+
+    def load(self):
+        """
+        What the responder wrote down: ``published`` [(stamp, jid, fun,
+        minions, arg)] of every job, ``returned`` [(stamp, jid, minion)] of
+        the other minions' returns, ``started`` {minion: its latest start
+        event's stamp}, ``answered`` {minion: when its latest answer was
+        fired}, ``runs`` [(stamp, tag, data)] of the runner's events
+        (salt/run/) and the engine's (arp_hygiene/).
+        """
+        found = {"published": [], "returned": [], "started": {}, "answered": {}, "runs": []}
+        with open(self.records, encoding="utf-8") as lines:
+            for line in lines:
+                if not line.endswith("\n"):
+                    break  # being written
+                kind, *record = json.loads(line)
+                if kind in ("started", "answered"):
+                    found[kind][record[0]] = record[1]
+                elif kind == "ready":
+                    found["ready"] = True
+                else:
+                    found[kind].append(tuple(record))
+        self.__dict__.update(found)
+        return found
 
     def enrol(self, numbers, silent=()):
         cache = salt.cache.factory(self.config)
@@ -221,13 +264,13 @@ class Synthetic:
             grains.update(id=minion, roles=["worker"], fqdn=minion, host=minion, nodename=minion)
             grains["ipv4"] = [worker_address(number)]
             store_grains(cache, minion, grains)
-            with self.lock:
-                if number in silent:
-                    self.silent.add(minion)
-                    self.answering.pop(minion, None)
-                else:
-                    self.silent.discard(minion)
-                    self.answering[minion] = number
+            if number in silent:
+                self.silent.add(minion)
+                self.answering.pop(minion, None)
+            else:
+                self.silent.discard(minion)
+                self.answering[minion] = number
+        self._tell()
 
     def start(self, number):
         """Fire worker ``number``'s start event on the master's bus, as the master fires a minion's."""
@@ -237,52 +280,75 @@ class Synthetic:
         load["data"] = f"Minion {minion} started at {time.asctime()}"
         self.sender.fire_event(load, tag)
 
-    def _respond(self):
-        bus = salt.utils.event.get_master_event(self.config, self.config["sock_dir"], listen=True)
-        due = []  # heap of (time, jid, minion)
-        try:
-            while not self.stop.is_set():
-                wait = 0.01 if not due else max(0.001, min(0.01, due[0][0] - time.monotonic()))
-                event = bus.get_event(wait=wait, full=True)
-                tag, data = (event["tag"], event["data"]) if event else ("", {})
-                if tag.startswith("salt/minion/") and tag.endswith("/start"):
-                    self.started[tag.split("/")[2]] = stamp(data)
-                elif tag.startswith(("salt/run/", "arp_hygiene/")):
-                    self.runs.append((stamp(data), tag, data))
-                elif tag.startswith("salt/job/") and "/ret/" in tag and data.get("id") not in self.answering:
-                    self.returned.append((stamp(data), data.get("jid"), data.get("id")))
-                elif tag.startswith("salt/job/") and tag.endswith("/new"):
-                    with self.lock:
-                        self.published.append(
-                            (stamp(data), data.get("jid"), data.get("fun"), data.get("minions"), data.get("arg"))
-                        )
-                        if data.get("fun") == "arp.addresses":
-                            when = time.monotonic() + self.delay
-                            for minion in data.get("minions") or ():
-                                if minion in self.answering:
-                                    heapq.heappush(due, (when, data["jid"], minion))
-                now = time.monotonic()
-                while due and due[0][0] <= now:
-                    _, jid, minion = heapq.heappop(due)
-                    number = self.answering[minion]
-                    ret = {
-                        "cmd": "_return",
-                        "id": minion,
-                        "jid": jid,
-                        "fun": "arp.addresses",
-                        "fun_args": [{"settings": "arp_hygiene:announce"}],
-                        "return": {worker_address(number): worker_mac(number)},
-                        "retcode": 0,
-                        "success": True,
-                    }
-                    self.sender.fire_event(ret, f"salt/job/{jid}/ret/{minion}")
-        finally:
-            bus.destroy()
-
     def close(self):
-        self.stop.set()
-        self.thread.join(10)
+        self.control.put(None)
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
         self.sender.destroy()
+
+
+def respond(config_file, control, records):
+    """The responder process (Synthetic): answers, and writes down every event of note as a JSON line."""
+    import salt.config  # pylint: disable=import-outside-toplevel
+
+    config = salt.config.master_config(config_file)
+    bus = salt.utils.event.get_master_event(config, config["sock_dir"], listen=True)
+    sender = salt.utils.event.get_master_event(config, config["sock_dir"], listen=False)
+    out = open(records, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+    answering, delay = control.get()
+    due = []  # heap of (time, jid, minion)
+
+    def write(*record):
+        out.write(json.dumps(record, default=str) + "\n")
+
+    write("ready")
+    out.flush()
+    try:
+        while True:
+            while not control.empty():
+                told = control.get()
+                if told is None:
+                    return
+                answering, delay = told
+            wait = 0.01 if not due else max(0.001, min(0.01, due[0][0] - time.monotonic()))
+            event = bus.get_event(wait=wait, full=True)
+            tag, data = (event["tag"], event["data"]) if event else ("", {})
+            if tag.startswith("salt/minion/") and tag.endswith("/start"):
+                write("started", tag.split("/")[2], stamp(data))
+            elif tag.startswith(("salt/run/", "arp_hygiene/")):
+                write("runs", stamp(data), tag, data)
+            elif tag.startswith("salt/job/") and "/ret/" in tag and data.get("id") not in answering:
+                write("returned", stamp(data), data.get("jid"), data.get("id"))
+            elif tag.startswith("salt/job/") and tag.endswith("/new"):
+                write("published", stamp(data), data.get("jid"), data.get("fun"), data.get("minions"), data.get("arg"))
+                if data.get("fun") == "arp.addresses":
+                    when = time.monotonic() + delay
+                    for minion in data.get("minions") or ():
+                        if minion in answering:
+                            heapq.heappush(due, (when, data["jid"], minion))
+            now = time.monotonic()
+            while due and due[0][0] <= now:
+                _, jid, minion = heapq.heappop(due)
+                number = answering[minion]
+                ret = {
+                    "cmd": "_return",
+                    "id": minion,
+                    "jid": jid,
+                    "fun": "arp.addresses",
+                    "fun_args": [{"settings": "arp_hygiene:announce"}],
+                    "return": {worker_address(number): worker_mac(number)},
+                    "retcode": 0,
+                    "success": True,
+                }
+                sender.fire_event(ret, f"salt/job/{jid}/ret/{minion}")
+                write("answered", minion, time.time())
+            if not due:
+                out.flush()
+    finally:
+        out.close()
+        bus.destroy()
+        sender.destroy()
 
 
 def store_grains(cache, minion, grains):

@@ -34,3 +34,22 @@ def engine():
 )
 def test_only_a_minions_own_start_event_names_a_started_minion(engine, tag, data, minion):
     assert engine.started_minion(tag, data) == minion
+
+
+def test_the_targets_are_asked_at_start_then_every_refresh_but_never_within_quiet_seconds_of_a_start(engine):
+    answers = [["db1"], {"error": "no accepted minion matches the target", "retcode": 1}, ["db1", "db2"]]
+    targets = engine.Targets(lambda: answers.pop(0))
+    assert targets.due(now=0.0) and targets.ids is None
+    targets.refresh()
+    assert targets.ids == ["db1"]
+    asked = targets.when
+    assert not targets.due(now=asked + engine.TARGETS_REFRESH - 1)
+    assert targets.due(now=asked + engine.TARGETS_REFRESH)
+    targets.last_start = asked + engine.TARGETS_REFRESH - 1
+    assert not targets.due(now=asked + engine.TARGETS_REFRESH)
+    assert targets.due(now=targets.last_start + engine.QUIET)
+    # An error leaves the targets to the runner, which resolves them itself (and says why not).
+    targets.refresh()
+    assert targets.ids is None
+    targets.refresh()
+    assert targets.ids == ["db1", "db2"]
