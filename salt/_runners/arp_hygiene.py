@@ -50,7 +50,7 @@ FORGET_SETTINGS = "arp_hygiene:flush"
 # a time, and sends the answers on as soon as no forward of its own is on
 # its way (or the last one went FORWARD_HOLD seconds ago, a silent target's
 # forward holding no later one).
-FORWARD_WAIT, FORWARD_HOLD = 0.02, 0.25
+FORWARD_WAIT, FORWARD_HOLD = 0.02, 1.0
 TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "range", "compound")
 
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.

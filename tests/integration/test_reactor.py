@@ -543,11 +543,10 @@ def test_a_burst_of_starts_heals_every_worker_in_few_jobs_and_the_master_stays_r
     assert pings and all(ok for ok, _ in pings), f"the master did not answer throughout: {pings}"
     assert started_jobs < BURST, f"{started_jobs} arp.forget jobs for {BURST} starts: the starts were not batched"
     # The first event's call waits 0.2 s and serves its batch, then those
-    # that came meanwhile, a forward at most every FORWARD_HOLD (0.25 s)
-    # while one is on its way: 4 jobs seen alone, 5 beside other suites (the
-    # reactor renders the events more slowly, some 20 ms each); unbatched,
+    # that came meanwhile: 2 jobs on a quiet machine, up to 4 seen beside
+    # other suites (the reactor renders the events more slowly); unbatched,
     # one a start.
-    assert 1 <= replayed_jobs <= BURST // 2, f"{replayed_jobs} arp.forget jobs for {BURST} starts at one instant"
+    assert 1 <= replayed_jobs <= 4 < BURST, f"{replayed_jobs} arp.forget jobs for {BURST} starts at one instant"
 
 
 def forget_jobs(salt_run):
