@@ -114,6 +114,11 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         costs each target a few jobs, not one a start, holds one reactor
         thread, and a minion that stays silent holds no other's heal.
 
+        On a master of masters, a start that a syndic passed up names a
+        minion whose key is its syndic's master's: a batch call names it in
+        ``not_accepted_here`` and leaves it to that master (no job, no
+        failure); a call by hand fails, as for any id without a key.
+
     batch_wait
         Overrides the master's ``arp_hygiene:batch_wait`` (the engine, which
         gathers the starts itself, passes 0).
@@ -129,11 +134,21 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         minions = _minion_ids(minion, check=not batch)
         if not batch:
             return _forget(minions, config, test)
+        minions, elsewhere = _accepted_here(minions)
+        others = {"not_accepted_here": elsewhere} if elsewhere else {}
+        if elsewhere:
+            log.info(
+                "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
+                ", ".join(elsewhere),
+            )
+        if not minions:
+            return others
         key = (str(config["tgt"]), config["tgt_type"], test, config["timeout"])
         result = _batched(minions, key, config, test)
         if result is None:
-            return {"batched": f"{', '.join(minions)} joined a batch that another call of arp_hygiene.forget serves"}
-        return result
+            joined = f"{', '.join(minions)} joined a batch that another call of arp_hygiene.forget serves"
+            return {"batched": joined, **others}
+        return {**result, **others}
     except RunnerError as err:
         return _failed(str(err))
 
@@ -579,8 +594,8 @@ def settings_problem(config):
 def _minion_ids(minion, check=True):
     """
     ``minion`` (an id, or a list of ids) as a list of ids; RunnerError names
-    the first that is not an accepted minion's (with ``check``: a batch's
-    publication tells, without reading every key once more).
+    the first that is not an accepted minion's (with ``check``; a batch
+    sorts them with _accepted_here instead: another master's are no error).
     """
     minions = minion if isinstance(minion, list) and minion else [minion]
     for each in minions:
@@ -593,6 +608,12 @@ def _minion_ids(minion, check=True):
         if each not in accepted:
             raise RunnerError(f"no accepted minion has the id {each!r} (salt-key -L lists them): nothing changed")
     return list(dict.fromkeys(minions))
+
+
+def _accepted_here(minions):
+    """(``minions`` that have an accepted key on this master, those that do not), in their order."""
+    accepted = set(_matching(minions, "list"))
+    return [m for m in minions if m in accepted], [m for m in minions if m not in accepted]
 
 
 def _boolean(value, what):

@@ -47,18 +47,7 @@ def tables(can_make_namespaces):
     hold = lab.tables_to_ourselves() if RESULTS else lab.sharing_tables()
     with hold, lab.Lab(share=False) as netlab:
         made = [fleet.database_table(netlab, n) for n in range(DATABASES)]
-        workers = []
-        for n in range(REAL_WORKERS):
-            ns = netlab.namespace(f"fleetreal{n}")
-            ns.batch(
-                [
-                    "link add eth0 type veth peer name eth1",
-                    f"link set eth0 address {fleet.worker_mac(REAL + n)} up",
-                    "link set eth1 up",
-                    f"addr add {fleet.worker_address(REAL + n)}/15 dev eth0",
-                ]
-            )
-            workers.append(ns)
+        workers = [fleet.worker_namespace(netlab, f"fleetreal{n}", REAL + n) for n in range(REAL_WORKERS)]
         yield made, workers
 
 

@@ -76,6 +76,20 @@ def database_table(netlab, number):
     return ns
 
 
+def worker_namespace(netlab, name, number):
+    """A lab namespace that holds worker ``number``'s address on its eth0 (a real worker minion's, by its pillar)."""
+    ns = netlab.namespace(name)
+    ns.batch(
+        [
+            "link add eth0 type veth peer name eth1",
+            f"link set eth0 address {worker_mac(number)} up",
+            "link set eth1 up",
+            f"addr add {worker_address(number)}/15 dev eth0",
+        ]
+    )
+    return ns
+
+
 def plant(tables, numbers):
     """Each table maps each worker's address to its dead MAC (reachable): the black holes."""
     lines = [f"neigh replace {worker_address(n)} dev a0 lladdr {dead_mac(n)} nud reachable" for n in numbers]

@@ -29,6 +29,8 @@ def engine():
         ("salt/minion/web7/stop", {"id": "web7"}, None),
         ("salt/minion/web7/start/more", {"id": "web7"}, None),
         ("minion_start", {"id": "web7"}, None),
+        # A syndic's copy on the master of masters (its own-tag copy is left by the runner: no key here).
+        ("syndic/syndic1/salt/minion/web7/start", {"id": "web7"}, None),
         ("salt/job/20261206/ret/web7", {"id": "web7"}, None),
     ],
 )

@@ -79,8 +79,9 @@ def test_a_targets_answers_to_several_forwards_are_one_answer(runner):
     assert first["deleted"] == {"eth0": {"192.0.2.20": "02:00:00:0a:00:01"}}, "merged changed its argument"
 
 
-def test_a_batch_takes_a_list_of_ids_once_each_and_leaves_the_key_check_to_its_publication(runner):
-    # (The check of each id against the master's keys: test_reactor.py's bad input.)
+def test_a_batch_takes_a_list_of_ids_once_each_and_sorts_them_by_key_itself(runner):
+    # (The check of each id against the master's keys: test_reactor.py's bad input;
+    # a batch's ids without a key here: test_topologies.py's master of masters.)
     assert runner._minion_ids(["web1", "web2", "web1"], check=False) == ["web1", "web2"]
     assert runner._minion_ids("web1", check=False) == ["web1"]
     with pytest.raises(runner.RunnerError, match="not a pattern or a list: 'web\\*'"):
