@@ -247,6 +247,11 @@ def check_values(
             + " are flushed, so verify would have nothing to ask about)",
         )
 
+    # The reactor or the engine heals at a minion's start, not both (each would heal every start).
+    master = settings["master"]
+    if master["reactor"] is True and master["engine"] is True:
+        problems.bad("master:engine", True, "false while master:reactor is true (set reactor: false for the engine)")
+
     # A report path names a file that the jobs write and clean removes: never
     # a directory (clean would delete it, and whatever else is in it), nor a
     # file the formula writes itself; and each job its own (two jobs writing

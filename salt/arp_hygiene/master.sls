@@ -1,10 +1,11 @@
 {#- For the Salt master's own minion: the master.d drop-in that maps
-    salt/minion/*/start to the formula's reactor (a started minion's
-    addresses are forgotten on the database minions at once), and the
-    settings of the arp_hygiene runner, from pillar arp_hygiene:master. The
-    master reads it when it starts: restart the salt-master after a change.
-    Salt merges the reactor lists of all its configuration files, so other
-    reactors stay. Not part of init.sls: apply it to the master alone. #}
+    salt/minion/*/start to the formula's reactor, or runs the master engine
+    arp_hygiene (a started minion's addresses are forgotten on the database
+    minions at once), and the settings of the arp_hygiene runner, from
+    pillar arp_hygiene:master. The master reads it when it starts: restart
+    the salt-master after a change. Salt merges the reactor and engines
+    lists of all its configuration files, so other reactors and engines
+    stay. Not part of init.sls: apply it to the master alone. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- if arp_hygiene['invalid'] %}
@@ -21,6 +22,9 @@ include:
     }} %}
 {%- if master['reactor'] %}
 {%-   do config.update({'reactor': [{'salt/minion/*/start': ['salt://' ~ tplroot ~ '/reactor/start.sls']}]}) %}
+{%- endif %}
+{%- if master['engine'] %}
+{%-   do config.update({'engines': [{'arp_hygiene': {}}]}) %}
 {%- endif %}
 {{ record('master', [master['config_file']], arp_hygiene['formula']['records']) }}
 

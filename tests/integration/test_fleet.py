@@ -1,17 +1,17 @@
 """
-The reactor's heal in a storm of starts (tests/support/fleet.py): a real
-master with the drop-in that arp_hygiene.master writes (event bus, reactor,
-the real start.sls, the runner), real database minions whose tables are lab
-namespaces, real worker minions restarted inside the storm, and synthetic
-workers (accepted keys, grains-cache entries, answers fired on the master's
-bus) whose start events the test fires on the master's bus.
+The heal at a minion's start in a storm of starts (tests/support/fleet.py):
+a real master with the drop-in that arp_hygiene.master writes with pillar
+master:engine (event bus, the master engine arp_hygiene, the runner), real
+database minions whose tables are lab namespaces, real worker minions
+restarted inside the storm, and synthetic workers (accepted keys,
+grains-cache entries, answers fired on the master's bus) whose start events
+the test fires on the master's bus.
 
 In ./run test: one storm of 100 starts at once, 1% silent, one database and
 two real workers: every answering worker healed in every table, every start
 reacted to, the silent one named, a few jobs for the hundred. ./run bench
 fleet runs the storms of bench/fleet.py through the same test
-(ARP_HYGIENE_FLEET_*), with the tables to itself.
-"""
+(ARP_HYGIENE_FLEET_*), with the tables to itself."""
 
 import contextlib
 import json
@@ -27,7 +27,7 @@ import salt.client
 import salt.utils.event
 import yaml
 
-from tests.integration.test_reactor import drop_in, master_sls  # noqa: F401  pylint: disable=unused-import
+from tests.integration.test_reactor import engine_drop_in, master_sls  # noqa: F401  pylint: disable=unused-import
 from tests.support import REPO, fleet, lab
 
 DATABASES = int(os.environ.get("ARP_HYGIENE_FLEET_DATABASES", "1"))
@@ -52,8 +52,7 @@ def tables(can_make_namespaces):
 
 
 @pytest.fixture(scope="module")
-def master(salt_factories, drop_in, tmp_path_factory):  # noqa: F811
-    ON_START = {key: value for key, value in drop_in.items() if key != "reactor"} | {"engines": [{"arp_hygiene": {}}]}
+def master(salt_factories, engine_drop_in, tmp_path_factory):  # noqa: F811
     pillar = tmp_path_factory.mktemp("fleet-pillar")
     (pillar / "top.sls").write_text(yaml.safe_dump({"base": {"fleet-db-*": ["db"], "fleet-real-*": ["worker"]}}))
     (pillar / "db.sls").write_text(
@@ -65,7 +64,7 @@ def master(salt_factories, drop_in, tmp_path_factory):  # noqa: F811
     factory = salt_factories.salt_master_daemon(
         "arp-fleet-master",
         overrides={
-            **ON_START,
+            **engine_drop_in,
             "file_roots": {"base": [os.path.join(REPO, "salt")]},
             "pillar_roots": {"base": [str(pillar)]},
         },

@@ -70,24 +70,39 @@ def master_sls(directory, master_pillar, *command):
     return lab.salt_call(config, "--out=json", *command, f"pillar={json.dumps(pillar)}")
 
 
-@pytest.fixture(scope="module")
-def drop_in(tmp_path_factory):
-    """The master.d drop-in as arp_hygiene.master writes it."""
-    directory = tmp_path_factory.mktemp("master-sls")
+RUNNER_SETTINGS = {"targets": "roles:database", "tgt_type": "grain", "timeout": 15, "batch_wait": 0.2}
+
+
+def written_drop_in(directory, master_pillar):
+    """The master.d drop-in that arp_hygiene.master writes with pillar arp_hygiene:master (and timeout 15)."""
     target = directory / "arp_hygiene.conf"
     done = master_sls(
         directory,
-        {"config_file": str(target), "timeout": 15},
+        {"config_file": str(target), "timeout": 15, **master_pillar},
         "state.sls_id",
         "arp_hygiene-master-file-serialize-config",
         "arp_hygiene.master",
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    written = yaml.safe_load(target.read_text())
+    return yaml.safe_load(target.read_text())
+
+
+@pytest.fixture(scope="module")
+def drop_in(tmp_path_factory):
+    """The master.d drop-in as arp_hygiene.master writes it by default: the reactor."""
+    written = written_drop_in(tmp_path_factory.mktemp("master-sls"), {})
     assert written == {
         "reactor": [{"salt/minion/*/start": ["salt://arp_hygiene/reactor/start.sls"]}],
-        "arp_hygiene": {"targets": "roles:database", "tgt_type": "grain", "timeout": 15, "batch_wait": 0.2},
+        "arp_hygiene": RUNNER_SETTINGS,
     }
+    return written
+
+
+@pytest.fixture(scope="module")
+def engine_drop_in(tmp_path_factory):
+    """The drop-in that arp_hygiene.master writes with the engine instead of the reactor."""
+    written = written_drop_in(tmp_path_factory.mktemp("master-sls"), {"reactor": False, "engine": True})
+    assert written == {"engines": [{"arp_hygiene": {}}], "arp_hygiene": RUNNER_SETTINGS}
     return written
 
 
@@ -113,6 +128,7 @@ def test_the_healing_pages_drop_in_is_what_arp_hygiene_master_writes_by_default(
         ({"batch_wait": -1}, "pillar arp_hygiene:master:batch_wait is -1; allowed: a number of seconds from 0 to 600"),
         ({"targets": ""}, 'pillar arp_hygiene:master:targets is ""; allowed: a Salt target'),
         ({"reactors": True}, "pillar arp_hygiene:master:reactors is not a setting of the formula"),
+        ({"engine": True}, "pillar arp_hygiene:master:engine is true; allowed: false while master:reactor is true"),
     ],
 )
 def test_a_bad_master_pillar_is_one_failed_state_and_writes_nothing(tmp_path, master_pillar, problem):

@@ -158,6 +158,11 @@ BAD_PILLAR = [
         {"master": {"tgt_type": "sql"}},
         'pillar arp_hygiene:master:tgt_type is "sql"; allowed: glob, pcre, list, grain,',
     ),
+    ({"master": {"engine": "yes"}}, 'pillar arp_hygiene:master:engine is "yes"; allowed: true or false'),
+    (
+        {"master": {"engine": True}},
+        "pillar arp_hygiene:master:engine is true; allowed: false while master:reactor is true",
+    ),
     (
         {"master": {"batch_wait": 601}},
         "pillar arp_hygiene:master:batch_wait is 601; allowed: a number of seconds from 0 to 600",
@@ -203,6 +208,7 @@ def test_a_good_pillar_is_normalised_as_the_module_reads_it():
             },
             "verify": {"states": ["REACHABLE", " delay"]},
             "announce": {"interfaces": None, "family": "Inet6"},
+            "master": {"reactor": False, "engine": True},
         }
     )
     assert problems == []
