@@ -1,15 +1,28 @@
 """
-The reactor's heal time and the audit at scale, for README's Performance.
+The heal at scale, the reactor's heal time and the audit, for the Scale and
+Performance pages.
 
-    ./run bench fleet [--restarts N]
+    ./run bench fleet [--restarts N] [--storms-only] [--sizes 10,100,1000]
+                      [--patterns "at once,spread,random"] [--silent 0,0.01,0.1]
+                      [--databases 1,5,20] [--real-workers 10]
 
-Heal time: the reactor's integration test (tests/integration/test_reactor.py,
-a real master, database minion and worker minion on a lab network that carries
-no ARP broadcast) restarts the worker N times (default 12); each time, from
-the master's start event (its _stamp) to the database's entry for the worker's
-address no longer holding the dead MAC. Beside it, what a cron schedule of
-interval_minutes leaves: the black hole lasts until the next run, interval / 2
-on average and the interval at worst.
+Storms (tests/integration/test_fleet.py, a real master running the drop-in
+that arp_hygiene.master writes with the engine, real database minions on
+lab tables, real worker minions restarted in each storm, synthetic workers
+whose start events and answers are fired on the master's bus; what that
+leaves out: tests/support/fleet.py): for every databases count, each storm
+of the matrix sizes x patterns (all at once; spread evenly or at random
+over 60 s) x silent shares. Per storm: heal time from the start event's
+stamp to the delete seen by a netlink listener in every database table
+(p50, p95, p99, max), the reactor lag (start to the question), jobs, lost
+heals, test.ping round trips, the master's CPU seconds and peak RSS.
+
+Heal time of one worker: the reactor's integration test
+(tests/integration/test_reactor.py) restarts the worker N times (default
+12); each time, from the master's start event (its _stamp) to the
+database's entry for the worker's address no longer holding the dead MAC.
+Beside it, what a cron schedule of interval_minutes leaves: the black hole
+lasts until the next run, interval / 2 on average and the interval at worst.
 
 The audit at scale: one database table of 10,000 entries (a lab namespace),
 checked against 1,000 minions' synthetic claims of 10 addresses each (1 in
@@ -18,13 +31,13 @@ runner's merge of the claims and the minion's arp.forget in test mode, in a
 process of its own (bench/child.py audit): seconds and peak RSS; then the
 fix (the wrong entries deleted).
 
-Writes bench/fleet.json and bench/heal.png.
-"""
+Writes bench/fleet.json, bench/heal.png and bench/storms.png."""
 
 import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -36,6 +49,8 @@ from bench.measure import HERE, RaisedGcThresh, build  # noqa: E402
 from tests.support import lab  # noqa: E402
 
 REACTOR_TESTS = "tests/integration/test_reactor.py"
+FLEET_TESTS = "tests/integration/test_fleet.py"
+SPREAD_S = 60
 CRON_MINUTES = (1, 5)
 AUDIT_ENTRIES, AUDIT_MINIONS = 10000, 1000
 
@@ -60,6 +75,63 @@ def heal_times(restarts):
             sys.exit("bench: the heal-time run failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
         with open(out.name, encoding="utf-8") as results:
             return json.load(results)
+
+
+def storms(databases, real_workers, matrix):
+    """The figures of each storm of ``matrix`` (test_fleet's specs), with ``databases`` database minions."""
+    with tempfile.NamedTemporaryFile(prefix="arp-hygiene-storms-", suffix=".json") as out:
+        env = dict(
+            os.environ,
+            ARP_HYGIENE_FLEET_STORMS=json.dumps(matrix),
+            ARP_HYGIENE_FLEET_DATABASES=str(databases),
+            ARP_HYGIENE_FLEET_REAL_WORKERS=str(real_workers),
+            ARP_HYGIENE_FLEET_RESULTS=out.name,
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS],
+            env=env,
+            cwd=os.path.dirname(HERE),
+            capture_output=True,
+            text=True,
+        )
+        with open(out.name, encoding="utf-8") as results:
+            text = results.read()
+        figures = json.loads(text)["storms"] if text else []
+        if len(figures) < len(matrix):
+            sys.exit("bench: the storms failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
+        if done.returncode != 0:
+            # Every storm ran: its figures stand; the test's verdict is printed beside them.
+            failed = [line for line in done.stdout.splitlines() if line.startswith("E ")][:3]
+            print("bench: a storm failed the test's assertions:\n" + "\n".join(failed), file=sys.stderr)
+    return [{key: value for key, value in storm.items() if key != "timeline"} for storm in figures]
+
+
+def matrix(sizes, patterns, silent):
+    """test_fleet's storm specs: every size, pattern and silent share."""
+    return [
+        {"starts": n, "spread_s": 0 if pattern == "at once" else SPREAD_S, "pattern": pattern, "silent": share}
+        for n in sizes
+        for pattern in patterns
+        for share in silent
+    ]
+
+
+def storms_chart(found, path):
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(found)))
+    labels = [f"{s['starts']:,} {s['pattern']}, {s['silent']} silent, {s['databases']} db" for s in found]
+    ax.barh(labels, [s["heal_s"]["p95"] for s in found], color="#2a7", label="heal p95")
+    ax.scatter([s["heal_s"]["max"] for s in found], range(len(found)), color="black", marker="|", label="max")
+    ax.axvline(1.0, color="#c84", linestyle="--", label="target p95 1 s")
+    ax.set_xlabel("seconds from a start event to the delete in every database table")
+    ax.invert_yaxis()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def audit_scale():
@@ -103,16 +175,40 @@ def chart(times, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--restarts", type=int, default=12)
-    parser.add_argument("--audit-only", action="store_true", help="measure the audit; keep fleet.json's heal times")
+    parser.add_argument("--audit-only", action="store_true", help="measure the audit; keep fleet.json's others")
+    parser.add_argument("--storms-only", action="store_true", help="run the storms; keep fleet.json's others")
+    parser.add_argument("--sizes", default="10,100,1000", help="starts per storm (default 10,100,1000)")
+    parser.add_argument("--patterns", default="at once,spread,random", help="when the starts come (over 60 s)")
+    parser.add_argument("--silent", default="0,0.01,0.1", help="shares of the workers that never answer")
+    parser.add_argument("--databases", default="1,5,20", help="database minions (one test run each)")
+    parser.add_argument("--real-workers", type=int, default=10, help="real worker minions restarted in each storm")
     args = parser.parse_args()
+    before = {}
+    if args.audit_only or args.storms_only:
+        with open(os.path.join(HERE, "fleet.json"), encoding="utf-8") as stream:
+            before = json.load(stream)
     if args.audit_only:
-        with open(os.path.join(HERE, "fleet.json"), encoding="utf-8") as before:
-            times = json.load(before)["heal"]["seconds"]
+        found = before.get("storms", [])
     else:
-        times = heal_times(args.restarts)
-    audit = audit_scale()
+        specs = matrix(
+            [int(n) for n in args.sizes.split(",")],
+            args.patterns.split(","),
+            [float(share) for share in args.silent.split(",")],
+        )
+        found = [
+            storm
+            for databases in args.databases.split(",")
+            for storm in storms(int(databases), args.real_workers, specs)
+        ]
+    times = before["heal"]["seconds"] if before else heal_times(args.restarts)
+    audit = before["audit"] if args.storms_only else audit_scale()
     report = {
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        # The command line that ran the storms (an --audit-only run keeps it).
+        "storms_command": before.get("storms_command")
+        if args.audit_only
+        else shlex.join(["./run", "bench", "fleet", *sys.argv[1:]]),
+        "storms": found,
         "heal": {
             "restarts": len(times),
             "seconds": times,
@@ -125,6 +221,16 @@ def main():
     with open(os.path.join(HERE, "fleet.json"), "w", encoding="utf-8") as out:
         json.dump(report, out, indent=1)
     chart(times, os.path.join(HERE, "heal.png"))
+    if found:
+        storms_chart(found, os.path.join(HERE, "storms.png"))
+    for storm in found:
+        heal = storm["heal_s"]
+        print(
+            f"{storm['starts']:>5} starts {storm['pattern']:>7}, {storm['silent']:>3} silent, "
+            f"{storm['databases']:>2} db: "
+            f"heal p50 {heal['p50']:.2f} s, p95 {heal['p95']:.2f} s, max {heal['max']:.2f} s; lost {storm['lost']}; "
+            f"{storm['jobs']} jobs; master {storm['master_cpu_s']:.1f} CPU-s, {storm['master_rss_mb']:.0f} MB"
+        )
     heal = report["heal"]
     print(
         f"heal time over {heal['restarts']} worker restarts: p50 {heal['p50']:.2f} s, p95 {heal['p95']:.2f} s "
@@ -137,7 +243,7 @@ def main():
         f"{audit['wrong']} wrong entries found, {audit['conflicts']} conflicts; fix: {audit['fixed']} deleted in "
         f"{audit['fix_seconds']:.2f} s; peak RSS {audit['rss_mb']:.0f} MB"
     )
-    print("Wrote bench/fleet.json and bench/heal.png")
+    print("Wrote bench/fleet.json, bench/heal.png and bench/storms.png")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ RESULTS = os.environ.get("ARP_HYGIENE_FLEET_RESULTS")  # bench/fleet.py reads th
 # The real workers' numbers (tests/support/fleet.py's addresses and MACs), above any synthetic worker's.
 REAL = 100000
 TIMEOUT = 15  # the drop-in's arp_hygiene:timeout
+CALIBRATION_ROUNDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,8 @@ def real_workers(master, tables, databases, tmp_path_factory):
 def synthetic(master, databases, real_workers, tmp_path_factory):
     """
     The synthetic workers, enrolled; their answers come as long after a job's
-    publication as the real workers' did (the median of five jobs).
+    publication as the real workers' did (the median of CALIBRATION_ROUNDS
+    jobs to each).
     """
     first = databases[0]
     with open(os.path.join(master.config["pki_dir"], "minions", first.id), encoding="utf-8") as key:
@@ -121,14 +123,17 @@ def synthetic(master, databases, real_workers, tmp_path_factory):
             ids = [worker.id for worker in real_workers]
             time.sleep(3)  # the engine's heals of their starts, before
             before = len(workers.load()["published"])
-            for _ in range(5):
-                answers = client.cmd(ids, "arp.addresses", kwarg={"settings": "arp_hygiene:announce"}, tgt_type="list")
-                assert sorted(answers) == sorted(ids), answers
+            # Each asked alone: on a fleet each is a machine of its own, not
+            # one of ten minions forking their jobs on two cores at once.
+            for _ in range(CALIBRATION_ROUNDS):
+                for minion in ids:
+                    answer = client.cmd(minion, "arp.addresses", kwarg={"settings": "arp_hygiene:announce"})
+                    assert list(answer) == [minion], answer
         time.sleep(0.5)
         workers.load()
         published = {jid: when for when, jid, fun, *_ in workers.published[before:] if fun == "arp.addresses"}
         delays = [when - published[jid] for when, jid, minion in workers.returned if jid in published]
-        assert len(delays) == 5 * len(ids), (workers.published, workers.returned)
+        assert len(delays) == CALIBRATION_ROUNDS * len(ids), (workers.published, workers.returned)
         workers.delay = statistics.median(delays)
         workers.enrol(range(max(storm["starts"] for storm in STORMS)))
         yield workers
@@ -329,5 +334,6 @@ def test_a_storm_of_starts_heals_every_answering_worker_in_a_few_jobs_and_names_
         silent = sorted(fleet.worker_id(n) for n in fleet.silent_ones(list(range(spec["starts"])), spec["silent"]))
         assert figures["silent_named"] == silent, figures
         if spec["pattern"] == "at once":
-            # Each forward carries the answers that came meanwhile: a few jobs, not one a start.
-            assert figures["jobs"] <= spec["starts"] // 5, figures
+            # Each forward carries the answers that came meanwhile: a few jobs, not one a start
+            # (a real worker's start, which comes when its minion is up, may be served alone).
+            assert figures["jobs"] <= spec["starts"] // 5 + 2 * REAL_WORKERS, figures
