@@ -115,8 +115,8 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         thread, and a minion that stays silent holds no other's heal.
 
         On a master of masters, a start that a syndic passed up names a
-        minion whose key is its syndic's master's: a batch call names it in
-        ``not_accepted_here`` and leaves it to that master (no job, no
+        minion whose key is its syndic's master's: the batch names it in
+        ``not_accepted_here`` and leaves it to that master (no question, no
         failure); a call by hand fails, as for any id without a key.
 
     batch_wait
@@ -134,21 +134,11 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         minions = _minion_ids(minion, check=not batch)
         if not batch:
             return _forget(minions, config, test)
-        minions, elsewhere = _accepted_here(minions)
-        others = {"not_accepted_here": elsewhere} if elsewhere else {}
-        if elsewhere:
-            log.info(
-                "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
-                ", ".join(elsewhere),
-            )
-        if not minions:
-            return others
         key = (str(config["tgt"]), config["tgt_type"], test, config["timeout"])
         result = _batched(minions, key, config, test)
         if result is None:
-            joined = f"{', '.join(minions)} joined a batch that another call of arp_hygiene.forget serves"
-            return {"batched": joined, **others}
-        return {**result, **others}
+            return {"batched": f"{', '.join(minions)} joined a batch that another call of arp_hygiene.forget serves"}
+        return result
     except RunnerError as err:
         return _failed(str(err))
 
@@ -289,12 +279,24 @@ class _Heal:
         self.claimants = set()  # the minions whose addresses are pending
         self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline"}}
         self.answers = {}  # {target: its arp.forget answers, merged}
-        self.failed, self.silent = {}, []
+        self.failed, self.silent, self.elsewhere = {}, [], []
         self.jobs = {"arp.addresses": 0, "arp.forget": 0}
 
     def ask(self, minions):
-        """Publish ``arp.addresses`` to ``minions`` (ids); :meth:`serve` reads their answers."""
-        self._publish(minions, "arp.addresses", {"settings": ADDRESS_SETTINGS})
+        """
+        Publish ``arp.addresses`` to ``minions`` (ids) that have an accepted
+        key here; :meth:`serve` reads their answers. The others (a syndic's
+        minions, on a master of masters) are left to their own master.
+        """
+        minions, elsewhere = _accepted_here(minions)
+        if elsewhere:
+            self.elsewhere.extend(elsewhere)
+            log.info(
+                "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
+                ", ".join(elsewhere),
+            )
+        if minions:
+            self._publish(minions, "arp.addresses", {"settings": ADDRESS_SETTINGS})
 
     def serve(self, more):
         """
@@ -323,7 +325,11 @@ class _Heal:
             log.warning("arp_hygiene.forget: %s did not answer arp.addresses", ", ".join(sorted(self.silent)))
         count = sum(len(e) for answer in self.answers.values() for e in answer.get("deleted", {}).values())
         log.info("arp_hygiene.forget for %s: %d entries deleted", ", ".join(sorted(self.claims)), count)
-        return {"addresses": self.claims, "targets": self.answers, "failed": self.failed, "silent": sorted(self.silent)}
+        result = {"addresses": self.claims, "targets": self.answers, "failed": self.failed}
+        result["silent"] = sorted(self.silent)
+        if self.elsewhere:
+            result["not_accepted_here"] = sorted(set(self.elsewhere))
+        return result
 
     def _publish(self, minions, function, kwarg):
         timeout = self.config["timeout"]
@@ -594,8 +600,8 @@ def settings_problem(config):
 def _minion_ids(minion, check=True):
     """
     ``minion`` (an id, or a list of ids) as a list of ids; RunnerError names
-    the first that is not an accepted minion's (with ``check``; a batch
-    sorts them with _accepted_here instead: another master's are no error).
+    the first that is not an accepted minion's (with ``check``; a batch's
+    heal sorts them as it asks, _accepted_here: another master's are no error).
     """
     minions = minion if isinstance(minion, list) and minion else [minion]
     for each in minions:

@@ -160,7 +160,8 @@ def test_under_a_syndic_its_master_heals_and_the_master_of_masters_leaves_it_alo
         above.close()
     assert deleted(ret) == [fleet.worker_address(WORKER)] and worker.id not in ret["failed"], ret
     # The master of masters: not its minion; no job, no failure.
-    assert mom_ret == {"not_accepted_here": [worker.id]}, mom_ret
+    assert mom_ret["not_accepted_here"] == [worker.id] and mom_ret["addresses"] == {}, mom_ret
+    assert mom_ret["failed"] == {} and mom_ret["jobs"] == {"arp.addresses": 0, "arp.forget": 0}, mom_ret
     assert not [tag for tag in seen if tag.startswith("salt/job/")], seen
     print(f"syndic: healed {seconds:.2f} s after the start event")
 
