@@ -30,11 +30,15 @@ pillar ``arp_hygiene:master``):
       batch_wait: 0.2            # seconds the reactor gathers starts into one batch
 """
 
+import contextvars
 import logging
+import queue
 import threading
 import time
 
 import salt.client
+import salt.utils.event
+import salt.utils.jid
 import salt.utils.minions
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,9 @@ TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pc
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
 _batch_lock = threading.Lock()
 _batches = {}
+# Job ids made here, for the heals of this process's threads: unique (the pid's suffix, as with
+# the master's unique_jid), so that a heal knows a job's returns before its publication returns.
+_jid_lock = threading.Lock()
 
 
 def __virtual__():
@@ -245,7 +252,7 @@ def _forget(minions, config, test):
     try:
         heal.serve(lambda idle: None if idle else [])
     finally:
-        heal.client.destroy()
+        heal.close()
     if not heal.claims:
         raise RunnerError("; ".join(f"{minion} {why}" for minion, why in heal.failed.items()) + ": nothing changed")
     return heal.result()
@@ -258,13 +265,26 @@ class _Heal:
     (``arp.forget``) as soon as it arrives, together with the answers that
     came while the previous forward was on its way. A minion that stays
     silent (or slow) holds nobody else's heal; it is reported once its own
-    deadline (``timeout`` seconds after it was asked) has passed. Every job
-    is published without waiting for it; one loop reads every return.
+    deadline (``timeout`` seconds after it was asked) has passed.
+
+    One loop reads every return. The jobs are published by two threads of
+    their own (:class:`_Publisher`, one for the questions, one for the
+    forwards), each with a job id the loop made and knows before the
+    publication returns: a publication waits some 0.1 to 0.2 s for the
+    master under load, and the loop, which once waited for each, read no
+    answer and sent no forward meanwhile (38 questions for a storm of
+    1,000 starts). The minions that start while a question is being
+    published are asked together in the next one.
     """
 
     def __init__(self, config, test, targets=None):
         self.config, self.test = config, test
-        self.client = _client()
+        self.bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
+        # Subscribed before the first publication: no return is missed.
+        self.bus.connect_pub()
+        self.outcomes = queue.Queue()
+        self.asking = _Publisher("arp.addresses", self.outcomes)
+        self.forwarding = _Publisher("arp.forget", self.outcomes)
         # Resolved once a heal (its cost does not grow with the starts); when
         # not given, beside the first questions, in a thread of its own (a
         # grain target reads every minion's grains: 0.27 ms each).
@@ -273,6 +293,7 @@ class _Heal:
         if targets is None:
             self._resolving = threading.Thread(target=self._resolve, daemon=True)
             self._resolving.start()
+        self.to_ask = []  # accepted here, not yet asked
         self.claims = {}  # {minion: {address: mac}}
         self.claimed = {}  # {address: {minion: mac}}
         self.pending = {}  # {address: mac}: answered, not yet forwarded
@@ -284,9 +305,10 @@ class _Heal:
 
     def ask(self, minions):
         """
-        Publish ``arp.addresses`` to ``minions`` (ids) that have an accepted
-        key here; :meth:`serve` reads their answers. The others (a syndic's
-        minions, on a master of masters) are left to their own master.
+        Ask ``minions`` (ids) that have an accepted key here for their
+        addresses (``arp.addresses``, in the next question :meth:`serve`
+        publishes). The others (a syndic's minions, on a master of masters)
+        are left to their own master.
         """
         minions, elsewhere = _accepted_here(minions)
         if elsewhere:
@@ -295,25 +317,33 @@ class _Heal:
                 "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
                 ", ".join(elsewhere),
             )
-        if minions:
-            self._publish(minions, "arp.addresses", {"settings": ADDRESS_SETTINGS})
+        self.to_ask.extend(minion for minion in minions if minion not in self.to_ask)
 
     def serve(self, more):
         """
         Read returns, forward answers, expire deadlines, and ask the minions
         that ``more(idle)`` names, until it says None (``idle``: nothing is
-        open or waits to be forwarded).
+        open, waits to be asked or forwarded, or is being published).
         """
         while True:
-            new = more(not self.open and not self.pending)
+            new = more(self._idle())
             if new is None:
                 return
             if new:
                 self.ask(new)
+            self._published()
+            if self.to_ask and not self.asking.busy:
+                minions, self.to_ask = self.to_ask, []
+                self._publish(self.asking, minions, {"settings": ADDRESS_SETTINGS})
             self._receive(FORWARD_WAIT)
             self._expire()
-            if self.pending and not self._forwarding():
+            if self.pending and not self.forwarding.busy and not self._forwarding():
                 self._forward()
+
+    def close(self):
+        self.asking.stop()
+        self.forwarding.stop()
+        self.bus.destroy()
 
     def result(self):
         conflicts = {address: by for address, by in self.claimed.items() if len(by) > 1}
@@ -331,31 +361,52 @@ class _Heal:
             result["not_accepted_here"] = sorted(set(self.elsewhere))
         return result
 
-    def _publish(self, minions, function, kwarg):
+    def _idle(self):
+        busy = self.asking.busy or self.forwarding.busy
+        return not (self.open or self.pending or self.to_ask or busy)
+
+    def _publish(self, publisher, minions, kwarg):
+        """Open a job for ``minions`` under a new id, and hand it to ``publisher``'s thread."""
         timeout = self.config["timeout"]
-        pub = self.client.run_job(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, listen=True)
-        self.jobs[function] += 1
-        if not pub or "jid" not in pub:
-            for minion in minions:
-                self.failed[minion] = f"{function} could not be published"
-            return
-        matched = set(pub.get("minions") or ())
-        for minion in minions:
-            if minion not in matched:
-                self.failed[minion] = f"no accepted minion has the id {minion!r}: not asked"
+        with _jid_lock:
+            jid = salt.utils.jid.gen_jid({**__opts__, "unique_jid": True})
         now = time.monotonic()
-        self.open[pub["jid"]] = {
-            "function": function,
-            "waiting": set(minions) & matched,
+        self.open[jid] = {
+            "function": publisher.function,
+            "waiting": set(minions),
             "published": now,
             "deadline": now + timeout,
         }
+        self.jobs[publisher.function] += 1
+        publisher.publish(jid, minions, kwarg, timeout)
+
+    def _published(self):
+        """The publications' outcomes: the minions the master did not match, or a job it did not take."""
+        while True:
+            try:
+                publisher, jid, minions, matched = self.outcomes.get_nowait()
+            except queue.Empty:
+                return
+            publisher.busy = False
+            job = self.open.get(jid)
+            if job is None:  # every return came before the outcome
+                continue
+            for minion in minions:
+                if matched is None:
+                    self.failed[minion] = f"{publisher.function} could not be published"
+                elif minion not in matched:
+                    self.failed[minion] = f"no accepted minion has the id {minion!r}: not asked"
+                else:
+                    continue
+                job["waiting"].discard(minion)
+            if not job["waiting"]:
+                self._close(jid)
 
     def _receive(self, wait):
         """Take the returns that have come: the first within ``wait`` seconds, the rest as long as they come at once."""
         end = time.monotonic() + wait
         while self.open:
-            event = self.client.event.get_event(wait=wait, tag="salt/job/", full=True)
+            event = self.bus.get_event(wait=wait, tag="salt/job/", full=True)
             if not event:
                 return
             self._returned(event["tag"].split("/"), event["data"])
@@ -403,7 +454,6 @@ class _Heal:
 
     def _close(self, jid):
         del self.open[jid]
-        self.client._clean_up_subscriptions(jid)  # pylint: disable=protected-access
 
     def _forwarding(self):
         """Is a forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
@@ -434,7 +484,51 @@ class _Heal:
             )
             return
         kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
-        self._publish(targets, "arp.forget", kwarg)
+        self._publish(self.forwarding, targets, kwarg)
+
+
+class _Publisher:
+    """
+    A thread that publishes one job of ``function`` at a time, with a client
+    of its own, and puts ``(self, jid, minions, matched)`` into ``outcomes``
+    (``matched``: the ids the master matched, None when the job was not
+    published). ``busy`` is the heal loop's: set when it hands a job, cleared
+    when it reads the outcome.
+    """
+
+    def __init__(self, function, outcomes):
+        self.function, self.outcomes, self.busy = function, outcomes, False
+        self.jobs = queue.Queue()
+        # In a copy of the caller's context: the loader's (__opts__) included.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._run,), daemon=True).start()
+
+    def publish(self, jid, minions, kwarg, timeout):
+        self.busy = True
+        self.jobs.put((jid, minions, kwarg, timeout))
+
+    def stop(self):
+        self.jobs.put(None)
+
+    def _run(self):
+        client = _client()
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                jid, minions, kwarg, timeout = job
+                try:
+                    pub = client.run_job(
+                        minions, self.function, kwarg=kwarg, tgt_type="list", timeout=timeout, jid=jid
+                    )
+                except Exception as err:  # pylint: disable=broad-except
+                    log.error("arp_hygiene.forget: %s could not be published: %s", self.function, err)
+                    pub = None
+                published = bool(pub) and pub.get("jid") == jid
+                self.outcomes.put((self, jid, minions, set(pub.get("minions") or ()) if published else None))
+        finally:
+            client.destroy()
 
 
 def _batched(minions, key, config, test):
@@ -470,7 +564,7 @@ def _batched(minions, key, config, test):
     try:
         heal.serve(more)
     finally:
-        heal.client.destroy()
+        heal.close()
         with _batch_lock:
             batch["running"] = False
     return {**heal.result(), "jobs": heal.jobs}
