@@ -60,8 +60,7 @@ TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pc
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
 _batch_lock = threading.Lock()
 _batches = {}
-# Job ids made here, for the heals of this process's threads: unique (the pid's suffix, as with
-# the master's unique_jid), so that a heal knows a job's returns before its publication returns.
+# Job ids made here (_new_jid), so that a job's returns are known before its publication returns.
 _jid_lock = threading.Lock()
 
 
@@ -216,8 +215,10 @@ def audit(tgt=None, tgt_type=None, minions="*", minions_type="glob", fix=False, 
             raise RunnerError(f"minions_type is {minions_type!r}; allowed: {', '.join(TGT_TYPES)}")
         if not isinstance(minions, (str, list)) or not minions:
             raise RunnerError(f"minions must name the minions whose addresses count, not {minions!r}")
-        targets = _targets(config, exclude=())
+        # Resolved while the minions are asked (a grain target reads every minion's grains).
+        targets = _resolving(config)
         claims, unheard = _addresses(minions, minions_type, config["timeout"])
+        targets = targets()
         owners, conflicts = _owners(claims)
         lladdr = {address: mac for address, (_, mac) in owners.items()}
         checked = {"owners": len(claims), "addresses": len(lladdr), "targets": len(targets)}
@@ -288,11 +289,7 @@ class _Heal:
         # Resolved once a heal (its cost does not grow with the starts); when
         # not given, beside the first questions, in a thread of its own (a
         # grain target reads every minion's grains: 0.27 ms each).
-        self.targets = targets
-        self._resolved = {}
-        if targets is None:
-            self._resolving = threading.Thread(target=self._resolve, daemon=True)
-            self._resolving.start()
+        self.targets = (lambda: targets) if targets is not None else _resolving(config)
         self.to_ask = []  # accepted here, not yet asked
         self.claims = {}  # {minion: {address: mac}}
         self.claimed = {}  # {address: {minion: mac}}
@@ -368,8 +365,7 @@ class _Heal:
     def _publish(self, publisher, minions, kwarg):
         """Open a job for ``minions`` under a new id, and hand it to ``publisher``'s thread."""
         timeout = self.config["timeout"]
-        with _jid_lock:
-            jid = salt.utils.jid.gen_jid({**__opts__, "unique_jid": True})
+        jid = _new_jid()
         now = time.monotonic()
         self.open[jid] = {
             "function": publisher.function,
@@ -462,20 +458,9 @@ class _Heal:
             job["function"] == "arp.forget" and now - job["published"] < FORWARD_HOLD for job in self.open.values()
         )
 
-    def _resolve(self):
-        try:
-            self._resolved["targets"] = _targets(self.config, exclude=())
-        except RunnerError as err:
-            self._resolved["error"] = err
-
     def _forward(self):
-        if self.targets is None:
-            self._resolving.join()
-            if "error" in self._resolved:
-                raise self._resolved["error"]
-            self.targets = self._resolved["targets"]
         # The started minions never forget on their own behalf.
-        targets = [target for target in self.targets if target not in self.claimants]
+        targets = [target for target in self.targets() if target not in self.claimants]
         lladdr, self.pending, self.claimants = self.pending, {}, set()
         if not targets:
             self.failed["targets"] = (
@@ -607,31 +592,83 @@ def _targets(config, exclude):
     return targets
 
 
+def _resolving(config):
+    """
+    The targets of ``config`` (:func:`_targets`), resolved in a thread of its
+    own: a function that waits for them and returns them, or raises the
+    RunnerError of the resolution.
+    """
+    found = {}
+
+    def resolve():
+        try:
+            found["targets"] = _targets(config, exclude=())
+        except RunnerError as err:
+            found["error"] = err
+
+    # In a copy of the caller's context: the loader's (__opts__) included.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(resolve,), daemon=True)
+    thread.start()
+
+    def targets():
+        thread.join()
+        if "error" in found:
+            raise found["error"]
+        return found["targets"]
+
+    return targets
+
+
 def _run_forget(targets, lladdr, timeout, test):
     """({target: arp.forget's return}, {target: why}): one job for every target."""
     kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": test}
     return _ask(targets, "arp.forget", kwarg, timeout)
 
 
-def _no_return(answer):
-    """Is this full return Salt's word for a minion that did not answer?"""
-    return isinstance(answer["ret"], str) and answer["ret"].startswith("Minion did not return")
-
-
 def _ask(minions, function, kwarg, timeout):
-    """({minion: its return}, {minion: why not}): one job on ``minions`` (ids)."""
-    answers = _client().cmd(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, full_return=True)
-    done, failed = {}, {}
-    for minion in minions:
-        answer = answers.get(minion)
-        if not isinstance(answer, dict) or "ret" not in answer or answer.get("failed") is True or _no_return(answer):
-            # Salt 3006 and 3007 leave a silent minion out; 3008 returns "Minion did not return".
+    """
+    ({minion: its return}, {minion: why not}): one job on ``minions`` (ids),
+    its returns read off the master's bus as they come, until every minion
+    answered or ``timeout`` seconds passed. Not LocalClient.cmd: its
+    non-blocking reads take 4,096 bytes and then sleep 10 ms, some 4 s per
+    MB of a return (an audit's arp.forget of 50,000 addresses returns 4 MB:
+    18 s after the return came).
+    """
+    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
+    client = _client()
+    try:
+        bus.connect_pub()  # before the publication: no return is missed
+        jid = _new_jid()
+        pub = client.run_job(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, jid=jid)
+        if not pub or pub.get("jid") != jid:
+            return {}, {minion: f"{function} could not be published" for minion in minions}
+        matched = set(pub.get("minions") or ())
+        failed = {minion: f"no accepted minion has the id {minion!r}: not asked" for minion in minions if minion not in matched}
+        waiting, done, deadline = set(minions) & matched, {}, time.monotonic() + timeout
+        prefix = f"salt/job/{jid}/ret/"
+        while waiting and time.monotonic() < deadline:
+            event = bus.get_event(wait=min(1.0, max(0.01, deadline - time.monotonic())), tag=prefix, full=True)
+            minion = event["tag"][len(prefix) :] if event else None
+            if minion not in waiting:
+                continue
+            waiting.discard(minion)
+            data = event["data"]
+            if data.get("retcode", 0) or not isinstance(data.get("return"), dict):
+                failed[minion] = f"{function} failed: {data.get('return')}"
+            else:
+                done[minion] = data["return"]
+        for minion in waiting:
             failed[minion] = f"did not answer {function} within {timeout:g} s"
-        elif answer.get("retcode", 0) or not isinstance(answer["ret"], dict):
-            failed[minion] = f"{function} failed: {answer['ret']}"
-        else:
-            done[minion] = answer["ret"]
-    return done, failed
+        return done, failed
+    finally:
+        client.destroy()
+        bus.destroy()
+
+
+def _new_jid():
+    """A job id for a publication of this process: unique (the pid's suffix, as with the master's unique_jid)."""
+    with _jid_lock:
+        return salt.utils.jid.gen_jid({**__opts__, "unique_jid": True})
 
 
 def merged(answer, more):

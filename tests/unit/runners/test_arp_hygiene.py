@@ -51,14 +51,6 @@ def test_a_bad_master_configuration_is_refused_with_its_key(runner, configured, 
         runner._config(None, None, None)
 
 
-def test_salt_3008s_word_for_a_minion_that_did_not_answer_is_no_answer(runner):
-    # Salt 3006 and 3007 leave a silent minion out of cmd()'s full return; 3008 returns this.
-    silent = {"ret": "Minion did not return. [No response]\nThe minions may not have all finished", "retcode": 1}
-    assert runner._no_return(silent)
-    assert not runner._no_return({"ret": {"192.0.2.20": "02:00:00:00:20:02"}, "retcode": 0})
-    assert not runner._no_return({"ret": "arp.addresses is not available", "retcode": 1})
-
-
 def test_a_targets_answers_to_several_forwards_are_one_answer(runner):
     first = {"deleted": {"eth0": {"192.0.2.20": "02:00:00:0a:00:01"}}, "kept": {}, "not_cached": ["192.0.2.30"]}
     second = {
