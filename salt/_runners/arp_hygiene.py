@@ -504,9 +504,7 @@ class _Publisher:
                     return
                 jid, minions, kwarg, timeout = job
                 try:
-                    pub = client.run_job(
-                        minions, self.function, kwarg=kwarg, tgt_type="list", timeout=timeout, jid=jid
-                    )
+                    pub = client.run_job(minions, self.function, kwarg=kwarg, tgt_type="list", timeout=timeout, jid=jid)
                 except Exception as err:  # pylint: disable=broad-except
                     log.error("arp_hygiene.forget: %s could not be published: %s", self.function, err)
                     pub = None
@@ -556,11 +554,14 @@ def _batched(minions, key, config, test):
 
 
 def _addresses(tgt, tgt_type, timeout):
-    """({minion: {address: mac}}, {minion: why}) from the minions that ``tgt`` names."""
-    expected = _matching(tgt, tgt_type)
-    if not expected:
+    """
+    ({minion: {address: mac}}, {minion: why}) from the minions that ``tgt``
+    names: published to ``tgt`` itself, the master resolving it once (a
+    list of ids costs Salt 3008 some 0.4 ms an id, a glob a fifteenth of it).
+    """
+    claims, failed = _ask(tgt, "arp.addresses", {"settings": ADDRESS_SETTINGS}, timeout, tgt_type)
+    if not claims and not failed:
         raise RunnerError(f"no accepted minion matches {tgt!r} ({tgt_type}): nothing to ask, nothing changed")
-    claims, failed = _ask(expected, "arp.addresses", {"settings": ADDRESS_SETTINGS}, timeout)
     if tgt_type == "list" and not claims:
         raise RunnerError("; ".join(f"{minion} {why}" for minion, why in failed.items()) + ": nothing changed")
     return claims, failed
@@ -625,11 +626,12 @@ def _run_forget(targets, lladdr, timeout, test):
     return _ask(targets, "arp.forget", kwarg, timeout)
 
 
-def _ask(minions, function, kwarg, timeout):
+def _ask(tgt, function, kwarg, timeout, tgt_type="list"):
     """
-    ({minion: its return}, {minion: why not}): one job on ``minions`` (ids),
-    its returns read off the master's bus as they come, until every minion
-    answered or ``timeout`` seconds passed. Not LocalClient.cmd: its
+    ({minion: its return}, {minion: why not}): one job on the minions that
+    ``tgt`` matches (with ``tgt_type`` list, ids: those without a key are
+    "not asked"), its returns read off the master's bus as they come, until
+    every minion answered or ``timeout`` seconds passed. Not LocalClient.cmd: its
     non-blocking reads take 4,096 bytes and then sleep 10 ms, some 4 s per
     MB of a return (an audit's arp.forget of 50,000 addresses returns 4 MB:
     18 s after the return came).
@@ -639,12 +641,14 @@ def _ask(minions, function, kwarg, timeout):
     try:
         bus.connect_pub()  # before the publication: no return is missed
         jid = _new_jid()
-        pub = client.run_job(minions, function, kwarg=kwarg, tgt_type="list", timeout=timeout, jid=jid)
+        pub = client.run_job(tgt, function, kwarg=kwarg, tgt_type=tgt_type, timeout=timeout, jid=jid)
         if not pub or pub.get("jid") != jid:
-            return {}, {minion: f"{function} could not be published" for minion in minions}
-        matched = set(pub.get("minions") or ())
-        failed = {minion: f"no accepted minion has the id {minion!r}: not asked" for minion in minions if minion not in matched}
-        waiting, done, deadline = set(minions) & matched, {}, time.monotonic() + timeout
+            raise RunnerError(f"{function} could not be published to {tgt!r} ({tgt_type}): nothing changed")
+        waiting, done, deadline = set(pub.get("minions") or ()), {}, time.monotonic() + timeout
+        asked = (tgt.split(",") if isinstance(tgt, str) else tgt) if tgt_type == "list" else ()
+        failed = {
+            minion: f"no accepted minion has the id {minion!r}: not asked" for minion in asked if minion not in waiting
+        }
         prefix = f"salt/job/{jid}/ret/"
         while waiting and time.monotonic() < deadline:
             event = bus.get_event(wait=min(1.0, max(0.01, deadline - time.monotonic())), tag=prefix, full=True)
