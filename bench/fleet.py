@@ -2,9 +2,10 @@
 The heal at scale, the reactor's heal time and the audit, for the Scale and
 Performance pages.
 
-    ./run bench fleet [--restarts N] [--storms-only] [--sizes 10,100,1000]
+    ./run bench fleet [--restarts N] [--storms-only | --audit-only] [--sizes 10,100,1000]
                       [--patterns "at once,spread,random"] [--silent 0,0.01,0.1]
                       [--databases 1,5,20] [--real-workers 10]
+                      [--audits 1000x1,1000x10,5000x1,5000x10]
 
 Storms (tests/integration/test_fleet.py, a real master running the drop-in
 that arp_hygiene.master writes with the engine, real database minions on
@@ -24,7 +25,15 @@ database's entry for the worker's address no longer holding the dead MAC.
 Beside it, what a cron schedule of interval_minutes leaves: the black hole
 lasts until the next run, interval / 2 on average and the interval at worst.
 
-The audit at scale: one database table of 10,000 entries (a lab namespace),
+Audits (the same test's, -k audit): salt-run arp_hygiene.audit through the
+real master and one database minion over MINIONS synthetic workers of
+ADDRESSES each (the table holds every address, 1 in 100 on a dead MAC):
+seconds in all and per step (to the question's publication, to the last
+answer, to the forward, the database's forget, to the runner's return), the
+bytes of the forward's publication and of the database's return as the bus
+carried them, against max_event_size.
+
+The audit of one table (audit_table): one database table of 10,000 entries (a lab namespace),
 checked against 1,000 minions' synthetic claims of 10 addresses each (1 in
 100 with another MAC than the table's, 10 addresses claimed twice): the
 runner's merge of the claims and the minion's arp.forget in test mode, in a
@@ -134,7 +143,43 @@ def storms_chart(found, path):
     fig.savefig(path, dpi=110)
 
 
-def audit_scale():
+def audit_spec(text):
+    """An --audits item, MINIONSxADDRESSES ("5000x10"), as test_fleet's audit spec."""
+    minions, addresses_each = (int(part) for part in text.split("x"))
+    return {"minions": minions, "addresses_each": addresses_each}
+
+
+def audits(specs, real_workers):
+    """The figures of each audit of ``specs`` (test_fleet's: minions x addresses each), one database minion."""
+    biggest = max(spec["minions"] * spec["addresses_each"] for spec in specs)
+    with tempfile.NamedTemporaryFile(prefix="arp-hygiene-audits-", suffix=".json") as out, RaisedGcThresh(2 * biggest):
+        env = dict(
+            os.environ,
+            ARP_HYGIENE_FLEET_STORMS="[]",
+            ARP_HYGIENE_FLEET_AUDITS=json.dumps(specs),
+            ARP_HYGIENE_FLEET_DATABASES="1",
+            ARP_HYGIENE_FLEET_REAL_WORKERS=str(real_workers),
+            ARP_HYGIENE_FLEET_RESULTS=out.name,
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS, "-k", "audit"],
+            env=env,
+            cwd=os.path.dirname(HERE),
+            capture_output=True,
+            text=True,
+        )
+        with open(out.name, encoding="utf-8") as results:
+            text = results.read()
+    figures = json.loads(text).get("audit", []) if text else []
+    if len(figures) < len(specs):
+        sys.exit("bench: the audits failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
+    if done.returncode != 0:
+        failed = [line for line in done.stdout.splitlines() if line.startswith("E ")][:3]
+        print("bench: an audit failed the test's assertions:\n" + "\n".join(failed), file=sys.stderr)
+    return figures
+
+
+def audit_table():
     with lab.tables_to_ourselves(), RaisedGcThresh(2 * AUDIT_ENTRIES), lab.Lab() as netlab:
         ns = build(netlab, AUDIT_ENTRIES)
         result = subprocess.run(
@@ -182,6 +227,9 @@ def main():
     parser.add_argument("--silent", default="0,0.01,0.1", help="shares of the workers that never answer")
     parser.add_argument("--databases", default="1,5,20", help="database minions (one test run each)")
     parser.add_argument("--real-workers", type=int, default=10, help="real worker minions restarted in each storm")
+    parser.add_argument(
+        "--audits", default="1000x1,1000x10,5000x1,5000x10", help="audits: synthetic minions x addresses each"
+    )
     args = parser.parse_args()
     before = {}
     if args.audit_only or args.storms_only:
@@ -201,7 +249,11 @@ def main():
             for storm in storms(int(databases), args.real_workers, specs)
         ]
     times = before["heal"]["seconds"] if before else heal_times(args.restarts)
-    audit = before["audit"] if args.storms_only else audit_scale()
+    if args.storms_only:
+        audit, table = before["audit"], before["audit_table"]
+    else:
+        specs = [audit_spec(each) for each in args.audits.split(",")]
+        audit, table = audits(specs, args.real_workers), audit_table()
     report = {
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
         # The command line that ran the storms (an --audit-only run keeps it).
@@ -217,6 +269,7 @@ def main():
             "cron": {f"{m} min": {"mean": m * 30, "worst": m * 60} for m in CRON_MINUTES},
         },
         "audit": audit,
+        "audit_table": table,
     }
     with open(os.path.join(HERE, "fleet.json"), "w", encoding="utf-8") as out:
         json.dump(report, out, indent=1)
@@ -236,12 +289,19 @@ def main():
         f"heal time over {heal['restarts']} worker restarts: p50 {heal['p50']:.2f} s, p95 {heal['p95']:.2f} s "
         f"(min {min(times):.2f}, max {max(times):.2f}); cron every 5 min: 150 s mean, 300 s worst"
     )
+    for each in audit:
+        print(
+            f"audit over {each['minions']:,} minions x {each['addresses_each']} addresses: {each['seconds']:.2f} s "
+            f"(steps {each['steps_s']}); forward {each['publish_bytes']:,} bytes, the database's return "
+            f"{each['return_bytes']:,} bytes (max_event_size {each['max_event_size']:,}; trimmed: "
+            f"{each['publish_trimmed'] or each['return_trimmed']}); failed {each['failed']}"
+        )
     print(
-        f"audit: a table of {audit['table']:,} entries ({audit['matched']:,} for claimed addresses) "
-        f"against {audit['minions']:,} minions' {audit['addresses']:,} addresses: "
-        f"{audit['seconds']:.2f} s (merge {audit['merge_seconds']:.3f} s, forget {audit['forget_seconds']:.2f} s), "
-        f"{audit['wrong']} wrong entries found, {audit['conflicts']} conflicts; fix: {audit['fixed']} deleted in "
-        f"{audit['fix_seconds']:.2f} s; peak RSS {audit['rss_mb']:.0f} MB"
+        f"audit of one table of {table['table']:,} entries ({table['matched']:,} for claimed addresses) "
+        f"against {table['minions']:,} minions' {table['addresses']:,} addresses: "
+        f"{table['seconds']:.2f} s (merge {table['merge_seconds']:.3f} s, forget {table['forget_seconds']:.2f} s), "
+        f"{table['wrong']} wrong entries found, {table['conflicts']} conflicts; fix: {table['fixed']} deleted in "
+        f"{table['fix_seconds']:.2f} s; peak RSS {table['rss_mb']:.0f} MB"
     )
     print("Wrote bench/fleet.json, bench/heal.png and bench/storms.png")
 

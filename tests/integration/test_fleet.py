@@ -9,9 +9,11 @@ the test fires on the master's bus.
 
 In ./run test: one storm of 100 starts at once, 1% silent, one database and
 two real workers: every answering worker healed in every table, every start
-reacted to, the silent one named, a few jobs for the hundred. ./run bench
-fleet runs the storms of bench/fleet.py through the same test
-(ARP_HYGIENE_FLEET_*), with the tables to itself."""
+reacted to, the silent one named, a few jobs for the hundred; and the audit
+(arp_hygiene.audit) over 100 synthetic workers of 2 addresses each, which
+names exactly the planted wrong entries. ./run bench fleet runs the storms
+and audits of bench/fleet.py through the same tests (ARP_HYGIENE_FLEET_*),
+with the tables to itself."""
 
 import contextlib
 import json
@@ -24,6 +26,8 @@ import time
 import psutil
 import pytest
 import salt.client
+import salt.payload
+import salt.runner
 import salt.utils.event
 import yaml
 
@@ -34,6 +38,8 @@ DATABASES = int(os.environ.get("ARP_HYGIENE_FLEET_DATABASES", "1"))
 REAL_WORKERS = int(os.environ.get("ARP_HYGIENE_FLEET_REAL_WORKERS", "2"))
 SMOKE = [{"starts": 100, "spread_s": 0, "pattern": "at once", "silent": 0.01}]
 STORMS = json.loads(os.environ.get("ARP_HYGIENE_FLEET_STORMS") or json.dumps(SMOKE))
+AUDIT_SMOKE = [{"minions": 100, "addresses_each": 2}]
+AUDITS = json.loads(os.environ.get("ARP_HYGIENE_FLEET_AUDITS") or json.dumps(AUDIT_SMOKE))
 RESULTS = os.environ.get("ARP_HYGIENE_FLEET_RESULTS")  # bench/fleet.py reads the storms' figures from here
 # The real workers' numbers (tests/support/fleet.py's addresses and MACs), above any synthetic worker's.
 REAL = 100000
@@ -135,7 +141,7 @@ def synthetic(master, databases, real_workers, tmp_path_factory):
         delays = [when - published[jid] for when, jid, minion in workers.returned if jid in published]
         assert len(delays) == CALIBRATION_ROUNDS * len(ids), (workers.published, workers.returned)
         workers.delay = statistics.median(delays)
-        workers.enrol(range(max(storm["starts"] for storm in STORMS)))
+        workers.enrol(range(max((storm["starts"] for storm in STORMS), default=0)))
         yield workers
     finally:
         workers.close()
@@ -337,3 +343,104 @@ def test_a_storm_of_starts_heals_every_answering_worker_in_a_few_jobs_and_names_
             # Each forward carries the answers that came meanwhile: a few jobs, not one a start
             # (a real worker's start, which comes when its minion is up, may be served alone).
             assert figures["jobs"] <= spec["starts"] // 5 + 2 * REAL_WORKERS, figures
+
+
+class Audit:
+    """
+    One audit (``salt-run arp_hygiene.audit minions='fleet-w*'``, the
+    runner in this process): ``minions`` synthetic workers of
+    ``addresses_each`` addresses each (the only synthetic keys then), every
+    database table holding each address, 1 in 100 on a dead MAC. Figures:
+    the steps' times (from the bus: the question's publication, the last
+    answer, the forward's publication, the database's return), and the
+    bytes each job carried on the bus against the master's max_event_size.
+    """
+
+    def __init__(self, spec, tables, master, synthetic):
+        self.spec, self.tables, self.master, self.synthetic = spec, tables, master, synthetic
+
+    def run(self):
+        minions, each = self.spec["minions"], self.spec["addresses_each"]
+        numbers = list(range(minions))
+        self.synthetic.enrol(numbers, each=each, only=True)
+        claims = {fleet.worker_id(n): fleet.audit_claims(n, each) for n in numbers}
+        self.wrong = {
+            a for n, owned in enumerate(claims.values()) for k, a in enumerate(owned) if (n * each + k) % 100 == 0
+        }
+        lines = [
+            f"neigh replace {address} dev a0 lladdr {fleet.dead_mac(0) if address in self.wrong else mac} nud reachable"
+            for owned in claims.values()
+            for address, mac in owned.items()
+        ]
+        for ns in self.tables:
+            ns.batch(["neigh flush dev a0", *lines])
+        runner = salt.runner.RunnerClient(self.master.config.copy())
+        try:
+            begun = time.time()
+            self.ret = runner.cmd("arp_hygiene.audit", kwarg={"minions": "fleet-w*"}, print_event=False)
+            self.seconds = time.time() - begun
+        finally:
+            runner.destroy()
+        time.sleep(1)  # the last events, written down
+        return self.figures(begun)
+
+    def figures(self, begun):
+        synthetic = self.synthetic
+        synthetic.load()
+        jobs = {fun: (when, jid) for when, jid, fun, *_ in synthetic.published if when >= begun}
+        asked, question = jobs["arp.addresses"]
+        forwarded, forward = jobs["arp.forget"]
+        answers = [synthetic.answered[m] for m in synthetic.answering if synthetic.answered.get(m, 0) >= begun]
+        returns = [when for when, jid, _ in synthetic.returned if jid == forward]
+        sizes = synthetic.sizes
+        return {
+            "minions": self.spec["minions"],
+            "addresses_each": self.spec["addresses_each"],
+            "seconds": round(self.seconds, 2),
+            "steps_s": {
+                "to_question": round(asked - begun, 3),
+                "to_last_answer": round(max(answers) - asked, 3),
+                "to_forward": round(forwarded - max(answers), 3),
+                "forget": round(max(returns) - forwarded, 3),
+                "to_runner_return": round(begun + self.seconds - max(returns), 3),
+            },
+            "publish_bytes": sizes[forward]["new"][0],
+            "publish_trimmed": sizes[forward]["new"][1],
+            "question_bytes": sizes[question]["new"][0],
+            "answers_bytes": sum(len(salt.payload.dumps(owned)) for owned in synthetic.answering.values()),
+            "return_bytes": max(size for what, (size, _) in sizes[forward].items() if what != "new"),
+            "return_trimmed": any(trimmed for what, (_, trimmed) in sizes[forward].items() if what != "new"),
+            "max_event_size": self.master.config.get("max_event_size"),
+            "checked": self.ret.get("checked"),
+            "failed": self.ret.get("failed"),
+        }
+
+
+def test_the_audit_over_the_synthetic_fleet_names_exactly_the_planted_wrong_entries(
+    tables, master, databases, synthetic
+):
+    results = []
+    for spec in sorted(AUDITS, key=lambda spec: spec["minions"]):
+        audit = Audit(spec, tables[0], master, synthetic)
+        figures = audit.run()
+        print(json.dumps(figures))
+        results.append(figures)
+        if RESULTS:
+            with open(RESULTS, encoding="utf-8") as found:
+                before = json.load(found) if os.path.getsize(RESULTS) else {}
+            with open(RESULTS, "w", encoding="utf-8") as out:
+                json.dump({**before, "audit": results}, out, indent=1)
+        ret = audit.ret
+        assert ret["failed"] == {} and ret["unheard"] == {} and ret["conflicts"] == {}, figures
+        assert ret["checked"] == {
+            "owners": spec["minions"],
+            "addresses": spec["minions"] * spec["addresses_each"],
+            "targets": len(databases),
+        }, figures
+        found = {
+            address
+            for tables_wrong in ret["wrong"].values()
+            for entries in tables_wrong.values()
+            for address in entries
+        }
+        assert set(ret["wrong"]) == {db.id for db in databases} and found == audit.wrong, figures

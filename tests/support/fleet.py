@@ -31,6 +31,7 @@ import threading
 import time
 
 import salt.cache
+import salt.payload
 import salt.utils.event
 
 from tests.support import REPO
@@ -47,6 +48,16 @@ def worker_id(number):
 
 def worker_address(number):
     return str(ipaddress.IPv4Address(FIRST + number))
+
+
+# The audit's addresses (audit_claims): above every storm worker's, below the real workers'.
+AUDIT_FIRST = int(ipaddress.IPv4Address("198.18.32.0"))
+
+
+def audit_claims(number, each):
+    """Worker ``number``'s ``each`` addresses in an audit, all on its MAC."""
+    first = AUDIT_FIRST + number * each
+    return {str(ipaddress.IPv4Address(first + k)): worker_mac(number) for k in range(each)}
 
 
 def worker_mac(number):
@@ -252,7 +263,7 @@ class Synthetic:
         fired}, ``runs`` [(stamp, tag, data)] of the runner's events
         (salt/run/) and the engine's (arp_hygiene/).
         """
-        found = {"published": [], "returned": [], "started": {}, "answered": {}, "runs": []}
+        found = {"published": [], "returned": [], "started": {}, "answered": {}, "runs": [], "sizes": {}}
         with open(self.records, encoding="utf-8") as lines:
             for line in lines:
                 if not line.endswith("\n"):
@@ -262,14 +273,29 @@ class Synthetic:
                     found[kind][record[0]] = record[1]
                 elif kind == "ready":
                     found["ready"] = True
+                elif kind == "size":
+                    jid, what, size, trimmed = record
+                    found["sizes"].setdefault(jid, {})[what] = (size, trimmed)
                 else:
                     found[kind].append(tuple(record))
         self.__dict__.update(found)
         return found
 
-    def enrol(self, numbers, silent=()):
+    def enrol(self, numbers, silent=(), each=None, only=False):
+        """
+        Accept the keys of workers ``numbers`` and cache their grains; each
+        answers with its storm address, or with ``each`` audit addresses
+        (audit_claims); ``silent`` ones never answer. ``only``: the other
+        synthetic workers' keys are deleted.
+        """
         cache = salt.cache.factory(self.config)
         accepted = os.path.join(self.config["pki_dir"], "minions")
+        if only:
+            keep = {worker_id(number) for number in numbers}
+            for minion in (set(self.answering) | self.silent) - keep:
+                os.remove(os.path.join(accepted, minion))
+                self.answering.pop(minion, None)
+                self.silent.discard(minion)
         for number in numbers:
             minion = worker_id(number)
             with open(os.path.join(accepted, minion), "w", encoding="utf-8") as key:
@@ -283,7 +309,9 @@ class Synthetic:
                 self.answering.pop(minion, None)
             else:
                 self.silent.discard(minion)
-                self.answering[minion] = number
+                self.answering[minion] = (
+                    audit_claims(number, each) if each else {worker_address(number): worker_mac(number)}
+                )
         self._tell()
 
     def start(self, number):
@@ -334,8 +362,10 @@ def respond(config_file, control, records):
                 write("runs", stamp(data), tag, data)
             elif tag.startswith("salt/job/") and "/ret/" in tag and data.get("id") not in answering:
                 write("returned", stamp(data), data.get("jid"), data.get("id"))
+                write("size", data.get("jid"), data.get("id"), *measured(data))
             elif tag.startswith("salt/job/") and tag.endswith("/new"):
                 write("published", stamp(data), data.get("jid"), data.get("fun"), data.get("minions"), data.get("arg"))
+                write("size", data.get("jid"), "new", *measured(data))
                 if data.get("fun") == "arp.addresses":
                     when = time.monotonic() + delay
                     for minion in data.get("minions") or ():
@@ -344,14 +374,13 @@ def respond(config_file, control, records):
             now = time.monotonic()
             while due and due[0][0] <= now:
                 _, jid, minion = heapq.heappop(due)
-                number = answering[minion]
                 ret = {
                     "cmd": "_return",
                     "id": minion,
                     "jid": jid,
                     "fun": "arp.addresses",
                     "fun_args": [{"settings": "arp_hygiene:announce"}],
-                    "return": {worker_address(number): worker_mac(number)},
+                    "return": answering[minion],
                     "retcode": 0,
                     "success": True,
                 }
@@ -363,6 +392,12 @@ def respond(config_file, control, records):
         out.close()
         bus.destroy()
         sender.destroy()
+
+
+def measured(data):
+    """(bytes, trimmed) of an event's data as the bus carried it: its msgpack size, and whether Salt cut it."""
+    packed = salt.payload.dumps(data)
+    return len(packed), b"VALUE_TRIMMED" in packed
 
 
 def store_grains(cache, minion, grains):
