@@ -1,4 +1,4 @@
-"""The Scale page's table is bench/fleet.json's storms (docs/guide/scale.md), row by row."""
+"""The Scale page's tables are bench/fleet.json's storms and audits (docs/guide/scale.md), row by row."""
 
 import json
 import os
@@ -6,10 +6,10 @@ import os
 from tests.support import REPO
 
 
-def rows():
+def rows(marker=" starts"):
     with open(os.path.join(REPO, "docs", "guide", "scale.md"), encoding="utf-8") as page:
-        table = [line for line in page.read().splitlines() if line.startswith("| ") and " starts" in line]
-    return table
+        table = [line for line in page.read().splitlines() if line.startswith("| ") and marker in line]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in table]
 
 
 def test_the_scale_page_shows_each_storm_of_bench_fleet_json_as_it_ran():
@@ -17,8 +17,7 @@ def test_the_scale_page_shows_each_storm_of_bench_fleet_json_as_it_ran():
         found = json.load(results)
     storms, table = found["storms"], rows()
     assert len(table) == len(storms), table
-    for storm, row in zip(storms, table, strict=True):
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
+    for storm, cells in zip(storms, table, strict=True):
         heal = storm["heal_s"]
         assert cells[0].startswith(f"{storm['starts']:,} starts"), (cells, storm["starts"])
         assert cells[1:4] == [f"{heal[key]:.2f} s" for key in ("p50", "p95", "max")], (cells, heal)
@@ -29,3 +28,18 @@ def test_the_scale_page_shows_each_storm_of_bench_fleet_json_as_it_ran():
     # The command line that the page names is the one that wrote the file.
     with open(os.path.join(REPO, "docs", "guide", "scale.md"), encoding="utf-8") as page:
         assert f"`{found['storms_command']}`" in page.read()
+
+
+def test_the_scale_page_shows_each_audit_of_bench_fleet_json_as_it_ran():
+    with open(os.path.join(REPO, "bench", "fleet.json"), encoding="utf-8") as results:
+        audits = json.load(results)["audit"]
+    table = rows(" minions x ")
+    assert len(table) == len(audits), table
+    for audit, cells in zip(audits, table, strict=True):
+        steps = audit["steps_s"]
+        assert cells[0] == f"{audit['minions']:,} minions x {audit['addresses_each']}", (cells, audit)
+        assert cells[1] == f"{audit['seconds']:.1f} s", cells
+        step_names = ("to_question", "to_last_answer", "to_forward", "forget", "to_runner_return")
+        assert cells[2:7] == [f"{steps[key]:.2f} s" for key in step_names], (cells, steps)
+        assert cells[7:9] == [f"{audit['publish_bytes']:,}", f"{audit['return_bytes']:,}"], cells
+        assert audit["failed"] == {}, audit
