@@ -44,7 +44,7 @@ def state_of(ns, ifname):
 
 
 @pytest.mark.once
-def test_a_lab_table_of_40_entries_is_below_gc_thresh1_and_nothing_changes(tables_alone, arp, netlab):
+def test_a_lab_table_of_40_entries_is_judged_against_gc_thresh1_and_nothing_changes(tables_alone, arp, netlab):
     ns = interface(netlab)
     ns.batch([f"neigh replace 203.0.113.{n} dev c0 lladdr 02:00:00:00:71:{n:02x} nud stale" for n in range(10, 50)])
     before = state_of(ns, "c0")
@@ -54,14 +54,23 @@ def test_a_lab_table_of_40_entries_is_below_gc_thresh1_and_nothing_changes(table
     inet = found["inet"]
     assert list(found) == ["inet"] and inet["entries"] == 40
     assert inet["gc_thresh1"] == gc_thresh(1) and inet["gc_thresh3"] == gc_thresh(3)
-    assert 40 <= inet["kernel_entries"] < inet["gc_thresh1"], inet
-    [finding] = [finding for finding in inet["findings"] if finding["finding"] == "below_gc_thresh1"]
-    assert finding["risk"] == (
-        f"The kernel's inet table holds {inet['kernel_entries']} entries, below gc_thresh1 ({gc_thresh(1)}), where "
-        "the kernel never collects STALE entries: a reused address's old MAC can stay until an interval job or the "
-        "reactor removes it."
-    )
-    assert finding["pillar"] == {"arp_hygiene": {"sysctl": {"net.ipv4.neigh.default.gc_thresh1": 0}}}
+    assert inet["kernel_entries"] >= 40, inet
+    findings = {finding["finding"]: finding for finding in inet["findings"]}
+    # The kernel's table is every namespace's: on a quiet host (CI) ours
+    # keep it below gc_thresh1; on a busy one the others' entries lift it
+    # above, and the finding must then be absent (the rule's own unit tests:
+    # tests/unit/modules/test_arp_hygiene_policy.py).
+    if inet["kernel_entries"] >= gc_thresh(1):
+        assert "below_gc_thresh1" not in findings, inet
+    else:
+        assert findings["below_gc_thresh1"]["risk"] == (
+            f"The kernel's inet table holds {inet['kernel_entries']} entries, below gc_thresh1 ({gc_thresh(1)}), "
+            "where the kernel never collects STALE entries: a reused address's old MAC can stay until an interval "
+            "job or the reactor removes it."
+        )
+        assert findings["below_gc_thresh1"]["pillar"] == {
+            "arp_hygiene": {"sysctl": {"net.ipv4.neigh.default.gc_thresh1": 0}}
+        }
     for name in ("table_fulls", "unresolved_discards", "forced_gc_runs"):
         assert 0 <= inet["counters"][name] <= lab.kernel_counter("inet", name), name
     assert state_of(ns, "c0") == before, "diagnose reads only"
@@ -72,9 +81,11 @@ def test_a_table_near_gc_thresh3_is_an_overflow_risk(tables_alone, arp, netlab):
     ns = interface(netlab)
     high = gc_thresh(3)
     # Permanent entries count in the kernel's table but are never collected,
-    # nor do they count towards forced garbage collection (gc_thresh2).
-    # Well past four fifths: the kernel collects other namespaces' stale entries meanwhile.
-    wanted = int(0.85 * high) - lab.kernel_counter("inet", "entries")
+    # nor do they count towards forced garbage collection (gc_thresh2). This
+    # namespace's alone put the table past four fifths: the other namespaces'
+    # entries are not ours to count on (the kernel collects their stale ones
+    # meanwhile: a test that topped them up failed on a busy host).
+    wanted = int(0.85 * high)
     ns.batch(
         [
             f"neigh replace 198.18.{n >> 8}.{n & 255} dev c0 lladdr 02:00:00:00:72:01 nud permanent"
