@@ -38,6 +38,17 @@ def untouchable(entry):
     return None
 
 
+def asked_of_the_segment(entry):
+    """
+    May verify ask the whole segment about ``entry``? Not a routing daemon's
+    (``extern_learn``, ``managed``): the kernel would take another host's
+    answer into it, an entry verify promises never to change (it never
+    takes one into ``permanent`` and ``noarp`` entries). Its cached MAC
+    alone is asked.
+    """
+    return not any(flag in entry["flags"] for flag in OWNED_FLAGS)
+
+
 def flushable_states(names):
     """The NUD state names that a flush may choose from, of ``names`` (every state the kernel has)."""
     return [name for name in names if name not in CONFIGURED_STATES]

@@ -29,6 +29,7 @@ import time
 
 import _arp_hygiene_arguments as arguments
 import _arp_hygiene_netlink as netlink
+import _arp_hygiene_policy as policy
 import pyroute2.netns
 
 ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
@@ -365,15 +366,21 @@ def ask_like_the_kernel(entries, links, netns, timeout, rate, repair, sweep=Fals
     did not answer are then asked of the whole segment, which finds who
     holds the address now; an entry whose MAC answers costs no broadcast.
     With ``sweep``, every entry is asked of the whole segment at once: the
-    only way to hear a second MAC behind a cached one that answers.
-    Returns ``{(ifindex, dst): [MACs]}``, as :func:`collect_answers`.
+    only way to hear a second MAC behind a cached one that answers. A
+    routing daemon's entry is only ever asked of its cached MAC
+    (policy.asked_of_the_segment). Returns ``{(ifindex, dst): [MACs]}``, as
+    :func:`collect_answers`.
     """
+    segment = [entry for entry in entries if policy.asked_of_the_segment(entry)]
     if sweep:
-        return collect_answers(entries, links, netns, timeout, rate, whole_segment=True)
+        alone = [entry for entry in entries if not policy.asked_of_the_segment(entry)]
+        answers = collect_answers(alone, links, netns, timeout, rate, whole_segment=False)
+        answers.update(collect_answers(segment, links, netns, timeout, rate, whole_segment=True))
+        return answers
     answers = collect_answers(entries, links, netns, timeout, rate, whole_segment=False)
     if repair:
         silent = [
-            entry for entry in entries if entry["lladdr"] not in answers.get((entry["ifindex"], entry["dst"]), [])
+            entry for entry in segment if entry["lladdr"] not in answers.get((entry["ifindex"], entry["dst"]), [])
         ]
         answers.update(collect_answers(silent, links, netns, timeout, rate, whole_segment=True))
     return answers

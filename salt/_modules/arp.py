@@ -231,7 +231,9 @@ def verify(
       cached MAC is put back), ``unanswered`` if nobody did (``stale`` and
       ``failed`` entries are deleted). Entries whose MAC answers cost no
       broadcast and are never touched, nor ``permanent``, ``noarp``,
-      ``extern_learn`` and ``managed`` entries. The return also has
+      ``extern_learn`` and ``managed`` entries; the last two (a routing
+      daemon's) are asked of their cached MAC alone, never of the whole
+      segment, whose answer the kernel would take into them. The return also has
       ``replaced`` (``{"old": MAC, "new": MAC}``) and ``deleted``.
     - With ``fix=True`` and ``sweep=True``, every entry is asked of the whole
       segment (a broadcast each): the only way to hear a second MAC claiming

@@ -227,6 +227,38 @@ def test_without_a_sweep_a_cached_mac_that_answers_is_ok_and_nothing_is_broadcas
 
 
 @pytest.mark.once
+@pytest.mark.parametrize("sweep", [False, True], ids=["fix", "fix and sweep"])
+def test_a_routing_daemons_entries_are_asked_of_their_mac_alone_and_never_change(arp, segment, sweep):
+    """The issue's case: the kernel took another host's answer into an extern_learn entry, flag kept."""
+    segment, db, _ = segment
+    # The worker owns WORKER_IP and WORKER_IP6 with NEW_MAC and answers; the entries hold the silent OLD_MAC.
+    cache(db, WORKER_IP, OLD_MAC, "reachable", "extern_learn")
+    cache(db, WORKER_IP6, OLD_MAC, "reachable")
+    db.ip(
+        "neigh", "change", WORKER_IP6, "dev", "eth0", "managed"
+    )  # with a MAC: set after it (ip drops one given with it)
+    held = {
+        (e["dst"], e["lladdr"], "extern_learn" in e or "managed" in e)
+        for e in (segment.neighbour(db, WORKER_IP), segment.neighbour(db, WORKER_IP6))
+    }
+    assert held == {(WORKER_IP, OLD_MAC, True), (WORKER_IP6, OLD_MAC, True)}, held
+    wire = segment.sent_by(db, seconds=2.5)
+
+    result = arp.verify(family="all", netns=db.name, fix=True, sweep=sweep, timeout=0.5)
+
+    assert result["unanswered"] == {"eth0": {WORKER_IP: OLD_MAC, WORKER_IP6: OLD_MAC}}, result
+    assert result["mismatch"] == {} and result["replaced"] == {} and result["deleted"] == {}, result
+    asked = questions(wire.frames(), {WORKER_IP, WORKER_IP6})
+    assert asked and {frame[0:6].hex(":") for frame in asked} == {OLD_MAC}, "only the cached MAC is asked"
+    time.sleep(1)  # any answer the kernel would take, taken
+    after = {
+        (e["dst"], e["lladdr"], "extern_learn" in e or "managed" in e)
+        for e in (segment.neighbour(db, WORKER_IP), segment.neighbour(db, WORKER_IP6))
+    }
+    assert after == held, after
+
+
+@pytest.mark.once
 def test_a_thousand_correct_entries_cost_no_broadcast_and_a_wrong_one_is_healed_in_the_same_run(
     tables_alone, arp, segment
 ):

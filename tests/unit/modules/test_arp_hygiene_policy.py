@@ -292,3 +292,18 @@ def test_fail_on_names_findings_as_the_formula_and_the_state_ask():
     assert policy.settings_problem({"fail_on": ["table_full", "slow_reprobe"]}) is None
     for bad in (["table_fulls"], "table_full", [1], None):
         assert policy.settings_problem({"fail_on": bad}) == ("fail_on", "a list of " + ", ".join(policy.FINDINGS))
+
+
+@pytest.mark.parametrize(
+    ("state", "flags", "asked"),
+    [
+        ("reachable", [], True),
+        ("stale", ["router"], True),
+        ("permanent", [], True),  # the kernel never takes an answer into it
+        ("noarp", [], True),
+        ("reachable", ["extern_learn"], False),  # it would: a routing daemon's entry
+        ("stale", ["managed"], False),
+    ],
+)
+def test_only_a_routing_daemons_entries_are_never_asked_of_the_whole_segment(state, flags, asked):
+    assert policy.asked_of_the_segment({"state": state, "flags": flags}) is asked
