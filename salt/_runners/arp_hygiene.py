@@ -53,8 +53,11 @@ FORGET_SETTINGS = "arp_hygiene:flush"
 # A heal reads the returns that have come for up to FORWARD_WAIT seconds at
 # a time, and sends the answers on as soon as no forward of its own is on
 # its way (or the last one went FORWARD_HOLD seconds ago, a silent target's
-# forward holding no later one).
-FORWARD_WAIT, FORWARD_HOLD = 0.02, 1.0
+# forward holding no later one) and, while other minions' answers are still
+# to come, the first of them has waited FORWARD_GATHER seconds (answers that
+# come close together go in one forward: a burst costs the targets a few
+# jobs, not one an answer).
+FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.25
 TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "range", "compound")
 
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
@@ -294,6 +297,7 @@ class _Heal:
         self.claims = {}  # {minion: {address: mac}}
         self.claimed = {}  # {address: {minion: mac}}
         self.pending = {}  # {address: mac}: answered, not yet forwarded
+        self.pending_since = None  # when the first of them came
         self.claimants = set()  # the minions whose addresses are pending
         self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline"}}
         self.answers = {}  # {target: its arp.forget answers, merged}
@@ -334,7 +338,7 @@ class _Heal:
                 self._publish(self.asking, minions, {"settings": ADDRESS_SETTINGS})
             self._receive(FORWARD_WAIT)
             self._expire()
-            if self.pending and not self.forwarding.busy and not self._forwarding():
+            if self.pending and not self.forwarding.busy and not self._forwarding() and self._gathered():
                 self._forward()
 
     def close(self):
@@ -433,6 +437,8 @@ class _Heal:
             claimants = self.claimed.setdefault(address, {})
             claimants[minion] = mac
             if len(claimants) == 1:
+                if not self.pending:
+                    self.pending_since = time.monotonic()
                 self.pending[address] = mac
                 self.claimants.add(minion)
             else:  # a conflict: never acted on (but a forward already on its way)
@@ -450,6 +456,12 @@ class _Heal:
 
     def _close(self, jid):
         del self.open[jid]
+
+    def _gathered(self):
+        """Is no other answer to come (asked, not answered, not expired), or has the first waited FORWARD_GATHER s?"""
+        coming = self.to_ask or self.asking.busy
+        coming = coming or any(job["function"] == "arp.addresses" and job["waiting"] for job in self.open.values())
+        return not coming or time.monotonic() - self.pending_since >= FORWARD_GATHER
 
     def _forwarding(self):
         """Is a forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
