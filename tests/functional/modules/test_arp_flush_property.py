@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import lab
-from tests.support.tables import LEARNED, keys, matches, snapshot
+from tests.support.tables import LEARNED, keys, matches, snapshot, without_collected
 
 # The flush's invariant on the kernel's tables: the same on every Salt.
 pytestmark = pytest.mark.once
@@ -57,8 +57,9 @@ def test_flush_removes_exactly_the_matching_entries(arp, can_make_namespaces, en
     with lab.Lab() as made:
         ns = lab.table(made)
         lab.add_entries(ns, entries)
+        made = {(e["dst"], e["ifname"]): (e["lladdr"], e["state"], ()) for e in entries}
         before = snapshot(ns)
-        assert set(before) == {(e["dst"], e["ifname"]) for e in entries}
+        assert set(before) == set(without_collected(made, before))
 
         result = arp.flush_stale(
             interface=selection["interfaces"],
@@ -70,5 +71,8 @@ def test_flush_removes_exactly_the_matching_entries(arp, can_make_namespaces, en
         )
 
         gone = {key for key, value in before.items() if matches(key, value, **selection)}
-        assert keys(result["deleted"]) == gone
-        assert snapshot(ns) == {key: value for key, value in before.items() if key not in gone}
+        after = snapshot(ns)
+        # FAILED entries the kernel's garbage collection took meanwhile (a busy host's): gone, not by the flush.
+        taken = set(before) - set(without_collected(before, after)) - keys(result["deleted"])
+        assert keys(result["deleted"]) == gone - taken
+        assert after == {key: value for key, value in before.items() if key not in gone | taken}
