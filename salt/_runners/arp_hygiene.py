@@ -57,7 +57,7 @@ FORGET_SETTINGS = "arp_hygiene:flush"
 # to come, the first of them has waited FORWARD_GATHER seconds (answers that
 # come close together go in one forward: a burst costs the targets a few
 # jobs, not one an answer).
-FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.25
+FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.5
 TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "range", "compound")
 
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
