@@ -275,6 +275,23 @@ class StartEvents:
                 left -= set(data["return"].get("addresses", {}))
         assert not left, f"the reactor did not serve {sorted(left)} within {timeout} s"
 
+    def heals(self, minion_ids, timeout=30):
+        """
+        The jobs of each reactor heal that served ``minion_ids`` (the
+        runner's return events), as ``[{"served": n, "jobs": {...}}]``.
+        """
+        left, heals, end = set(minion_ids), [], time.monotonic() + timeout
+        while left and time.monotonic() < end:
+            event = self.bus.get_event(wait=1, tag="salt/run/", full=True)
+            data = event["data"] if event else {}
+            answer = data.get("return")
+            if data.get("fun") == "runner.arp_hygiene.forget" and isinstance(answer, dict) and "jobs" in answer:
+                served = left & set(answer.get("addresses", {}))
+                if served:
+                    left -= served
+                    heals.append({"served": len(served), "jobs": answer["jobs"]})
+        return heals
+
     def heal_ended(self, minion_id, timeout=60):
         """The runner's return event of the reactor's heal that asked ``minion_id`` (the call that served it)."""
         end = time.monotonic() + timeout
@@ -497,7 +514,7 @@ def test_the_audit_names_exactly_the_wrong_entry_and_the_conflict_and_fixes_only
 
 
 def test_a_burst_of_starts_heals_every_worker_in_few_jobs_and_the_master_stays_responsive(
-    fabric, master, worker_minion, db_minion, salt_run
+    fabric, master, worker_minion, db_minion, salt_run, bus
 ):
     factories = [worker_minion(f"w{n}", ns) for n, ns in enumerate(fabric.burst, start=1)]
     addresses = [burst_address(n)[0] for n in range(1, BURST + 1)]
@@ -541,28 +558,37 @@ def test_a_burst_of_starts_heals_every_worker_in_few_jobs_and_the_master_stays_r
         assert all_healed(240), {address: entry(fabric, address) for address in addresses}
         assert all(fabric.reach(ns, lab.DB_IP) for ns in fabric.burst)
         started_jobs = forget_jobs(salt_run) - jobs_before
+        started_heals = bus.heals([factory.id for factory in factories])
 
         # Their start events again, fired at one instant on the master's bus.
         plant_all()
         jobs_before = forget_jobs(salt_run)
-        with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=False) as bus:
+        with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=False) as firing:
             for factory in factories:
-                bus.fire_event({"id": factory.id}, f"salt/minion/{factory.id}/start")
+                firing.fire_event({"id": factory.id}, f"salt/minion/{factory.id}/start")
         assert all_healed(), {address: entry(fabric, address) for address in addresses}
         replayed_jobs = forget_jobs(salt_run) - jobs_before
+        heals = bus.heals([factory.id for factory in factories])
     finally:
         stop.set()
         pinger.join()
         with ThreadPoolExecutor(BURST) as pool:
             list(pool.map(lambda factory: factory.terminate(), factories))
-    print(f"burst of {BURST} starts: {started_jobs} arp.forget jobs; replayed at once: {replayed_jobs}; pings {pings}")
+    print(
+        f"burst of {BURST} starts: {started_jobs} arp.forget jobs (heals: {started_heals}); "
+        f"replayed at once: {replayed_jobs} (heals: {heals}); pings {pings}"
+    )
     assert pings and all(ok for ok, _ in pings), f"the master did not answer throughout: {pings}"
     assert started_jobs < BURST, f"{started_jobs} arp.forget jobs for {BURST} starts: the starts were not batched"
-    # The first event's call waits 0.2 s and serves its batch, then those
-    # that came meanwhile: 2 jobs on a quiet machine, up to 4 seen beside
-    # other suites (the reactor renders the events more slowly); unbatched,
-    # one a start.
-    assert 1 <= replayed_jobs <= 4 < BURST, f"{replayed_jobs} arp.forget jobs for {BURST} starts at one instant"
+    # The first event's call waits 0.2 s and asks its batch, then those that
+    # came meanwhile; it forwards the answers that came together, one forward
+    # on its way at a time. 2 forwards on a quiet machine; beside the other
+    # suites the reactor renders the events and the minions answer over
+    # seconds, each forward taking the answers that came during the last
+    # one: up to 5 seen in CI. Unbatched: one a start.
+    assert 1 <= replayed_jobs <= BURST // 2, (
+        f"{replayed_jobs} arp.forget jobs for {BURST} starts at one instant (heals: {heals})"
+    )
 
 
 def forget_jobs(salt_run):
