@@ -32,6 +32,11 @@ RESULT_COUNTS = {
     "flush": ("deleted", "vanished"),
     "verify": ("ok", "mismatch", "conflict", "unanswered", "skipped", "replaced", "deleted"),
 }
+# A sweep (verify with sweep=True, now and then) is a task of its own: the
+# conflicts it alone can find stay in its file until the next sweep, not
+# overwritten by the next plain verify.
+RESULT_COUNTS["sweep"] = RESULT_COUNTS["verify"]
+
 # The kernel's statistics of each family's neighbour table (all namespaces
 # together), one line of hexadecimal counters per CPU under a line of names.
 KERNEL_STATISTICS = {"inet": "/proc/net/stat/arp_cache", "inet6": "/proc/net/stat/ndisc_cache"}
@@ -221,7 +226,7 @@ def metered(directory, job, netns, run):
 
 def write_run(directory, job, netns, began, seconds, success, result):
     """
-    The metrics of one run of ``job`` (``flush`` or ``verify``) that started
+    The metrics of one run of ``job`` (``flush``, ``verify`` or ``sweep``) that started
     at ``began`` (Unix time) and took ``seconds``: written to ``directory``,
     with the table's composition afterwards and the kernel's limit. A file
     that cannot be written is logged, never raised: the run's own outcome

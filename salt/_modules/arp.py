@@ -283,7 +283,8 @@ def verify(
 
     metrics_dir
         As for :py:func:`arp.flush_stale <flush_stale>`, in
-        ``arp_hygiene_verify.prom``, with the entries of each outcome.
+        ``arp_hygiene_verify.prom`` (a sweep's in ``arp_hygiene_sweep.prom``,
+        task ``sweep``), with the entries of each outcome.
     """
     if states is None:
         states = list(policy.VERIFIED_STATES)
@@ -309,7 +310,8 @@ def verify(
                 found.update(netlink.repair(found, asked, netns))
             return found
 
-    return _metered("verify", metrics_dir, netns, test, run)
+    # A sweep's metrics are a task of their own (sweep must be a bool: run() says so otherwise).
+    return _metered("sweep" if sweep is True else "verify", metrics_dir, netns, test, run)
 
 
 def announce(interface=None, family="all", netns=None, wait=0, count=3, interval=1, mode="request", test=None):

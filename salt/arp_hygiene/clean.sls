@@ -1,5 +1,6 @@
 {#- Removes what the formula installed and nothing else: its cron jobs
-    (flush, verify, announce at boot, by their identifiers), its scheduler
+    (flush, verify, sweep, announce at boot and on a cadence, by their
+    identifiers), its scheduler
     jobs (by name), and the files and directories recorded in its records
     (formula:records, each part's written before it writes: report files
     under every path pillar ever gave, the job script, the sysctl file),
@@ -17,7 +18,8 @@
 {%- from tplroot ~ "/written.jinja" import read_records with context %}
 {%- set formula = arp_hygiene['formula'] %}
 {%- set written = read_records(formula['records']) | load_json %}
-{%- set jobs = (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['announce_job']) %}
+{%- set jobs = (arp_hygiene['job'], arp_hygiene['verify_job'], arp_hygiene['sweep_job'], arp_hygiene['announce_job'],
+                arp_hygiene['announce_every_job']) %}
 
 {%- for job in jobs %}
 {{ cron_absent('arp_hygiene-clean-cron-absent-' ~ job, job, '@reboot' if job == arp_hygiene['announce_job'] else none) }}
@@ -50,7 +52,7 @@ arp_hygiene-clean-cmd-run-crontab-remove:
 {%-     endfor %}
 {%-   endif %}
 {%- endif %}
-{%- for job in (arp_hygiene['job'], arp_hygiene['verify_job']) %}
+{%- for job in jobs if job != arp_hygiene['announce_job'] %}
 
 {{ schedule_absent('arp_hygiene-clean-schedule-absent-' ~ job, job) }}
 {%- endfor %}

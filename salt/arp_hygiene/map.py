@@ -135,6 +135,7 @@ def check(settings, name, rule, key, formula, problems):
             and (rule.get("min") is None or value >= rule["min"])
             and (rule.get("max") is None or value <= rule["max"])
             and (rule.get("above") is None or value > rule["above"])
+            and (rule.get("divides") is None or value == 0 or rule["divides"] % value == 0)
         )
         if not good:
             problems.bad(key, value, rule["allowed"])
@@ -247,6 +248,14 @@ def check_values(
             + " are flushed, so verify would have nothing to ask about)",
         )
 
+    # A repeated announcement runs by the formula's method: there must be one.
+    if settings["method"] == "none" and is_integer(announce["every_minutes"]) and announce["every_minutes"] > 0:
+        problems.bad(
+            "announce:every_minutes",
+            announce["every_minutes"],
+            "0 while method is none (the repeated announcement is a cron or scheduler job, as method says)",
+        )
+
     # The reactor or the engine heals at a minion's start, not both (each would heal every start).
     master = settings["master"]
     if master["reactor"] is True and master["engine"] is True:
@@ -257,7 +266,12 @@ def check_values(
     # file the formula writes itself; and each job its own (two jobs writing
     # one file would leave only the later one's).
     own = (formula["job_script"], formula["sysctl_file"], settings["master"]["config_file"])
-    for key, path in (("report_file", settings["report_file"]), ("verify:report_file", verify["report_file"])):
+    reports = (
+        ("report_file", settings["report_file"]),
+        ("verify:report_file", verify["report_file"]),
+        ("verify:sweep_report_file", verify["sweep_report_file"]),
+    )
+    for key, path in reports:
         if not (isinstance(path, str) and path):
             continue
         if path.endswith("/") or path.split("/")[-1] in ("", ".", "..") or is_dir(path):
@@ -266,10 +280,15 @@ def check_values(
             )
         elif path in own or path.startswith(formula["records"] + "/"):
             problems.bad(key, path, f"a file of its own: the formula writes {tojson(path)} itself")
-    if verify["enabled"] is True and verify["report_file"] and verify["report_file"] == settings["report_file"]:
-        problems.bad(
-            "verify:report_file", verify["report_file"], "a file other than report_file: each job writes its own report"
-        )
+    # Each job its own report: the reports of the jobs that run (the sweep runs with verify).
+    running = [(key, path) for key, path in reports if path and (key == "report_file" or verify["enabled"] is True)]
+    for number, (key, path) in enumerate(running):
+        if verify["sweep_hours"] == 0 and key == "verify:sweep_report_file":
+            continue
+        for other, other_path in running[:number]:
+            if path == other_path:
+                problems.bad(key, path, f"a file other than {other}: each job writes its own report")
+                break
 
     # sysctl: keys of the neighbour tables and interfaces only, each a setting
     # the minion's kernel has (its `default` directory lists them: an
@@ -353,6 +372,50 @@ def cron_minute(minion_id, interval, spread):
     return f"{offset}-59/{interval}"
 
 
+def cron_hour(minion_id, hours, spread):
+    """
+    The minute and hour fields of a job every ``hours`` hours (a divisor of
+    24); with ``spread``, at this minion's own minute and hour within the
+    period (from its id, so the same on every highstate).
+    """
+    if not spread:
+        return "0", f"*/{hours}"
+    digest = hashlib.md5(minion_id.encode()).hexdigest()
+    minute, hour = str(int(digest[:8], 16) % 60), int(digest[8:16], 16) % hours
+    return minute, str(hour) if hours == 24 else f"{hour}-23/{hours}"
+
+
+def job_times(minion_id, settings, formula):
+    """
+    When each job runs between highstates: ``{job: {"cron": {"minute",
+    "hour"}, "schedule": {"minutes" or "hours": n, "splay": seconds or
+    None}}}``. The flush and verify every interval_minutes, the sweep every
+    verify:sweep_hours hours, the repeated announcement every
+    announce:every_minutes; with spread, each at this minion's own time
+    within its period (Salt's scheduler: a random splay of up to half of it).
+    """
+    spread = settings["spread"]
+    times = {}
+    for job, minutes in (
+        (formula["jobs"]["flush"], settings["interval_minutes"]),
+        (formula["jobs"]["verify"], settings["interval_minutes"]),
+        (formula["jobs"]["announce_every"], settings["announce"]["every_minutes"]),
+    ):
+        if minutes:
+            times[job] = {
+                "cron": {"minute": cron_minute(minion_id, minutes, spread), "hour": "*"},
+                "schedule": {"minutes": minutes, "splay": minutes * 30 if spread else None},
+            }
+    hours = settings["verify"]["sweep_hours"]
+    if hours:
+        minute, hour = cron_hour(minion_id, hours, spread)
+        times[formula["jobs"]["sweep"]] = {
+            "cron": {"minute": minute, "hour": hour},
+            "schedule": {"hours": hours, "splay": hours * 1800 if spread else None},
+        }
+    return times
+
+
 def job_settings(settings, formula, paths, cached_script=None, metrics_ready=True):
     """
     The arguments of each function the formula runs (kwargs: arp.flush_stale
@@ -414,12 +477,20 @@ def job_settings(settings, formula, paths, cached_script=None, metrics_ready=Tru
             verify["enabled"],
         ),
         (
+            formula["jobs"]["sweep"],
+            "arp.verify",
+            dict(verify_kwargs, fix=True, sweep=True),
+            verify["sweep_report_file"],
+            verify["enabled"] and verify["sweep_hours"] > 0,
+        ),
+        (
             formula["jobs"]["announce"],
             "arp.announce",
             dict(announce_kwargs, wait=announce["boot_wait"]),
             None,
             announce["at_boot"],
         ),
+        (formula["jobs"]["announce_every"], "arp.announce", announce_kwargs, None, announce["every_minutes"] > 0),
     ):
         job_kwargs = dict(job_kwargs, test=False)
         check_kwargs = without_metrics(job_kwargs)
@@ -437,13 +508,17 @@ def job_settings(settings, formula, paths, cached_script=None, metrics_ready=Tru
     written = []
     if settings["method"] == "cron":
         written += [
-            report for report in (settings["report_file"], verify["enabled"] and verify["report_file"]) if report
+            jobs[job]["report_file"]
+            for job in (formula["jobs"]["flush"], formula["jobs"]["verify"], formula["jobs"]["sweep"])
+            if jobs[job]["wanted"] and jobs[job]["report_file"]
         ]
     # The metrics directory, as directories.sls names its state.
     metrics = os.path.normpath(settings["metrics"]["textfile_dir"]) if settings["metrics"]["textfile_dir"] else None
     if metrics and (settings["method"] != "none" or settings["enforce"]):
         written += [
-            f"{metrics}/arp_hygiene_{task}.prom" for task in ("flush", "verify") if task == "flush" or verify["enabled"]
+            f"{metrics}/arp_hygiene_{task}.prom"
+            for task, job in (("flush", "flush"), ("verify", "verify"), ("sweep", "sweep"))
+            if jobs[formula["jobs"][job]]["wanted"] and (task != "sweep" or settings["method"] != "none")
         ]
     directories = []
     for path in written:
@@ -567,6 +642,8 @@ def run():
             "job": formula["jobs"]["flush"],
             "verify_job": formula["jobs"]["verify"],
             "announce_job": formula["jobs"]["announce"],
+            "sweep_job": formula["jobs"]["sweep"],
+            "announce_every_job": formula["jobs"]["announce_every"],
             "sysctl_file": formula["sysctl_file"],
         }
     )
@@ -587,13 +664,11 @@ def run():
     metrics = settings["metrics"]["textfile_dir"]
     metrics_ready = not __opts__["test"] or not metrics or os.path.isdir(metrics)  # noqa: F821
     settings.update(job_settings(settings, formula, paths, cached_script, metrics_ready))
-    interval = settings["interval_minutes"]
     settings.update(
         {
             "job_paths": paths,
             "salt_call": salt_call,
-            "cron_minute": cron_minute(__grains__["id"], interval, settings["spread"]),  # noqa: F821
-            "splay": interval * 30 if settings["spread"] else None,
+            "times": job_times(__grains__["id"], settings, formula),  # noqa: F821
             "module_ready": "arp.flush_stale" in __salt__,  # noqa: F821
             # pip.installed lists every package (a second's work) at each highstate.
             "pyroute2_installed": satisfied(settings["pyroute2"]["pip"])

@@ -11,7 +11,7 @@ had none, not even Salt's header line.
 import os
 
 from tests.support import host, lab
-from tests.support.master import DB, JOB, VERIFY_JOB, changed, converged, highstate, job_lines, run_as_cron
+from tests.support.master import DB, JOB, SWEEP_JOB, VERIFY_JOB, changed, converged, highstate, job_lines, run_as_cron
 from tests.support.tables import snapshot
 
 FAILED = {"dst": "192.0.2.77", "ifname": "a0", "state": "failed"}
@@ -26,7 +26,7 @@ def test_the_first_highstate_on_a_fresh_host_is_predicted_then_quiet_then_clean_
     pillar.set(
         {
             "report_file": None,
-            "verify": {"report_file": None},
+            "verify": {"report_file": None, "sweep_report_file": None},
             "flush": {"netns": ns.name},
             "metrics": {"textfile_dir": str(textfile)},
         }
@@ -39,11 +39,16 @@ def test_the_first_highstate_on_a_fresh_host_is_predicted_then_quiet_then_clean_
     assert made[f"arp_hygiene-directories-file-directory-{textfile}"]
     assert ("192.0.2.77", "a0") not in snapshot(ns), "enforce flushed the failed entry"
     assert sorted(os.listdir(textfile)) == ["arp_hygiene_flush.prom", "arp_hygiene_verify.prom"]
-    for job in (JOB, VERIFY_JOB):
+    for job in (JOB, VERIFY_JOB, SWEEP_JOB):
         line = job_lines(job)[1]
         assert "--report" not in line and f'metrics_dir="{textfile}"' in line, line
         assert run_as_cron(line).returncode == 0
     assert not os.path.exists("/var/log/salt"), "no report asked for, no report directory"
+    assert sorted(os.listdir(textfile)) == [
+        "arp_hygiene_flush.prom",
+        "arp_hygiene_sweep.prom",
+        "arp_hygiene_verify.prom",
+    ]
 
     # Converged: a dry run has nothing pending (nothing to sync or install,
     # nothing to flush, no entry that verify would ask about).

@@ -22,6 +22,7 @@ from tests.support.master import (
     VERIFY_JOB,
     apply_cron,
     changed,
+    cron_hour,
     cron_minute,
     highstate,
     job_lines,
@@ -133,12 +134,14 @@ def crontab_as_on_the_formula_page(netns):
         "conf": words[words.index("--config-dir") + 1],
         "netns": netns,
     }
-    minute, shown = cron_minute(DB, 5), []
+    minute, sweep, shown = cron_minute(DB, 5), " ".join(cron_hour(DB, 24)), []
     for line in lines:
         for key, value in ours.items():
             line = line.replace(value, FORMULA_PAGE_RUN[key])
         if line.startswith(minute + " "):
             line = FORMULA_PAGE_RUN["minute"] + line[len(minute) :]
+        elif line.startswith(sweep + " "):
+            line = FORMULA_PAGE_RUN["sweep"] + line[len(sweep) :]
         shown.append(line)
     return shown
 

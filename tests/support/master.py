@@ -18,7 +18,7 @@ from tests.support import REPO
 DB, WEB = "arp-db", "arp-web"
 # A minion whose Python does not have arp-hygiene: it gets the modules by syncing.
 FRESH = "arp-fresh"
-JOB, VERIFY_JOB = "arp_hygiene-flush", "arp_hygiene-verify"
+JOB, VERIFY_JOB, SWEEP_JOB = "arp_hygiene-flush", "arp_hygiene-verify", "arp_hygiene-sweep"
 TOP = """\
 base:
   'roles:database':
@@ -38,6 +38,7 @@ FORMULA_PAGE_RUN = {
     "root": "/tmp/readme/root",
     "netns": "arph-db-11484-2",
     "minute": "3-59/5",
+    "sweep": "43 11",  # db1's own minute and hour of the daily sweep
 }
 STALE_FLUSH_ONLY = {"states": ["stale"]}
 NO_VERIFY = {"enabled": False}
@@ -149,20 +150,22 @@ def changed(ret):
 UNPREDICTABLE = ("arp_|-arp_hygiene-enforce-arp-verified_|-",)
 
 
-def highstate(salt_cli, minion, *args, after_dry=None):
+def highstate(salt_cli, minion, *args, after_dry=None, sls=None):
     """
-    A highstate that passes; a live one is run in test mode first, and test
-    mode must have said what the live run then did: a state that changed
-    something said so in test mode, a state that changed nothing did not.
-    The live run's return, with the test mode's as its ``dry`` (and what
-    ``after_dry()``, called between the two, returned as its ``after_dry``).
+    A highstate (with ``sls``: ``state.apply sls``) that passes; a live one
+    is run in test mode first, and test mode must have said what the live
+    run then did: a state that changed something said so in test mode, a
+    state that changed nothing did not. The live run's return, with the test
+    mode's as its ``dry`` (and what ``after_dry()``, called between the two,
+    returned as its ``after_dry``).
     """
+    run = ("state.apply", sls) if sls else ("state.highstate",)
     dry = None
     if "test=True" not in args:
-        dry = salt_cli.run("state.highstate", "test=True", *args, minion_tgt=minion)
+        dry = salt_cli.run(*run, "test=True", *args, minion_tgt=minion)
         assert dry.returncode == 0 and isinstance(dry.data, dict), dry
     seen = after_dry() if after_dry else None
-    ret = salt_cli.run("state.highstate", *args, minion_tgt=minion)
+    ret = salt_cli.run(*run, *args, minion_tgt=minion)
     assert ret.returncode == 0, ret
     assert all(state["result"] is not False for state in ret.data.values()), ret
     if dry is not None:
@@ -200,6 +203,13 @@ def scheduled(salt_cli, minion):
     ret = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt=minion)
     assert ret.returncode == 0, ret
     return ret.data or {}
+
+
+def cron_hour(minion_id, hours):
+    """The minute and hour fields of a job every ``hours`` hours, spread: the minion's own, from its id."""
+    digest = hashlib.md5(minion_id.encode()).hexdigest()
+    hour = int(digest[8:16], 16) % hours
+    return str(int(digest[:8], 16) % 60), str(hour) if hours == 24 else f"{hour}-23/{hours}"
 
 
 def cron_minute(minion_id, interval, spread=True):

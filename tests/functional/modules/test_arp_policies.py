@@ -46,12 +46,20 @@ def formula_defaults(arp, fleet):
     arp.verify(netns=fleet.db.name, states=asked, timeout=verify["timeout"], rate=verify["rate"], fix=True)
 
 
+def formula_sweep(arp, fleet):
+    """The formula's sweep job (verify:sweep_hours, daily by default): verify asking the segment about each entry."""
+    verify = DEFAULTS["verify"]
+    asked = [state for state in verify["states"] if state not in DEFAULTS["flush"]["states"]]
+    arp.verify(netns=fleet.db.name, states=asked, timeout=verify["timeout"], rate=verify["rate"], fix=True, sweep=True)
+
+
 # The rows of README's and the docs' table: the policy, how it runs, and what it does.
 POLICIES = {
     "the field's cron: `ip neigh | awk ... | xargs arp -d`": (field_cron, (5, 5, 20, 0, 0, 30)),
     "flush `stale` (the old default)": (flush("stale"), (0, 0, 10, 0, 0, 10)),
     "flush `stale`, `delay`, `probe`": (flush("stale,delay,probe"), (5, 0, 10, 0, 0, 15)),
     "verify (and flush `failed`): the default": (formula_defaults, (5, 5, 0, 30, 10, 0)),
+    "the default's sweep (`verify:sweep_hours`: once a day)": (formula_sweep, (5, 5, 0, 0, 30, 0)),
 }
 HEADER = (
     "| Policy | Black holes healed: `delay` (of 5) | Black holes healed: `reachable` (of 5) "

@@ -7,6 +7,7 @@ commands quote every word for the shell and for cron. No Salt daemon, no
 root: map.py's functions on the formula's own YAML files.
 """
 
+import hashlib
 import importlib.util
 import os
 import shlex
@@ -175,6 +176,25 @@ BAD_PILLAR = [
         {"announce": {"interfaces": ["eth0$(touch {mark})"]}},
         'pillar arp_hygiene:announce:interfaces is "eth0$(touch {mark})"',
     ),
+    (
+        {"verify": {"sweep_hours": 5}},
+        "pillar arp_hygiene:verify:sweep_hours is 5; allowed: 0 (no sweep job) or hours that divide a day: 1, 2, 3, 4,",
+    ),
+    ({"verify": {"sweep_hours": True}}, "pillar arp_hygiene:verify:sweep_hours is true; allowed: 0 (no sweep job)"),
+    ({"verify": {"sweep_hours": 48}}, "pillar arp_hygiene:verify:sweep_hours is 48; allowed: 0 (no sweep job)"),
+    (
+        {"verify": {"sweep_report_file": "/var/log/salt/arp_hygiene_verify.json"}},
+        'pillar arp_hygiene:verify:sweep_report_file is "/var/log/salt/arp_hygiene_verify.json"; allowed: a file '
+        "other than verify:report_file",
+    ),
+    (
+        {"announce": {"every_minutes": 60}},
+        "pillar arp_hygiene:announce:every_minutes is 60; allowed: 0 (no such job) or a whole number of minutes from 1",
+    ),
+    (
+        {"method": "none", "announce": {"every_minutes": 10}},
+        "pillar arp_hygiene:announce:every_minutes is 10; allowed: 0 while method is none",
+    ),
 ]
 
 
@@ -333,6 +353,60 @@ def test_the_cron_minute_is_the_minions_own_within_the_interval(interval, spread
     assert MAP.cron_minute("arp-db", interval, spread) == minute
 
 
+@pytest.mark.parametrize("hours", [1, 6, 24])
+def test_the_sweep_runs_at_the_minions_own_minute_and_hour_within_its_period(hours):
+    # From the id's md5: its first 8 hex digits give the minute, the next 8 the hour.
+    digest = hashlib.md5(b"arp-db").hexdigest()
+    own_minute, own_hour = int(digest[:8], 16) % 60, int(digest[8:16], 16) % hours
+    own = str(own_hour) if hours == 24 else f"{own_hour}-23/{hours}"  # once a day: the hour alone
+    assert MAP.cron_hour("arp-db", hours, True) == (str(own_minute), own)
+    assert MAP.cron_hour("arp-db", hours, False) == ("0", f"*/{hours}")
+    assert MAP.cron_hour("arp-web", 24, True) != MAP.cron_hour("arp-db", 24, True), "each minion its own time"
+
+
+def test_each_job_has_its_own_period_and_the_sweep_and_the_repeated_announcement_theirs():
+    problems, settings = problems_of({"interval_minutes": 10, "announce": {"every_minutes": 15}})
+    assert problems == []
+    jobs = DEFAULTS["formula"]["jobs"]
+    times = MAP.job_times("arp-db", settings, DEFAULTS["formula"])
+    assert set(times) == {jobs["flush"], jobs["verify"], jobs["sweep"], jobs["announce_every"]}
+    assert (
+        times[jobs["flush"]]
+        == times[jobs["verify"]]
+        == {
+            "cron": {"minute": MAP.cron_minute("arp-db", 10, True), "hour": "*"},
+            "schedule": {"minutes": 10, "splay": 300},
+        }
+    )
+    assert times[jobs["announce_every"]] == {
+        "cron": {"minute": MAP.cron_minute("arp-db", 15, True), "hour": "*"},
+        "schedule": {"minutes": 15, "splay": 450},
+    }
+    minute, hour = MAP.cron_hour("arp-db", 24, True)
+    assert times[jobs["sweep"]] == {
+        "cron": {"minute": minute, "hour": hour},
+        "schedule": {"hours": 24, "splay": 43200},
+    }
+    # The defaults: a daily sweep, no repeated announcement.
+    _, defaults = problems_of({})
+    assert set(MAP.job_times("arp-db", defaults, DEFAULTS["formula"])) == {jobs["flush"], jobs["verify"], jobs["sweep"]}
+
+
+def test_the_sweep_job_is_verify_with_sweep_and_the_repeated_announcement_announce_without_waiting():
+    jobs, names = jobs_of({}), DEFAULTS["formula"]["jobs"]
+    sweep, verify = jobs["jobs"][names["sweep"]], jobs["jobs"][names["verify"]]
+    assert sweep["wanted"] and sweep["function"] == verify["function"] == "arp.verify"
+    assert sweep["kwargs"] == dict(verify["kwargs"], sweep=True)
+    assert sweep["report_file"] == "/var/log/salt/arp_hygiene_sweep.json"
+    assert "sweep=true" in sweep["command"] and "sweep=true" not in verify["command"]
+    announce_every = jobs["jobs"][names["announce_every"]]
+    assert not announce_every["wanted"], "off by default"
+    assert announce_every["kwargs"] == dict(jobs["announce_kwargs"], test=False), "no boot wait"
+    assert jobs_of({"announce": {"every_minutes": 5}})["jobs"][names["announce_every"]]["wanted"]
+    assert not jobs_of({"verify": {"sweep_hours": 0}})["jobs"][names["sweep"]]["wanted"]
+    assert not jobs_of({"verify": {"enabled": False}})["jobs"][names["sweep"]]["wanted"], "the sweep is verify's"
+
+
 def test_salt_call_is_the_configured_one_or_the_one_beside_the_minions_python():
     python = "/opt/saltstack/salt/bin/python3.10"
     assert MAP.find_salt_call("/usr/bin/salt-call", python) == "/usr/bin/salt-call"
@@ -357,14 +431,19 @@ def test_what_the_jobs_write_is_known_and_each_directory_made_once():
     assert both_in_one["written"] == [
         "/var/log/salt/arp_hygiene.json",
         "/var/log/salt/arp_hygiene_verify.json",
+        "/var/log/salt/arp_hygiene_sweep.json",
         "/var/log/salt/arp_hygiene_flush.prom",
         "/var/log/salt/arp_hygiene_verify.prom",
+        "/var/log/salt/arp_hygiene_sweep.prom",
     ]
     assert both_in_one["directories"] == ["/var/log/salt"] and both_in_one["metrics_directory"] == "/var/log/salt"
-    nothing = jobs_of({"report_file": None, "verify": {"report_file": None}})
+    nothing = jobs_of({"report_file": None, "verify": {"report_file": None, "sweep_report_file": None}})
     assert nothing["written"] == [] and nothing["directories"] == []
     scheduler = jobs_of({"method": "salt", "verify": {"enabled": False}, "metrics": {"textfile_dir": "/srv/m"}})
     assert scheduler["written"] == ["/srv/m/arp_hygiene_flush.prom"], "no cron job, no report"
+    # Without jobs (method none) enforce still writes the flush's and verify's metrics; no sweep runs.
+    enforce_only = jobs_of({"method": "none", "metrics": {"textfile_dir": "/srv/m"}})
+    assert enforce_only["written"] == ["/srv/m/arp_hygiene_flush.prom", "/srv/m/arp_hygiene_verify.prom"]
 
 
 def test_test_mode_runs_without_the_metrics_directory_until_the_live_run_makes_it():
