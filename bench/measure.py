@@ -157,15 +157,26 @@ class RaisedGcThresh:
         self.before = None
 
     def __enter__(self):
-        # SIGTERM too must leave through __exit__.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
+        # SIGTERM too must leave through __exit__; but a process forked
+        # meanwhile (pyroute2 opens a namespace's socket in a forked child,
+        # which it may end with SIGTERM) inherits the handler, and must die
+        # at once, never unwinding into __exit__ in the lab's namespace.
+        self.pid = os.getpid()
+        signal.signal(signal.SIGTERM, self._terminated)
         self.before = [int(open(GC_THRESH.format(n)).read()) for n in (1, 2, 3)]
         for n in (3, 2, 1):
             with open(GC_THRESH.format(n), "w") as knob:
                 knob.write(str(max(self.value, self.before[n - 1])))
         return self
 
+    def _terminated(self, *_):
+        if os.getpid() != self.pid:
+            os._exit(128 + signal.SIGTERM)
+        sys.exit("bench: terminated")
+
     def __exit__(self, *exc):
+        if os.getpid() != self.pid:  # a forked child that got out some other way: not its to put back
+            return
         for n in (1, 2, 3):
             with open(GC_THRESH.format(n), "w") as knob:
                 knob.write(str(self.before[n - 1]))
