@@ -10,7 +10,9 @@ another's:
   that master: its runner names the worker in not_accepted_here, publishes
   no job and fails nothing;
 - hot-hot multi-master: the start reaches both masters and both heal; the
-  database deletes the entry once (the second forget finds it gone).
+  database deletes the entry once (the second forget finds it gone);
+- a master cluster (Salt 3007 and later) of two peers: the entry is deleted
+  once, and each peer's bus carries the heal.
 
 docs/guide/healing.md ("Topologies") shows where the reactor runs and the
 heal each test measured.
@@ -208,3 +210,79 @@ def test_with_hot_hot_masters_both_heal_and_the_database_deletes_once(tables, ma
         assert worker.id in ret["addresses"] and worker.id not in ret["failed"], ret
     assert sorted(deleted(ret) for ret in returns) == [[], [fleet.worker_address(WORKER)]], returns
     print(f"hot-hot multi-master: healed {seconds:.2f} s after the start event")
+
+
+# ---------------------------------------------------------- master cluster
+
+
+@pytest.fixture
+def cluster(salt_factories, settings, tmp_path_factory):
+    """
+    A master cluster (Salt 3007 and later) of two peers, as Salt's own
+    cluster tests make one: each on an address of its own (127.0.0.1,
+    127.0.0.2) with the same ports, sharing the cluster's key and minion
+    keys (cluster_pki_dir) and its cache (cache_dir).
+    """
+    shared = tmp_path_factory.mktemp("cluster")
+    (shared / "pki" / "peers").mkdir(parents=True)
+    (shared / "cache").mkdir()
+    common = {
+        **settings,
+        "open_mode": True,
+        "cluster_id": "arp_topo_cluster",
+        "cluster_pki_dir": str(shared / "pki"),
+        "cache_dir": str(shared / "cache"),
+        "publish_signing_algorithm": "PKCS1v15-SHA1",
+    }
+    # A peer reaches another by its id: each master's id is its address.
+    first = salt_factories.salt_master_daemon(
+        "127.0.0.1", overrides={**common, "interface": "127.0.0.1", "cluster_peers": ["127.0.0.2"]}
+    )
+    with first.started(start_timeout=120):
+        ports = {key: first.config[key] for key in ("ret_port", "publish_port")}
+        second = salt_factories.salt_master_daemon(
+            "127.0.0.2",
+            overrides={**common, **ports, "interface": "127.0.0.2", "cluster_peers": ["127.0.0.1"]},
+        )
+        with second.started(start_timeout=120):
+            yield first, second
+
+
+def heals_seen(bus, minion_id, seconds):
+    """{jid: return} of every runner call serving ``minion_id`` that ``bus``'s master saw within ``seconds``."""
+    seen, end = {}, time.monotonic() + seconds
+    while time.monotonic() < end:
+        event = bus.bus.get_event(wait=0.5, full=True)
+        data = event["data"] if event else {}
+        answer = data.get("return")
+        if data.get("fun") == "runner.arp_hygiene.forget" and isinstance(answer, dict):
+            if minion_id in answer.get("addresses", {}) or minion_id in answer.get("silent", []):
+                seen[event["tag"].split("/")[2]] = answer
+    return seen
+
+
+def test_in_a_master_cluster_the_heal_happens_and_the_database_deletes_once(tables, cluster):
+    first, second = cluster
+    address = f"{first.config['interface']}:{first.config['ret_port']}"
+    keys = {"encryption_algorithm": "OAEP-SHA1", "signing_algorithm": "PKCS1v15-SHA1"}
+    db = first.salt_minion_daemon("topo-db", overrides={**keys, "master": address, "grains": {"roles": ["database"]}})
+    worker = first.salt_minion_daemon(
+        "topo-worker", overrides={**keys, "master": address, "grains": {"roles": ["worker"]}}
+    )
+    buses = [StartEvents(master) for master in cluster]
+    try:
+        with db.started(max_start_attempts=1):
+            seconds, _ = heal(tables, worker, buses, [])
+            seen = [heals_seen(bus, worker.id, 15) for bus in buses]
+    finally:
+        for bus in buses:
+            bus.close()
+    heals = {jid: ret for on_one in seen for jid, ret in on_one.items()}
+    print(f"master cluster: healed {seconds:.2f} s after the start event; heals seen {[sorted(s) for s in seen]}")
+    for ret in heals.values():
+        assert worker.id not in ret["failed"], heals
+    # The entry is deleted once; a second heal, were there one, would find it gone.
+    deletes = [deleted(ret) for ret in heals.values()]
+    assert deletes.count([fleet.worker_address(WORKER)]) == 1 and deletes.count([]) == len(deletes) - 1, heals
+    # Each peer's bus carries the heal (Salt forwards events to the peers).
+    assert all(set(on_one) == set(heals) for on_one in seen), seen
