@@ -86,18 +86,18 @@ def heal_times(restarts):
             return json.load(results)
 
 
-def storms(databases, real_workers, matrix):
-    """The figures of each storm of ``matrix`` (test_fleet's specs), with ``databases`` database minions."""
-    with tempfile.NamedTemporaryFile(prefix="arp-hygiene-storms-", suffix=".json") as out:
-        env = dict(
-            os.environ,
-            ARP_HYGIENE_FLEET_STORMS=json.dumps(matrix),
-            ARP_HYGIENE_FLEET_DATABASES=str(databases),
-            ARP_HYGIENE_FLEET_REAL_WORKERS=str(real_workers),
-            ARP_HYGIENE_FLEET_RESULTS=out.name,
-        )
+def fleet_run(settings, key, expected, what, select=()):
+    """
+    The figures that tests/integration/test_fleet.py (``select``: its pytest
+    -k) writes under ``key`` of its results file, run with ``settings`` (its
+    ARP_HYGIENE_FLEET_* environment); exits when fewer than ``expected``
+    came, and prints the test's verdict when its assertions failed (the
+    figures still stand).
+    """
+    with tempfile.NamedTemporaryFile(prefix=f"arp-hygiene-{what}-", suffix=".json") as out:
+        env = dict(os.environ, **settings, ARP_HYGIENE_FLEET_RESULTS=out.name)
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS, *select],
             env=env,
             cwd=os.path.dirname(HERE),
             capture_output=True,
@@ -105,13 +105,23 @@ def storms(databases, real_workers, matrix):
         )
         with open(out.name, encoding="utf-8") as results:
             text = results.read()
-        figures = json.loads(text)["storms"] if text else []
-        if len(figures) < len(matrix):
-            sys.exit("bench: the storms failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
-        if done.returncode != 0:
-            # Every storm ran: its figures stand; the test's verdict is printed beside them.
-            failed = [line for line in done.stdout.splitlines() if line.startswith("E ")][:3]
-            print("bench: a storm failed the test's assertions:\n" + "\n".join(failed), file=sys.stderr)
+    figures = json.loads(text).get(key, []) if text else []
+    if len(figures) < expected:
+        sys.exit(f"bench: the {what} failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
+    if done.returncode != 0:
+        failed = [line for line in done.stdout.splitlines() if line.startswith("E ")][:3]
+        print(f"bench: one of the {what} failed the test's assertions:\n" + "\n".join(failed), file=sys.stderr)
+    return figures
+
+
+def storms(databases, real_workers, matrix):
+    """The figures of each storm of ``matrix`` (test_fleet's specs), with ``databases`` database minions."""
+    settings = {
+        "ARP_HYGIENE_FLEET_STORMS": json.dumps(matrix),
+        "ARP_HYGIENE_FLEET_DATABASES": str(databases),
+        "ARP_HYGIENE_FLEET_REAL_WORKERS": str(real_workers),
+    }
+    figures = fleet_run(settings, "storms", len(matrix), "storms")
     return [{key: value for key, value in storm.items() if key != "timeline"} for storm in figures]
 
 
@@ -152,31 +162,14 @@ def audit_spec(text):
 def audits(specs, real_workers):
     """The figures of each audit of ``specs`` (test_fleet's: minions x addresses each), one database minion."""
     biggest = max(spec["minions"] * spec["addresses_each"] for spec in specs)
-    with tempfile.NamedTemporaryFile(prefix="arp-hygiene-audits-", suffix=".json") as out, RaisedGcThresh(2 * biggest):
-        env = dict(
-            os.environ,
-            ARP_HYGIENE_FLEET_STORMS="[]",
-            ARP_HYGIENE_FLEET_AUDITS=json.dumps(specs),
-            ARP_HYGIENE_FLEET_DATABASES="1",
-            ARP_HYGIENE_FLEET_REAL_WORKERS=str(real_workers),
-            ARP_HYGIENE_FLEET_RESULTS=out.name,
-        )
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS, "-k", "audit"],
-            env=env,
-            cwd=os.path.dirname(HERE),
-            capture_output=True,
-            text=True,
-        )
-        with open(out.name, encoding="utf-8") as results:
-            text = results.read()
-    figures = json.loads(text).get("audit", []) if text else []
-    if len(figures) < len(specs):
-        sys.exit("bench: the audits failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
-    if done.returncode != 0:
-        failed = [line for line in done.stdout.splitlines() if line.startswith("E ")][:3]
-        print("bench: an audit failed the test's assertions:\n" + "\n".join(failed), file=sys.stderr)
-    return figures
+    settings = {
+        "ARP_HYGIENE_FLEET_STORMS": "[]",
+        "ARP_HYGIENE_FLEET_AUDITS": json.dumps(specs),
+        "ARP_HYGIENE_FLEET_DATABASES": "1",
+        "ARP_HYGIENE_FLEET_REAL_WORKERS": str(real_workers),
+    }
+    with RaisedGcThresh(2 * biggest):
+        return fleet_run(settings, "audit", len(specs), "audits", ("-k", "audit"))
 
 
 def audit_table():
