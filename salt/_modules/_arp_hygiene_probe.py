@@ -30,7 +30,6 @@ import time
 import _arp_hygiene_arguments as arguments
 import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
-import pyroute2.netns
 
 ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
 SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
@@ -196,10 +195,7 @@ def packet_socket(netns, link, family):
     """A non-blocking AF_PACKET socket bound to the link (by index), for ARP (AF_INET) or IPv6 frames."""
     proto = ETH_P_ARP if family == socket.AF_INET else ETH_P_IPV6
     try:
-        if netns:
-            sock = pyroute2.netns.create_socket(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto), flags=0)
-        else:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        sock = netlink.socket_in(netns or None, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
         address = _SockaddrLL(family=socket.AF_PACKET, protocol=socket.htons(proto), ifindex=link["index"])
         if LIBC.bind(sock.fileno(), ctypes.byref(address), ctypes.sizeof(address)):
             code = ctypes.get_errno()

@@ -1,5 +1,8 @@
 """arp.list against real kernel tables."""
 
+import errno
+import os
+
 import pytest
 from pyroute2 import IPRoute
 
@@ -115,3 +118,20 @@ def test_an_entry_on_a_link_newer_than_the_link_dump_is_named_after_it(table):
     index = int(ns.ip("-j", "link", "show", "a0").stdout.split('"ifindex":')[1].split(",")[0])
     assert names[index] == "a0"
     assert names[99999] == "(ifindex 99999)"
+
+
+@pytest.mark.once
+def test_a_socket_opened_in_a_namespace_is_there_and_the_caller_stays_where_it_was(table):
+    """netlink.socket_in enters the namespace in a thread of its own: the calling thread's namespace is unchanged."""
+    ns, _ = table
+    netlink = module_from_checkout("_arp_hygiene_netlink")
+    here = os.readlink("/proc/thread-self/ns/net")
+    with netlink.Socket(ns.name) as sock:
+        names = {link["ifname"] for link in netlink.read_links(sock).values()}
+    assert {"a0", "b0"} <= names, names  # the lab table's links, not this host's
+    assert os.readlink("/proc/thread-self/ns/net") == here
+    missing = f"{ns.name}-missing"
+    with pytest.raises(netlink.KernelError) as refused:
+        netlink.Socket(missing)
+    assert refused.value.errno == errno.ENOENT and not os.path.exists(f"/run/netns/{missing}"), "never created"
+    assert os.readlink("/proc/thread-self/ns/net") == here
