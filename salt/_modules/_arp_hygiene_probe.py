@@ -191,16 +191,24 @@ class _SockaddrLL(ctypes.Structure):
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
+def bind_link(sock, ifindex, proto):
+    """Bind a packet socket to a link by its index (a name may not be UTF-8), for ``proto`` (an ETH_P_ number)."""
+    address = _SockaddrLL(family=socket.AF_PACKET, protocol=socket.htons(proto), ifindex=ifindex)
+    if LIBC.bind(sock.fileno(), ctypes.byref(address), ctypes.sizeof(address)):
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
 def packet_socket(netns, link, family):
     """A non-blocking AF_PACKET socket bound to the link (by index), for ARP (AF_INET) or IPv6 frames."""
     proto = ETH_P_ARP if family == socket.AF_INET else ETH_P_IPV6
     try:
         sock = netlink.socket_in(netns or None, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
-        address = _SockaddrLL(family=socket.AF_PACKET, protocol=socket.htons(proto), ifindex=link["index"])
-        if LIBC.bind(sock.fileno(), ctypes.byref(address), ctypes.sizeof(address)):
-            code = ctypes.get_errno()
+        try:
+            bind_link(sock, link["index"], proto)
+        except OSError:
             sock.close()
-            raise OSError(code, os.strerror(code))
+            raise
         try:  # Linux 4.20: our own frames are not read back
             sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         except OSError:
