@@ -11,10 +11,13 @@ in progress). Frames are Ethernet; VLAN-tagged ones are not read.
 
 import ctypes
 import ipaddress
+import select
 import socket
 import struct
+import time
 
 import _arp_hygiene_netlink as netlink
+import _arp_hygiene_policy as policy
 import _arp_hygiene_probe as probe
 
 ETH_P_ALL = 0x0003
@@ -158,3 +161,118 @@ def claim(frame):
             break
         offset += 8 * frame[offset + 1]
     return "inet6", socket.inet_ntop(socket.AF_INET6, address), mac.hex(":")
+
+
+class Limits:
+    """
+    At most one question per address per ``window`` seconds, and ``per_second``
+    questions a second in all: a flood of forged frames costs a bounded
+    number of unicast questions.
+    """
+
+    def __init__(self, window, per_second):
+        self.window, self.per_second = window, per_second
+        self.last = {}  # (ifindex, address) -> when it was last asked about
+        self.recent = []  # when the questions of the last second went
+
+    def allow(self, key, now):
+        self.recent = [when for when in self.recent if now - when < 1.0]
+        if now - self.last.get(key, -self.window) < self.window or len(self.recent) >= self.per_second:
+            return False
+        self.last[key] = now
+        self.recent.append(now)
+        return True
+
+
+def _entry(sock, selection, ifindex, address, ifnames):
+    """The cached entry for ``address`` on link ``ifindex`` that ``selection``'s states keep, or None."""
+    network = ipaddress.ip_network(address)
+    narrowed = netlink.Selection(
+        family=socket.AF_INET if network.version == 4 else socket.AF_INET6,
+        states=selection.states,
+        ifindexes={ifindex},
+        network=(network, None),
+    )
+    found = netlink.scan(sock, narrowed, ifnames)
+    return found[0] if found else None
+
+
+def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
+    """
+    Watch the selected Ethernet links for ``seconds``: for each frame whose
+    sender claims a cached address on a MAC other than the entry's, ask the
+    cached MAC alone (as verify does); only if it stays silent, ask the
+    segment and repair as verify's fix does (never an entry that policy
+    leaves alone, never a MAC seen only in a frame). With ``dry``, report
+    what would be asked; nothing is sent. Returns ``{"seen": frames read,
+    "contradicted": {ifname: {address: {"cached", "claimed"}}}, "asked" |
+    "would_ask": {ifname: {address: cached MAC}}, "answered": {...},
+    "limited": questions left out by the limits, and verify's outcomes of
+    the repairs}``.
+    """
+    wanted = [
+        index
+        for index, link in links.items()
+        if netlink.is_ethernet(link) and (selection.ifindexes is None or index in selection.ifindexes)
+    ]
+    report = {"seen": 0, "contradicted": {}, "would_ask" if dry else "asked": {}, "limited": 0}
+    found = {"mismatch": {}, "unanswered": {}, "conflict": {}, "replaced": {}, "deleted": {}}
+    sockets = {}
+    try:
+        end = time.monotonic() + seconds
+        with netlink.Socket(netns) as nl:
+            opened = [watch_socket(netns, index) for index in wanted]
+            by_fileno = {sock.fileno(): (sock, index) for sock, index in zip(opened, wanted, strict=True)}
+            sockets = {sock.fileno(): sock for sock in opened}
+            while (left := end - time.monotonic()) > 0:
+                for fileno in select.select(list(by_fileno), [], [], left)[0]:
+                    sock, index = by_fileno[fileno]
+                    while True:
+                        try:
+                            frame = sock.recv(SNAP)
+                        except BlockingIOError:
+                            break
+                        report["seen"] += 1
+                        _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, dry, report, found)
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    answered = report.pop("answered", {})
+    report["answered"] = answered
+    report.update({name: value for name, value in found.items() if value})
+    return report
+
+
+def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, dry, report, found):
+    claimed = claim(frame)
+    if claimed is None:
+        return
+    family, address, mac = claimed
+    number = socket.AF_INET if family == "inet" else socket.AF_INET6
+    if selection.family not in (socket.AF_UNSPEC, number):
+        return
+    if not selection.keeps_address(ipaddress.ip_address(address), index):
+        return
+    entry = _entry(nl, selection, index, address, ifnames)
+    if entry is None or not entry["lladdr"] or entry["lladdr"] == mac or policy.untouchable(entry):
+        return
+    policy.place(report["contradicted"], entry, {"cached": entry["lladdr"], "claimed": mac})
+    if not limits.allow((index, address), time.monotonic()):
+        report["limited"] += 1
+        return
+    if dry:
+        policy.place(report["would_ask"], entry, entry["lladdr"])
+        return
+    policy.place(report["asked"], entry, entry["lladdr"])
+    answers = probe.ask_like_the_kernel([entry], links, netns, timeout, rate=100, repair=True)
+    verdict = policy.verdicts([entry], answers, {})
+    if verdict["ok"]:
+        policy.place(report.setdefault("answered", {}), entry, entry["lladdr"])
+        return
+    repaired = netlink.repair(verdict, [entry], netns)
+    for name in ("mismatch", "unanswered", "conflict"):
+        for ifname, entries in verdict[name].items():
+            found[name].setdefault(ifname, {}).update(entries)
+    for name, value in repaired.items():
+        for ifname, entries in value.items():
+            found.setdefault(name, {}).setdefault(ifname, {}).update(entries)

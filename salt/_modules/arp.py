@@ -25,7 +25,7 @@ __func_alias__ = {"list_": "list"}
 __version__ = "0.1.0"
 
 # In the order they import each other.
-HELPERS = tuple(f"_arp_hygiene_{part}" for part in ("policy", "netlink", "arguments", "probe", "metrics"))
+HELPERS = tuple(f"_arp_hygiene_{part}" for part in ("policy", "netlink", "arguments", "probe", "metrics", "watch"))
 
 
 def _load_helpers():
@@ -59,7 +59,7 @@ def _load_helpers():
 
 HELPERS_LOADED = _load_helpers()
 if isinstance(HELPERS_LOADED, dict):
-    policy, netlink, arguments, probe, metrics = (HELPERS_LOADED[name] for name in HELPERS)
+    policy, netlink, arguments, probe, metrics, watcher = (HELPERS_LOADED[name] for name in HELPERS)
 
 
 def __virtual__():
@@ -564,6 +564,59 @@ def _configured(key, **given):
     if not isinstance(found, dict):
         raise SaltInvocationError(f"settings: {key} must be a mapping (of {', '.join(given)}), not {found!r}")
     return [found.get(name) if value is None else value for name, value in given.items()]
+
+
+def watch(
+    interface=None, family="all", network=None, exclude=None, netns=None, seconds=60, timeout=0.3, window=10,
+    rate=20, test=None,
+):  # fmt: skip
+    """
+    Watch for the first packet that reveals a black hole (work in progress,
+    issue 35): a frame whose sender claims a cached address on another MAC
+    (a new TCP connection, ARP, a neighbour solicitation or advertisement).
+    The cached MAC is asked alone, as verify asks; only if it stays silent is
+    the segment asked and the entry repaired as ``arp.verify fix=True``
+    would, with the same exclusions. A MAC seen only in a frame is never
+    written.
+
+    Returns ``{"seen", "contradicted", "asked", "answered", "limited", ...}``
+    and verify's outcomes of the repairs; with ``test=True``, ``would_ask``
+    and nothing is sent.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt db1 arp.watch interface=eth0 seconds=60
+
+    interface, family, network, exclude, netns
+        The selection, as for :py:func:`arp.verify <verify>`.
+
+    seconds
+        How long to watch, above 0 and at most 86400.
+
+    timeout
+        Seconds to wait for each answer, above 0, at most 30. Default: 0.3.
+
+    window, rate
+        At most one question per address per ``window`` seconds (default 10),
+        and ``rate`` questions a second in all (default 20).
+    """
+    with _salt_errors(netns):
+        checked = arguments.selection(
+            interface, ["reachable", "stale", "delay", "probe"], family, network, exclude, 0, netns, flushing=False
+        )
+        span = arguments.number(seconds, "seconds", "seconds", 0, 86400, above_low=True)
+        wait = arguments.number(timeout, "timeout", "seconds", 0, arguments.TIMEOUT_LIMIT, above_low=True)
+        every = arguments.number(window, "window", "seconds", 0, 86400)
+        pace = arguments.number(rate, "rate", "questions a second", *arguments.RATE_LIMITS)
+        dry = _test(test)
+        with netlink.Socket(netns) as sock:
+            links = netlink.read_links(sock, addresses=True)
+            arguments.ethernet(checked["interfaces"], checked["family"], links, netns)
+            ifnames = netlink.LinkNames(netns, links)
+            chosen = arguments.on_links(checked, ifnames)
+        return watcher.run(netns, chosen, links, ifnames, span, wait, watcher.Limits(every, pace), dry)
 
 
 def _test(test):
