@@ -20,12 +20,21 @@ import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
 import _arp_hygiene_probe as probe
 
+# The frames' numbers are the probe's (one home).
+from _arp_hygiene_probe import (
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_ICMPV6,
+    ND_NEIGHBOR_ADVERT,
+    ND_NEIGHBOR_SOLICIT,
+    ND_OPT_SOURCE_LLADDR,
+    ND_OPT_TARGET_LLADDR,
+)
+
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
-ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
-IPPROTO_TCP, IPPROTO_ICMPV6 = 6, 58
-ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT = 135, 136
-ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR = 1, 2
+IPPROTO_TCP = 6
 TCP_SYN, TCP_ACK = 0x02, 0x10
 # Bytes of each frame the filter passes: Ethernet, then the IP and TCP
 # headers, an ARP packet, or a neighbour discovery message with its options.

@@ -18,8 +18,12 @@ def ipv4(src, dst, protocol, payload, ihl=5, fragment=0):
     options = bytes(4 * (ihl - 5))
     addresses = socket.inet_aton(src), socket.inet_aton(dst)
     header = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, 20 + len(options) + len(payload), 1, fragment, 64,
-                         protocol, 0, *addresses)  # fmt: skip
-    return header + options + payload
+                         protocol, 0, *addresses) + options  # fmt: skip
+    # A bridge that hands frames to netfilter drops IPv4 headers whose checksum is wrong.
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:] + payload
 
 
 def ipv6(src, dst, next_header, payload):

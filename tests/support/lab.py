@@ -252,16 +252,22 @@ DB_IP, WORKER_IP, PORT = "192.0.2.10", "192.0.2.20", 27017
 DB_IP6, WORKER_IP6 = "2001:db8:1::10", "2001:db8:1::20"
 OLD_MAC, NEW_MAC, DB_MAC = "02:00:00:00:20:01", "02:00:00:00:20:02", "02:00:00:00:10:01"
 
-SERVER = f"""
+
+def server_program(family="AF_INET", address="0.0.0.0", port=PORT):
+    """A TCP server that accepts and closes every connection, as a program for ``python -c``."""
+    return f"""
 import socket
-s = socket.socket()
+s = socket.socket(socket.{family})
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", {PORT}))
+s.bind(("{address}", {port}))
 s.listen(16)
 print("listening", flush=True)
 while True:
     s.accept()[0].close()
 """
+
+
+SERVER = server_program()
 
 CONNECT = """
 import socket, sys

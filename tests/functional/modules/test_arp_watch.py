@@ -17,16 +17,7 @@ from tests.support import ethernet, lab, module_from_checkout
 pytestmark = pytest.mark.once
 
 PORT6 = lab.PORT + 1
-SERVER6 = f"""
-import socket
-s = socket.socket(socket.AF_INET6)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", {PORT6}))
-s.listen(16)
-print("listening", flush=True)
-while True:
-    s.accept()[0].close()
-"""
+SERVER6 = lab.server_program("AF_INET6", "::", PORT6)
 
 
 def connect(ns, address, port, timeout):
