@@ -93,7 +93,8 @@ def test_virtual_names_a_missing_helper_and_the_fix(tmp_path, monkeypatch):
         False,
         f"The arp module cannot load: its helper {tmp_path}/_arp_hygiene_metrics.py is missing: sync every file of "
         "_modules/ again (saltutil.sync_modules), and if extmod_whitelist names modules, list _arp_hygiene_policy, "
-        "_arp_hygiene_netlink, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics too.",
+        "_arp_hygiene_netlink, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics, _arp_hygiene_watch "
+        "too.",
     )
 
 
