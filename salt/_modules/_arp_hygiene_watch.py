@@ -226,13 +226,13 @@ def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
     ]
     report = {"seen": 0, "contradicted": {}, "would_ask" if dry else "asked": {}, "limited": 0}
     found = {"mismatch": {}, "unanswered": {}, "conflict": {}, "replaced": {}, "deleted": {}}
-    sockets = {}
+    by_fileno = {}  # every socket opened, closed below whatever happens: {fileno: (socket, ifindex)}
     try:
         end = time.monotonic() + seconds
         with netlink.Socket(netns) as nl:
-            opened = [watch_socket(netns, index) for index in wanted]
-            by_fileno = {sock.fileno(): (sock, index) for sock, index in zip(opened, wanted, strict=True)}
-            sockets = {sock.fileno(): sock for sock in opened}
+            for index in wanted:
+                sock = watch_socket(netns, index)
+                by_fileno[sock.fileno()] = (sock, index)
             while (left := end - time.monotonic()) > 0:
                 for fileno in select.select(list(by_fileno), [], [], left)[0]:
                     sock, index = by_fileno[fileno]
@@ -244,7 +244,7 @@ def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
                         report["seen"] += 1
                         _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, dry, report, found)
     finally:
-        for sock in sockets.values():
+        for sock, _ in by_fileno.values():
             sock.close()
     answered = report.pop("answered", {})
     report["answered"] = answered
