@@ -193,14 +193,10 @@ class Limits:
         return True
 
 
-def _entry(sock, selection, ifindex, address, ifnames):
-    """The cached entry for ``address`` on link ``ifindex`` that ``selection``'s states keep, or None."""
-    network = ipaddress.ip_network(address)
+def _entry(sock, selection, family, ifindex, address, ifnames):
+    """The cached entry for ``address`` (``family``) on link ``ifindex`` that ``selection``'s states keep, or None."""
     narrowed = netlink.Selection(
-        family=socket.AF_INET if network.version == 4 else socket.AF_INET6,
-        states=selection.states,
-        ifindexes={ifindex},
-        network=(network, None),
+        family=family, states=selection.states, ifindexes={ifindex}, network=(ipaddress.ip_network(address), None)
     )
     found = netlink.scan(sock, narrowed, ifnames)
     return found[0] if found else None
@@ -224,7 +220,7 @@ def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
         for index, link in links.items()
         if netlink.is_ethernet(link) and (selection.ifindexes is None or index in selection.ifindexes)
     ]
-    report = {"seen": 0, "contradicted": {}, "would_ask" if dry else "asked": {}, "limited": 0}
+    report = {"seen": 0, "contradicted": {}, "would_ask" if dry else "asked": {}, "answered": {}, "limited": 0}
     found = {"mismatch": {}, "unanswered": {}, "conflict": {}, "replaced": {}, "deleted": {}}
     by_fileno = {}  # every socket opened, closed below whatever happens: {fileno: (socket, ifindex)}
     try:
@@ -246,8 +242,6 @@ def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
     finally:
         for sock, _ in by_fileno.values():
             sock.close()
-    answered = report.pop("answered", {})
-    report["answered"] = answered
     report.update({name: value for name, value in found.items() if value})
     return report
 
@@ -257,12 +251,12 @@ def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, 
     if claimed is None:
         return
     family, address, mac = claimed
-    number = socket.AF_INET if family == "inet" else socket.AF_INET6
+    number = netlink.FAMILIES[family]
     if selection.family not in (socket.AF_UNSPEC, number):
         return
     if not selection.keeps_address(ipaddress.ip_address(address), index):
         return
-    entry = _entry(nl, selection, index, address, ifnames)
+    entry = _entry(nl, selection, number, index, address, ifnames)
     if entry is None or not entry["lladdr"] or entry["lladdr"] == mac or policy.untouchable(entry):
         return
     policy.place(report["contradicted"], entry, {"cached": entry["lladdr"], "claimed": mac})
@@ -276,12 +270,9 @@ def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, 
     answers = probe.ask_like_the_kernel([entry], links, netns, timeout, rate=100, repair=True)
     verdict = policy.verdicts([entry], answers, {})
     if verdict["ok"]:
-        policy.place(report.setdefault("answered", {}), entry, entry["lladdr"])
+        policy.place(report["answered"], entry, entry["lladdr"])
         return
-    repaired = netlink.repair(verdict, [entry], netns)
-    for name in ("mismatch", "unanswered", "conflict"):
-        for ifname, entries in verdict[name].items():
-            found[name].setdefault(ifname, {}).update(entries)
-    for name, value in repaired.items():
+    outcomes = {name: verdict[name] for name in ("mismatch", "unanswered", "conflict")}
+    for name, value in {**outcomes, **netlink.repair(verdict, [entry], netns)}.items():
         for ifname, entries in value.items():
             found.setdefault(name, {}).setdefault(ifname, {}).update(entries)

@@ -280,11 +280,11 @@ def check_values(
             )
         elif path in own or path.startswith(formula["records"] + "/"):
             problems.bad(key, path, f"a file of its own: the formula writes {tojson(path)} itself")
-    # Each job its own report: the reports of the jobs that run (the sweep runs with verify).
-    running = [(key, path) for key, path in reports if path and (key == "report_file" or verify["enabled"] is True)]
+    # Each job its own report: the reports of the jobs that run (the sweep runs with verify, unless 0 hours).
+    runs = {"report_file": True, "verify:report_file": verify["enabled"] is True}
+    runs["verify:sweep_report_file"] = runs["verify:report_file"] and verify["sweep_hours"] != 0
+    running = [(key, path) for key, path in reports if path and runs[key]]
     for number, (key, path) in enumerate(running):
-        if verify["sweep_hours"] == 0 and key == "verify:sweep_report_file":
-            continue
         for other, other_path in running[:number]:
             if path == other_path:
                 problems.bad(key, path, f"a file other than {other}: each job writes its own report")
