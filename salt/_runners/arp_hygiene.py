@@ -4,7 +4,8 @@ Forget reused addresses across the fleet, from the master.
 When a machine starts with an address that an old machine had, the database
 minions may still map the address to the old MAC (a black hole, until their
 neighbour entry goes). ``forget`` asks the started minion for its own
-addresses and MACs (``arp.addresses``) and has the database minions delete
+addresses and MACs (``arp.addresses``; at a start, what its cached grains
+say is forwarded first) and has the database minions delete
 the entries for those addresses that hold another MAC (``arp.forget``);
 ``audit`` does the same for the whole fleet at once. The formula's reactor
 (``salt/arp_hygiene/reactor/start.sls``) runs ``forget`` on every minion
@@ -13,8 +14,9 @@ start.
 Safety: the only change is a delete on the database minions, never a MAC
 written from what a minion claims, so a minion that lies about its addresses
 costs at most one address resolution on the database side, never a redirect
-of traffic. A minion is asked for its addresses by its id, and only its
-authenticated answer counts. Each database minion forgets only inside its own
+of traffic. A minion is asked for its addresses by its id, and only what it
+said itself counts: its authenticated answer, or the grains it sent the
+master at its start. Each database minion forgets only inside its own
 pillar's selection (``arp_hygiene:flush``: netns, interfaces, network,
 exclude); permanent, noarp and routing daemons' entries are never deleted.
 
@@ -31,11 +33,13 @@ pillar ``arp_hygiene:master``):
 """
 
 import contextvars
+import ipaddress
 import logging
 import queue
 import threading
 import time
 
+import salt.cache
 import salt.client
 import salt.utils.event
 import salt.utils.jid
@@ -58,6 +62,12 @@ FORGET_SETTINGS = "arp_hygiene:flush"
 # come close together go in one forward: a burst costs the targets a few
 # jobs, not one an answer).
 FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.5
+# A started minion's addresses, as its grains say, before it answers: a
+# minion sends the master its grains (asking for its pillar) before it fires
+# its start event, and the master caches them (minion_data_cache, on by
+# default). Taken only if cached within CACHE_FRESH seconds.
+CACHE_FRESH = 300
+MAC_OCTETS = 6
 TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "range", "compound")
 
 # The reactor's starts, gathered into batches: {key: {"running": bool, "minions": [ids]}}.
@@ -82,8 +92,9 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
 
     Returns ``{"addresses": {minion: {address: mac}}, "targets": {target:
     {"deleted"|"would_delete": {ifname: {dst: old mac}}, "kept": ...}},
-    "failed": {minion or target: why}, "silent": [minions]}``; the exit
-    status is 1 when anything failed.
+    "failed": {minion or target: why}, "silent": [minions]}`` (and, for a
+    batch, ``"jobs"`` and ``"from_grains": [minions]``); the exit status is
+    1 when anything failed.
 
     CLI Example:
 
@@ -122,6 +133,18 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         heal running joins it and returns at once. A burst of starts thus
         costs each target a few jobs, not one a start, holds one reactor
         thread, and a minion that stays silent holds no other's heal.
+
+        A batch does not wait for the answers to begin: a minion sends the
+        master its grains (asking for its pillar) before it fires its start
+        event, and the master caches them (``minion_data_cache``, on by
+        default). The addresses that those grains name (when cached within
+        the last 300 s; :func:`cached_addresses`) are forwarded at once, and
+        the minions are asked once that forward is done; an answer is
+        forwarded only where it differs from the grains (``from_grains``
+        names the minions so served). Grains that are wrong (copied with an
+        image, or set in the minion's configuration) cost a target at most
+        one address resolution per address, as a lie would; the answer
+        still heals.
 
         On a master of masters, a start that a syndic passed up names a
         minion whose key is its syndic's master's: the batch names it in
@@ -281,8 +304,12 @@ class _Heal:
     published are asked together in the next one.
     """
 
-    def __init__(self, config, test, targets=None):
+    def __init__(self, config, test, targets=None, predict=False):
         self.config, self.test = config, test
+        # A batch's started minions: their cached grains' addresses are
+        # forwarded while their answers are on their way (_predict).
+        self.cache = salt.cache.factory(__opts__) if predict else None
+        self.predicted = {}  # {minion: {address: mac}}: forwarded from its grains
         self.bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
         # Subscribed before the first publication: no return is missed.
         self.bus.connect_pub()
@@ -294,6 +321,7 @@ class _Heal:
         # grain target reads every minion's grains: 0.27 ms each).
         self.targets = (lambda: targets) if targets is not None else _resolving(config)
         self.to_ask = []  # accepted here, not yet asked
+        self.to_confirm = []  # forecast from their grains, not yet asked
         self.claims = {}  # {minion: {address: mac}}
         self.claimed = {}  # {address: {minion: mac}}
         self.pending = {}  # {address: mac}: answered, not yet forwarded
@@ -318,7 +346,10 @@ class _Heal:
                 "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
                 ", ".join(elsewhere),
             )
-        self.to_ask.extend(minion for minion in minions if minion not in self.to_ask)
+        minions = [minion for minion in minions if minion not in self.to_ask and minion not in self.to_confirm]
+        forecast = self._predict(minions)
+        self.to_confirm.extend(minion for minion in minions if minion in forecast)
+        self.to_ask.extend(minion for minion in minions if minion not in forecast)
 
     def serve(self, more):
         """
@@ -333,13 +364,19 @@ class _Heal:
             if new:
                 self.ask(new)
             self._published()
-            if self.to_ask and not self.asking.busy:
+            if self.pending and not self.forwarding.busy and not self._forwarding() and self._gathered():
+                self._forward()
+            # The minions whose grains forecast their addresses are asked once
+            # the forecast's forward is done: its database's job then shares
+            # the master with none of their answers.
+            confirm = self.to_confirm and not (self.pending or self.forwarding.busy or self._forwarding())
+            if (self.to_ask or confirm) and not self.asking.busy:
                 minions, self.to_ask = self.to_ask, []
+                if confirm:
+                    minions, self.to_confirm = minions + self.to_confirm, []
                 self._publish(self.asking, minions, {"settings": ADDRESS_SETTINGS})
             self._receive(FORWARD_WAIT)
             self._expire()
-            if self.pending and not self.forwarding.busy and not self._forwarding() and self._gathered():
-                self._forward()
 
     def close(self):
         self.asking.stop()
@@ -358,13 +395,15 @@ class _Heal:
         log.info("arp_hygiene.forget for %s: %d entries deleted", ", ".join(sorted(self.claims)), count)
         result = {"addresses": self.claims, "targets": self.answers, "failed": self.failed}
         result["silent"] = sorted(self.silent)
+        if self.predicted:
+            result["from_grains"] = sorted(self.predicted)
         if self.elsewhere:
             result["not_accepted_here"] = sorted(set(self.elsewhere))
         return result
 
     def _idle(self):
         busy = self.asking.busy or self.forwarding.busy
-        return not (self.open or self.pending or self.to_ask or busy)
+        return not (self.open or self.pending or self.to_ask or self.to_confirm or busy)
 
     def _publish(self, publisher, minions, kwarg):
         """Open a job for ``minions`` under a new id, and hand it to ``publisher``'s thread."""
@@ -431,14 +470,46 @@ class _Heal:
             self.answers[minion] = merged(self.answers.get(minion, {}), answer)
 
     def _claim(self, minion, owned):
-        """A minion's answer: its addresses wait to be forwarded, but those that another minion claims too."""
+        """
+        A minion's answer: its addresses wait to be forwarded, but those that
+        another minion claims too, and those its grains named with the same
+        MAC (forwarded already, or waiting); what its grains named and it
+        does not claim is withdrawn where it still waits.
+        """
         self.claims[minion] = owned
+        predicted = self.predicted.get(minion, {})
+        for address in set(predicted) - set(owned):
+            claimants = self.claimed.get(address, {})
+            claimants.pop(minion, None)
+            if not claimants and self.pending.get(address) == predicted[address]:
+                del self.pending[address]
+        self._pend(minion, {address: mac for address, mac in owned.items() if predicted.get(address) != mac})
+
+    def _predict(self, minions):
+        """
+        The addresses that ``minions``' cached grains name (cached_addresses)
+        wait to be forwarded, at once: the minions so forecast (a set).
+        """
+        forecast = set()
+        if self.cache is None:
+            return forecast
+        for minion, grains in _cached_grains(self.cache, minions).items():
+            owned = cached_addresses(grains)
+            if owned and minion not in self.claims:
+                self.predicted[minion] = owned
+                self._pend(minion, owned, at_once=True)
+                forecast.add(minion)
+        return forecast
+
+    def _pend(self, minion, owned, at_once=False):
+        """``minion``'s ``owned`` addresses wait to be forwarded, but those that another minion claims too."""
         for address, mac in owned.items():
             claimants = self.claimed.setdefault(address, {})
             claimants[minion] = mac
             if len(claimants) == 1:
-                if not self.pending:
-                    self.pending_since = time.monotonic()
+                now = time.monotonic()
+                due = now - FORWARD_GATHER if at_once else now
+                self.pending_since = due if not self.pending else min(self.pending_since, due)
                 self.pending[address] = mac
                 self.claimants.add(minion)
             else:  # a conflict: never acted on (but a forward already on its way)
@@ -459,7 +530,7 @@ class _Heal:
 
     def _gathered(self):
         """Is no other answer to come (asked, not answered, not expired), or has the first waited FORWARD_GATHER s?"""
-        coming = self.to_ask or self.asking.busy
+        coming = self.to_ask or self.to_confirm or self.asking.busy
         coming = coming or any(job["function"] == "arp.addresses" and job["waiting"] for job in self.open.values())
         return not coming or time.monotonic() - self.pending_since >= FORWARD_GATHER
 
@@ -541,7 +612,7 @@ def _batched(minions, key, config, test):
             return None
         batch["running"] = True
     try:
-        heal = _Heal(config, test)
+        heal = _Heal(config, test, predict=True)
     except Exception:
         with _batch_lock:
             batch["running"] = False
@@ -577,6 +648,64 @@ def _addresses(tgt, tgt_type, timeout):
     if tgt_type == "list" and not claims:
         raise RunnerError("; ".join(f"{minion} {why}" for minion, why in failed.items()) + ": nothing changed")
     return claims, failed
+
+
+def cached_addresses(grains):
+    """
+    ``{address: mac}``: what a minion's grains say ``arp.addresses`` will
+    answer (``ip4_interfaces`` and ``ip6_interfaces``, on the interfaces
+    whose ``hwaddr_interfaces`` MAC is an Ethernet one; global scope: not
+    link-local, loopback or multicast). Only a forecast, the answer decides:
+    grains know nothing of the minion's ``arp_hygiene:announce`` selection,
+    so they may name more; an address named wrongly costs a database one
+    address resolution (forget only deletes).
+    """
+    macs = grains.get("hwaddr_interfaces")
+    owned = {}
+    if not isinstance(macs, dict):
+        return owned
+    for key in ("ip4_interfaces", "ip6_interfaces"):
+        interfaces = grains.get(key)
+        for ifname, addresses in interfaces.items() if isinstance(interfaces, dict) else ():
+            mac = macs.get(ifname)
+            octets = mac.split(":") if isinstance(mac, str) else ()
+            if len(octets) != MAC_OCTETS or not all(len(o) == 2 for o in octets) or mac == "00:00:00:00:00:00":
+                continue
+            for address in addresses if isinstance(addresses, list) else ():
+                try:
+                    ip = ipaddress.ip_address(address)
+                except ValueError:
+                    continue
+                if not (ip.is_link_local or ip.is_loopback or ip.is_multicast or ip.is_unspecified):
+                    owned[str(ip)] = mac.lower()
+    return owned
+
+
+def _cached_grains(cache, minions):
+    """
+    ``{minion: grains}`` of ``minions`` whose grains the master cached less
+    than CACHE_FRESH seconds ago (Salt 3008's bank ``grains``, earlier ones'
+    ``minions/<id>``); none where the cache keeps no time of update.
+    """
+    found = {}
+    if not __opts__.get("minion_data_cache", False):
+        return found
+    now = time.time()
+    for minion in minions:
+        for bank, key, part in (("grains", minion, None), (f"minions/{minion}", "data", "grains")):
+            try:
+                updated = cache.updated(bank, key)
+                if updated is None:
+                    continue
+                data = cache.fetch(bank, key) if now - updated <= CACHE_FRESH else None
+            except Exception as err:  # pylint: disable=broad-except
+                log.debug("arp_hygiene.forget: %s's cached grains: %s", minion, err)
+                break
+            grains = data.get(part) if part and isinstance(data, dict) else data
+            if isinstance(grains, dict):
+                found[minion] = grains
+            break
+    return found
 
 
 def _owners(claims):

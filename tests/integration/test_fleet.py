@@ -104,7 +104,7 @@ def real_workers(master, tables, databases, tmp_path_factory):
     nice.chmod(0o755)
     workers = []
     for n, ns in enumerate(tables[1]):
-        grains = {"roles": ["worker"], "lab_netns": ns.name}
+        grains = {"roles": ["worker"], "lab_netns": ns.name, **fleet.namespace_grains(ns)}
         worker = master.salt_minion_daemon(f"fleet-real-{n}", overrides={"grains": grains})
         worker.python_executable = str(nice)
         workers.append(worker)
@@ -252,7 +252,6 @@ class Storm:
             if when >= self.begun - 1 and isinstance(answer, dict) and "jobs" in answer:
                 served += 1
                 silent_named |= set(answer.get("silent", []))
-        # The lag: from a start event's stamp to the heal's question to that minion (its arp.addresses job).
         asked, forwarded = {}, {}
         for when, _, fun, minions, arg in synthetic.published:
             if when >= self.begun - 1 and fun == "arp.addresses":
@@ -261,22 +260,28 @@ class Storm:
             if when >= self.begun - 1 and fun == "arp.forget":
                 for address in (arg or [{}])[-1].get("addresses", ()):
                     forwarded.setdefault(address, when)
-        # From the question to the forward of the answer, and from the forward to the last table's delete.
-        to_forward = [forwarded[a] - asked[m] for m, a in self.answering.items() if m in asked and a in forwarded]
-        to_answer = [synthetic.answered[m] - asked[m] for m in self.answering if m in asked and m in synthetic.answered]
-        answer_to_forward = [
-            forwarded[a] - synthetic.answered[m]
+        # From the start to the forward of its address (from its grains, or its answer), from the
+        # question to the answer, and from the forward to the last table's delete.
+        to_forward = [
+            forwarded[a] - synthetic.started[m]
             for m, a in self.answering.items()
-            if a in forwarded and m in synthetic.answered
+            if a in forwarded and m in synthetic.started
         ]
+        to_answer = [synthetic.answered[m] - asked[m] for m in self.answering if m in asked and m in synthetic.answered]
         to_delete = [
             max(self.deletes[(name, a)] for name in names) - forwarded[a]
             for m, a in self.answering.items()
             if a in forwarded and all((name, a) in self.deletes for name in names)
         ]
         starts = {fleet.worker_id(n) for n in self.numbers} | {w.id for w in self.real_workers}
-        lag = [asked[m] - synthetic.started[m] for m in starts if m in asked and m in synthetic.started]
-        called = asked
+        addresses = {fleet.worker_id(n): fleet.worker_address(n) for n in self.numbers}
+        addresses |= {w.id: fleet.worker_address(REAL + n) for n, w in enumerate(self.real_workers)}
+        # The lag: from a start event's stamp to the heal's first job for that minion (the
+        # forward of what its grains say, or the question).
+        reacted = {m: min((t for t in (asked.get(m), forwarded.get(addresses[m])) if t), default=None) for m in starts}
+        reacted = {m: t for m, t in reacted.items() if t is not None}
+        lag = [reacted[m] - synthetic.started[m] for m in reacted if m in synthetic.started]
+        called = reacted
         jobs = [fun for when, _, fun, *_ in synthetic.published if when >= self.begun - 1]
         heal_jobs = jobs.count("arp.addresses") + jobs.count("arp.forget")
         pings = [p for p in self.pings if p is not None]
@@ -299,9 +304,8 @@ class Storm:
             "lost": len(lost),
             "lost_workers": lost[:20],
             "reactor_lag_s": fleet.percentiles(lag),
-            "ask_to_forward_s": fleet.percentiles(to_forward),
+            "start_to_forward_s": fleet.percentiles(to_forward),
             "ask_to_answer_s": fleet.percentiles(to_answer),
-            "answer_to_forward_s": fleet.percentiles(answer_to_forward),
             "forward_to_delete_s": fleet.percentiles(to_delete),
             "reactions_missing": sorted(starts - set(called))[:20],
             "reactions_missing_count": len(starts - set(called)),

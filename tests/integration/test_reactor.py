@@ -21,7 +21,7 @@ import pytest
 import salt.utils.event
 import yaml
 
-from tests.support import REPO, lab
+from tests.support import REPO, fleet, lab
 
 DB = "arp-reactor-db"
 OLD = "02:00:00:0a:00:01"  # the dead machine's MAC
@@ -176,10 +176,10 @@ def worker_minion(master):
     """worker_minion(name, ns): the factory of minion worker-<name>, whose addresses are ns's; one per name."""
     made = {}
 
-    def factory(name, ns):
+    def factory(name, ns, **grains):
         # A second factory of one id would come with a key of its own, which the master refuses.
         if name not in made:
-            grains = {"roles": ["worker"], "lab_netns": ns.name}
+            grains = {"roles": ["worker"], "lab_netns": ns.name, **fleet.namespace_grains(ns), **grains}
             made[name] = master.salt_minion_daemon(f"worker-{name}", overrides={"grains": grains})
         return made[name]
 
@@ -394,6 +394,66 @@ def test_a_worker_minion_start_heals_its_black_hole_within_seconds_and_leaves_th
         with open(HEAL_RESULTS, "w", encoding="utf-8") as out:
             json.dump(heal_times, out)
     print(f"heal times (s): {', '.join(f'{t:.2f}' for t in heal_times)}; median {statistics.median(heal_times):.2f}")
+
+
+def start_and_heal(master, worker, timeout=60):
+    """
+    Start ``worker`` (then stop it): the jobs that the heal of its start
+    published, in their order (``[(function, its keyword arguments)]``), and
+    the heal's return.
+    """
+    jobs, end = [], time.monotonic() + timeout
+    with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as events:
+        events.subscribe("salt/job/")
+        events.subscribe("salt/run/")
+        events.connect_pub()  # from now on, not from the first read
+        with worker.started():
+            while time.monotonic() < end:
+                event = events.get_event(wait=1, full=True)
+                tag, data = (event["tag"], event["data"]) if event else ("", {})
+                if tag.startswith("salt/job/") and tag.endswith("/new") and data.get("fun", "").startswith("arp."):
+                    jobs.append((data["fun"], (data.get("arg") or [{}])[-1]))
+                answer = data.get("return")
+                if data.get("fun") == "runner.arp_hygiene.forget" and isinstance(answer, dict) and "jobs" in answer:
+                    if worker.id in answer.get("addresses", {}) or worker.id in answer.get("silent", []):
+                        return jobs, answer
+    raise AssertionError(f"no heal of {worker.id} ended within {timeout} s; jobs seen: {jobs}")
+
+
+def test_a_workers_grains_are_forwarded_before_its_answer_which_corrects_stale_ones(
+    fabric, master, db_minion, worker_minion
+):
+    # A minion sends its grains (asking for its pillar) before its start event:
+    # the heal forwards what they say at once, and asks the worker after.
+    worker_b = worker_minion("b", fabric.b)
+    plant_b(fabric)
+    jobs, ret = start_and_heal(master, worker_b)
+    assert [fun for fun, _ in jobs] == ["arp.forget", "arp.addresses"], jobs
+    owned = dict.fromkeys([HOLE, RIGHT, PERMANENT, EXCLUDED], B_MAC)
+    assert jobs[0][1]["lladdr"] == owned, jobs
+    assert ret["from_grains"] == [worker_b.id] and ret["jobs"] == {"arp.addresses": 1, "arp.forget": 1}, ret
+    assert ret["addresses"] == {worker_b.id: owned} and ret["failed"] == {}, ret
+    assert entry(fabric, HOLE) in (None, (B_MAC, "reachable")), entry(fabric, HOLE)
+    assert left_alone(fabric) == LEFT_ALONE
+
+    # Grains that still name the old machine's MAC (a grains cache copied
+    # with an image): their forward keeps the black hole and throws the
+    # correct entry away (one resolution, as a minion's lie costs); the
+    # worker's answer has the black hole deleted.
+    stale = worker_minion("b-stale", fabric.b, hwaddr_interfaces={"eth0": OLD})
+    plant_b(fabric)
+    try:
+        jobs, ret = start_and_heal(master, stale)
+    finally:
+        # Its key goes with it: the audit below asks every accepted minion.
+        assert master.salt_key_cli().run("-d", stale.id, "-y").returncode == 0
+    assert [fun for fun, _ in jobs] == ["arp.forget", "arp.addresses", "arp.forget"], jobs
+    forwarded = [arg["lladdr"] for fun, arg in jobs if fun == "arp.forget"]
+    assert forwarded == [dict.fromkeys(owned, OLD), owned], jobs
+    assert ret["from_grains"] == [stale.id] and ret["addresses"] == {stale.id: owned}, ret
+    deleted = sorted(d for answer in ret["targets"].values() for e in answer["deleted"].values() for d in e)
+    assert deleted == [HOLE, RIGHT], ret
+    assert entry(fabric, HOLE) in (None, (B_MAC, "reachable")), entry(fabric, HOLE)
 
 
 def test_the_runner_by_hand_in_test_mode_changes_nothing_then_forgets(fabric, worker_b, salt_run, bus):

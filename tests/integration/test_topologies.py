@@ -142,7 +142,8 @@ def test_under_a_syndic_its_master_heals_and_the_master_of_masters_leaves_it_alo
     address = f"{syndic.master.config['interface']}:{syndic.master.config['ret_port']}"
     db = syndic.master.salt_minion_daemon("topo-db", overrides={"master": address, "grains": {"roles": ["database"]}})
     worker = syndic.master.salt_minion_daemon(
-        "topo-worker", overrides={"master": address, "grains": {"roles": ["worker"]}}
+        "topo-worker",
+        overrides={"master": address, "grains": {"roles": ["worker"], **fleet.namespace_grains(tables[1])}},
     )
     below, above = StartEvents(syndic.master), StartEvents(mom)
     try:
@@ -191,7 +192,7 @@ def both(masters, minion_id, grains):
 
 def test_with_hot_hot_masters_both_heal_and_the_database_deletes_once(tables, masters):
     db = both(masters, "topo-db", {"roles": ["database"]})
-    worker = both(masters, "topo-worker", {"roles": ["worker"]})
+    worker = both(masters, "topo-worker", {"roles": ["worker"], **fleet.namespace_grains(tables[1])})
     first, second = (StartEvents(master) for master in masters)
     try:
         with db.started():
@@ -267,7 +268,8 @@ def test_in_a_master_cluster_the_heal_happens_and_the_database_deletes_once(tabl
     keys = {"encryption_algorithm": "OAEP-SHA1", "signing_algorithm": "PKCS1v15-SHA1"}
     db = first.salt_minion_daemon("topo-db", overrides={**keys, "master": address, "grains": {"roles": ["database"]}})
     worker = first.salt_minion_daemon(
-        "topo-worker", overrides={**keys, "master": address, "grains": {"roles": ["worker"]}}
+        "topo-worker",
+        overrides={**keys, "master": address, "grains": {"roles": ["worker"], **fleet.namespace_grains(tables[1])}},
     )
     buses = [StartEvents(master) for master in cluster]
     try:

@@ -101,6 +101,35 @@ def worker_namespace(netlab, name, number):
     return ns
 
 
+def network_grains(addresses, mac):
+    """The network grains of a worker whose eth0 holds ``addresses`` (IPv4) on ``mac``, as core grains name them."""
+    return {
+        "ipv4": ["127.0.0.1", *addresses],
+        "ip4_interfaces": {"lo": ["127.0.0.1"], "eth0": list(addresses)},
+        "ip6_interfaces": {"lo": ["::1"], "eth0": []},
+        "hwaddr_interfaces": {"lo": "00:00:00:00:00:00", "eth0": mac},
+    }
+
+
+def namespace_grains(ns):
+    """
+    The network grains of a minion that runs in lab namespace ``ns`` (its
+    links' MACs and addresses, as Salt's core grains name them): a worker
+    minion of the tests runs in the host's namespace, its addresses are in
+    its lab namespace (its pillar's announce netns).
+    """
+    grains = {"ipv4": [], "ip4_interfaces": {}, "ip6_interfaces": {}, "hwaddr_interfaces": {}}
+    for link in json.loads(ns.ip("-j", "addr", "show").stdout):
+        name = link["ifname"]
+        grains["hwaddr_interfaces"][name] = link.get("address", "00:00:00:00:00:00")
+        for family, key in (("inet", "ip4_interfaces"), ("inet6", "ip6_interfaces")):
+            found = [info["local"] for info in link.get("addr_info", []) if info["family"] == family]
+            grains[key][name] = found
+            if family == "inet":
+                grains["ipv4"].extend(found)
+    return grains
+
+
 def plant(tables, numbers):
     """Each table maps each worker's address to its dead MAC (reachable): the black holes."""
     lines = [f"neigh replace {worker_address(n)} dev a0 lladdr {dead_mac(n)} nud reachable" for n in numbers]
@@ -229,6 +258,8 @@ class Synthetic:
     def __init__(self, master, public_key, grains, delay, records):
         self.config, self.public_key, self.grains, self._delay = master.config, public_key, grains, delay
         self.answering, self.silent = {}, set()  # {id: number}, {ids}
+        self.cached = {}  # {id: grains}
+        self.cache = salt.cache.factory(self.config)
         self.records = records
         open(records, "w", encoding="utf-8").close()  # pylint: disable=consider-using-with
         self.sender = salt.utils.event.get_master_event(self.config, self.config["sock_dir"], listen=False)
@@ -300,9 +331,10 @@ class Synthetic:
             minion = worker_id(number)
             with open(os.path.join(accepted, minion), "w", encoding="utf-8") as key:
                 key.write(self.public_key)
-            grains = copy.deepcopy(self.grains)
+            self.cached[minion] = grains = copy.deepcopy(self.grains)
             grains.update(id=minion, roles=["worker"], fqdn=minion, host=minion, nodename=minion)
-            grains["ipv4"] = [worker_address(number)]
+            owned = audit_claims(number, each) if each else {worker_address(number): worker_mac(number)}
+            grains.update(network_grains(list(owned), worker_mac(number)))
             store_grains(cache, minion, grains)
             if number in silent:
                 self.silent.add(minion)
@@ -315,8 +347,13 @@ class Synthetic:
         self._tell()
 
     def start(self, number):
-        """Fire worker ``number``'s start event on the master's bus, as the master fires a minion's."""
+        """
+        Cache worker ``number``'s grains and fire its start event on the
+        master's bus, as the master does for a minion's pillar request and
+        its start event, which follows.
+        """
         minion = worker_id(number)
+        store_grains(self.cache, minion, self.cached[minion])
         tag = f"salt/minion/{minion}/start"
         load = {"id": minion, "cmd": "_minion_event", "pretag": None, "tag": tag}
         load["data"] = f"Minion {minion} started at {time.asctime()}"

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import time
 
 import pytest
 
@@ -80,3 +81,75 @@ def test_a_batch_takes_a_list_of_ids_once_each_and_sorts_them_by_key_itself(runn
         runner._minion_ids(["web1", "web*"], check=False)
     with pytest.raises(runner.RunnerError, match="minion is missing"):
         runner._minion_ids([], check=False)
+
+
+GRAINS = {
+    "hwaddr_interfaces": {"lo": "00:00:00:00:00:00", "eth0": "02:00:00:0A:00:01", "tun0": "0.0.0.0", "ib0": "80:00"},
+    "ip4_interfaces": {"lo": ["127.0.0.1"], "eth0": ["192.0.2.20", "169.254.1.1"], "tun0": ["198.51.100.9"]},
+    "ip6_interfaces": {"lo": ["::1"], "eth0": ["2001:db8::20", "fe80::1", "ff02::1"], "ib0": ["2001:db8::99"]},
+}
+
+
+def test_grains_forecast_the_global_addresses_on_ethernet_macs(runner):
+    assert runner.cached_addresses(GRAINS) == {"192.0.2.20": "02:00:00:0a:00:01", "2001:db8::20": "02:00:00:0a:00:01"}
+    assert runner.cached_addresses({}) == {}
+    assert runner.cached_addresses({"hwaddr_interfaces": "eth0", "ip4_interfaces": {"eth0": ["192.0.2.20"]}}) == {}
+    assert runner.cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": "192.0.2.20"}}) == {
+        "2001:db8::20": "02:00:00:0a:00:01"
+    }
+    assert runner.cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": ["not an address"]}}) == {
+        "2001:db8::20": "02:00:00:0a:00:01"
+    }
+
+
+def test_only_grains_cached_lately_are_taken(runner, tmp_path):
+    import salt.cache  # pylint: disable=import-outside-toplevel
+
+    opts = {"cachedir": str(tmp_path), "cache": "localfs", "minion_data_cache": True, "memcache_expire_seconds": 0}
+    runner.__opts__ = opts
+    cache = salt.cache.factory(opts)
+    cache.store("grains", "new", GRAINS)  # Salt 3008's bank
+    cache.store("minions/old-layout", "data", {"grains": GRAINS, "pillar": {}})  # 3006's and 3007's
+    cache.store("grains", "stale", GRAINS)
+    stale = time.time() - runner.CACHE_FRESH - 60
+    os.utime(os.path.join(tmp_path, "grains", "stale.p"), (stale, stale))
+    assert runner._cached_grains(cache, ["new", "old-layout", "stale", "absent"]) == {
+        "new": GRAINS,
+        "old-layout": GRAINS,
+    }
+    runner.__opts__ = {**opts, "minion_data_cache": False}
+    assert runner._cached_grains(cache, ["new"]) == {}
+
+
+def bookkeeping(runner):
+    """A heal's claim bookkeeping alone (no bus, no publication)."""
+    heal = runner._Heal.__new__(runner._Heal)
+    heal.claims, heal.claimed, heal.pending, heal.claimants, heal.predicted = {}, {}, {}, set(), {}
+    heal.pending_since = None
+    return heal
+
+
+def test_an_answer_forwards_only_what_the_grains_got_wrong_and_withdraws_what_they_named_more(runner):
+    heal = bookkeeping(runner)
+    heal.predicted = {"w1": {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:01"}}
+    heal._pend("w1", heal.predicted["w1"], at_once=True)
+    assert heal.pending == heal.predicted["w1"]
+    assert time.monotonic() - heal.pending_since >= runner.FORWARD_GATHER, "a forecast waits for no gathering"
+    heal.pending = {}  # forwarded
+    heal._claim("w1", {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.22": "02:00:00:0a:00:01"})
+    assert heal.pending == {"192.0.2.22": "02:00:00:0a:00:01"}
+    assert "w1" not in heal.claimed["192.0.2.21"]
+    # Not yet forwarded: what the answer does not claim is withdrawn, a MAC it corrects replaces the grains'.
+    heal = bookkeeping(runner)
+    heal.predicted = {"w2": {"192.0.2.30": "02:00:00:0a:00:02", "192.0.2.31": "02:00:00:0a:00:02"}}
+    heal._pend("w2", heal.predicted["w2"], at_once=True)
+    heal._claim("w2", {"192.0.2.30": "02:00:00:0a:00:09"})
+    assert heal.pending == {"192.0.2.30": "02:00:00:0a:00:09"}
+
+
+def test_an_address_that_another_minions_grains_name_too_is_a_conflict(runner):
+    heal = bookkeeping(runner)
+    heal._pend("w1", {"192.0.2.40": "02:00:00:0a:00:01"}, at_once=True)
+    heal._pend("w2", {"192.0.2.40": "02:00:00:0a:00:02"}, at_once=True)
+    assert heal.pending == {}
+    assert heal.claimed["192.0.2.40"] == {"w1": "02:00:00:0a:00:01", "w2": "02:00:00:0a:00:02"}
