@@ -138,7 +138,7 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
         master its grains (asking for its pillar) before it fires its start
         event, and the master caches them (``minion_data_cache``, on by
         default). The addresses that those grains name (when cached within
-        the last 300 s; :func:`cached_addresses`) are forwarded at once, and
+        the last 300 s; ``_cached_addresses``) are forwarded at once, and
         the minions are asked once that forward is done; an answer is
         forwarded only where it differs from the grains (``from_grains``
         names the minions so served). Grains that are wrong (copied with an
@@ -487,14 +487,14 @@ class _Heal:
 
     def _predict(self, minions):
         """
-        The addresses that ``minions``' cached grains name (cached_addresses)
+        The addresses that ``minions``' cached grains name (_cached_addresses)
         wait to be forwarded, at once: the minions so forecast (a set).
         """
         forecast = set()
         if self.cache is None:
             return forecast
         for minion, grains in _cached_grains(self.cache, minions).items():
-            owned = cached_addresses(grains)
+            owned = _cached_addresses(grains)
             if owned and minion not in self.claims:
                 self.predicted[minion] = owned
                 self._pend(minion, owned, at_once=True)
@@ -650,7 +650,7 @@ def _addresses(tgt, tgt_type, timeout):
     return claims, failed
 
 
-def cached_addresses(grains):
+def _cached_addresses(grains):
     """
     ``{address: mac}``: what a minion's grains say ``arp.addresses`` will
     answer (``ip4_interfaces`` and ``ip6_interfaces``, on the interfaces

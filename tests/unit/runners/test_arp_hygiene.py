@@ -91,13 +91,13 @@ GRAINS = {
 
 
 def test_grains_forecast_the_global_addresses_on_ethernet_macs(runner):
-    assert runner.cached_addresses(GRAINS) == {"192.0.2.20": "02:00:00:0a:00:01", "2001:db8::20": "02:00:00:0a:00:01"}
-    assert runner.cached_addresses({}) == {}
-    assert runner.cached_addresses({"hwaddr_interfaces": "eth0", "ip4_interfaces": {"eth0": ["192.0.2.20"]}}) == {}
-    assert runner.cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": "192.0.2.20"}}) == {
+    assert runner._cached_addresses(GRAINS) == {"192.0.2.20": "02:00:00:0a:00:01", "2001:db8::20": "02:00:00:0a:00:01"}
+    assert runner._cached_addresses({}) == {}
+    assert runner._cached_addresses({"hwaddr_interfaces": "eth0", "ip4_interfaces": {"eth0": ["192.0.2.20"]}}) == {}
+    assert runner._cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": "192.0.2.20"}}) == {
         "2001:db8::20": "02:00:00:0a:00:01"
     }
-    assert runner.cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": ["not an address"]}}) == {
+    assert runner._cached_addresses({**GRAINS, "ip4_interfaces": {"eth0": ["not an address"]}}) == {
         "2001:db8::20": "02:00:00:0a:00:01"
     }
 
