@@ -34,6 +34,7 @@ def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_po
         "arp_hygiene/states/arp.py",
         "arp_hygiene/runners/arp_hygiene.py",
         "arp_hygiene/engines/arp_hygiene.py",
+        "arp_hygiene/engines/arp_watch.py",
         "arp_hygiene/beacons/arp.py",
     }
     assert "[salt.loader]\narp-hygiene = arp_hygiene:loader_dirs" in entry_points
