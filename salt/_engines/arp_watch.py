@@ -24,8 +24,9 @@ Configuration (minion configuration; restart the minion after a change):
 
 Every argument of ``arp.watch`` but ``seconds`` is taken (``interface``,
 ``family``, ``network``, ``exclude``, ``netns``, ``timeout``, ``window``,
-``rate``, ``test``), with its defaults; ``test: true`` asks and reports,
-and changes nothing.
+``rate``, ``test``, ``metrics_dir``), with its defaults; ``test: true`` asks
+and reports, and changes nothing; with ``metrics_dir`` each round writes
+``arp_hygiene_watch.prom`` there.
 """
 
 import logging

@@ -36,6 +36,20 @@ RESULT_COUNTS = {
 # conflicts it alone can find stay in its file until the next sweep, not
 # overwritten by the next plain verify.
 RESULT_COUNTS["sweep"] = RESULT_COUNTS["verify"]
+# The watcher (arp.watch, a round of the engine arp_watch): the entries that
+# frames contradicted, those it asked about and what came of it; and its
+# totals: frames it read, questions its limits left out.
+RESULT_COUNTS["watch"] = (
+    "contradicted",
+    "asked",
+    "answered",
+    "mismatch",
+    "unanswered",
+    "conflict",
+    "replaced",
+    "deleted",
+)
+RESULT_TOTALS = {"watch": ("seen", "limited")}
 
 # The kernel's statistics of each family's neighbour table (all namespaces
 # together), one line of hexadecimal counters per CPU under a line of names.
@@ -226,7 +240,7 @@ def metered(directory, job, netns, run):
 
 def write_run(directory, job, netns, began, seconds, success, result):
     """
-    The metrics of one run of ``job`` (``flush``, ``verify`` or ``sweep``) that started
+    The metrics of one run of ``job`` (``flush``, ``verify``, ``sweep`` or ``watch``) that started
     at ``began`` (Unix time) and took ``seconds``: written to ``directory``,
     with the table's composition afterwards and the kernel's limit. A file
     that cannot be written is logged, never raised: the run's own outcome
@@ -249,6 +263,15 @@ def write_run(directory, job, netns, began, seconds, success, result):
                 task=job,
                 outcome=outcome,
                 interface=ifname,
+            )
+    for total in RESULT_TOTALS.get(job, ()):
+        if isinstance(result.get(total), int):
+            found.add(
+                "arp_hygiene_last_run_total",
+                "What the last run counted: frames read (seen), questions its limits left out (limited).",
+                result[total],
+                task=job,
+                counted=total,
             )
     try:
         counts = table_counts(netns)

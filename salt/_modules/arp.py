@@ -568,7 +568,7 @@ def _configured(key, **given):
 
 def watch(
     interface=None, family="all", network=None, exclude=None, netns=None, seconds=60, timeout=0.3, window=10,
-    rate=20, test=None,
+    rate=20, test=None, metrics_dir=None,
 ):  # fmt: skip
     """
     Watch for the first packet that reveals a black hole (work in progress,
@@ -601,7 +601,23 @@ def watch(
     window, rate
         At most one question per address per ``window`` seconds (default 10),
         and ``rate`` questions a second in all (default 20).
+
+    metrics_dir
+        As for :py:func:`arp.flush_stale <flush_stale>`, in
+        ``arp_hygiene_watch.prom`` (task ``watch``): the entries of each
+        outcome, and the frames read and questions limited
+        (``arp_hygiene_last_run_total``).
     """
+    return _metered(
+        "watch",
+        metrics_dir,
+        netns,
+        test,
+        lambda: _watch(interface, family, network, exclude, netns, seconds, timeout, window, rate, test),
+    )
+
+
+def _watch(interface, family, network, exclude, netns, seconds, timeout, window, rate, test):
     with _salt_errors(netns):
         checked = arguments.selection(
             interface, ["reachable", "stale", "delay", "probe"], family, network, exclude, 0, netns, flushing=False

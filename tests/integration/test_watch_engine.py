@@ -24,9 +24,10 @@ def connect(ns, address, port, timeout):
     return done.returncode == 0, time.monotonic() - began
 
 
-def test_the_engine_heals_the_black_hole_at_the_first_syn_and_tells_the_master(master, netlab):
+def test_the_engine_heals_the_black_hole_at_the_first_syn_and_tells_the_master(master, netlab, tmp_path):
     hole = lab.BlackHole(netlab, state="reachable")
     settings = {"interface": "db0", "family": "inet", "netns": hole.db.name, "round_seconds": 5, "retry_seconds": 1}
+    settings["metrics_dir"] = str(tmp_path)
     engine = {"arp_watch": settings}
     minion = master.salt_minion_daemon("arp-watch-db", overrides={"engines": [engine]})
     with salt.utils.event.get_master_event(master.config, master.config["sock_dir"], listen=True) as bus:
@@ -39,9 +40,12 @@ def test_the_engine_heals_the_black_hole_at_the_first_syn_and_tells_the_master(m
             time.sleep(2)  # the engine's first round: its sockets open
             connected, took = connect(hole.worker, lab.DB_IP, lab.PORT, 3)
             event = bus.get_event(wait=10, tag=REPAIRED, full=True)
+            # The round's metrics, written before its event (the next round's replace them).
+            written = (tmp_path / "arp_hygiene_watch.prom").read_text()
     print(f"engine: handshake {took:.2f} s after the first SYN; {event}")
     assert connected and took < 1.5, took
     assert event is not None, "no repair event reached the master"
     assert event["data"]["id"] == minion.id, event
     assert event["data"]["data"]["replaced"] == {"db0": {lab.WORKER_IP: {"old": lab.OLD_MAC, "new": lab.NEW_MAC}}}
     assert hole.neighbour(hole.db, lab.WORKER_IP)["lladdr"] == lab.NEW_MAC
+    assert 'arp_hygiene_last_run_entries{interface="db0",outcome="replaced",task="watch"} 1' in written, written

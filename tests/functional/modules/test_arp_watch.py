@@ -28,7 +28,9 @@ def connect(ns, address, port, timeout):
 
 
 @pytest.mark.parametrize("family", ["inet", "inet6"])
-def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_retransmission(arp, netlab, family):
+def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_retransmission(
+    arp, netlab, family, tmp_path
+):
     hole = lab.BlackHole(netlab, state="reachable")
     if family == "inet":
         worker, db, port = lab.WORKER_IP, lab.DB_IP, lab.PORT
@@ -49,7 +51,9 @@ def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_r
     result = {}
     watching = threading.Thread(
         target=lambda: result.update(
-            arp.watch(interface="eth0", family=family, netns=hole.db.name, seconds=4, test=False)
+            arp.watch(
+                interface="eth0", family=family, netns=hole.db.name, seconds=4, test=False, metrics_dir=str(tmp_path)
+            )
         )
     )
     watching.start()
@@ -62,6 +66,11 @@ def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_r
     assert result["asked"] == {"eth0": {worker: lab.OLD_MAC}}, result
     assert result["replaced"] == {"eth0": {worker: {"old": lab.OLD_MAC, "new": lab.NEW_MAC}}}, result
     assert hole.neighbour(hole.db, worker)["lladdr"] == lab.NEW_MAC
+    # Its metrics: the entries of each outcome, and the frames it read.
+    written = (tmp_path / "arp_hygiene_watch.prom").read_text()
+    for outcome in ("contradicted", "asked", "replaced"):
+        assert f'arp_hygiene_last_run_entries{{interface="eth0",outcome="{outcome}",task="watch"}} 1' in written
+    assert f'arp_hygiene_last_run_total{{counted="seen",task="watch"}} {result["seen"]}' in written, written
 
 
 OWNER, OWNER_MAC = "192.0.2.30", "02:00:00:00:30:01"

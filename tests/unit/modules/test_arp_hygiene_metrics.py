@@ -85,6 +85,30 @@ def test_a_run_writes_its_outcomes_and_the_kernels_limit(tmp_path):
     assert ({"task": "flush", "family": "inet"}, limit) in read["arp_hygiene_gc_thresh3"][2]
 
 
+def test_a_watch_writes_the_entries_of_each_outcome_and_its_totals(tmp_path):
+    result = {
+        "seen": 12,
+        "contradicted": {"eth0": {"192.0.2.1": {"cached": "02:00:00:00:00:01", "claimed": "02:00:00:00:00:02"}}},
+        "asked": {"eth0": {"192.0.2.1": "02:00:00:00:00:01"}},
+        "answered": {},
+        "limited": 3,
+        "replaced": {"eth0": {"192.0.2.1": {"old": "02:00:00:00:00:01", "new": "02:00:00:00:00:02"}}},
+    }
+    metrics.write_run(str(tmp_path), "watch", NO_NAMESPACE, 1700000000.0, 60.0, True, result)
+    read = parsed((tmp_path / "arp_hygiene_watch.prom").read_text())
+    assert sorted(read["arp_hygiene_last_run_entries"][2], key=str) == sorted(
+        [
+            ({"task": "watch", "outcome": outcome, "interface": "eth0"}, 1.0)
+            for outcome in ("contradicted", "asked", "replaced")
+        ],
+        key=str,
+    )
+    assert sorted(read["arp_hygiene_last_run_total"][2], key=str) == [
+        ({"task": "watch", "counted": "limited"}, 3.0),
+        ({"task": "watch", "counted": "seen"}, 12.0),
+    ]
+
+
 def test_a_failed_run_keeps_the_last_success_of_the_file(tmp_path):
     metrics.write_run(str(tmp_path), "verify", NO_NAMESPACE, 1000.0, 1.0, True, {"ok": {"eth0": {"192.0.2.1": "m"}}})
     metrics.write_run(str(tmp_path), "verify", NO_NAMESPACE, 2000.0, 1.0, False, {})
