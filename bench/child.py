@@ -3,6 +3,7 @@ One measured call of the arp module, in a process of its own, for bench/measure.
 
     python bench/child.py flush|list NAMESPACE INTERFACE
     python bench/child.py audit NAMESPACE INTERFACE MINIONS
+    python bench/child.py watch NAMESPACE INTERFACE SECONDS
 
 Loads salt/_modules/arp.py as a plain Python module (what it imports: salt.exceptions,
 pyroute2), times one call of arp.flush_stale or arp.list on the namespace's
@@ -14,11 +15,16 @@ bench/measure.build made: the runner's merge of MINIONS minions' synthetic
 claims of 10 addresses each (salt/_runners/arp_hygiene.py), then arp.forget
 in test mode with every address that one minion alone claims; then the
 fix (the same call, live: the wrong entries deleted).
+
+``watch`` (for bench/watch.py) runs arp.watch on the interface for SECONDS
+and prints the CPU seconds (user and system) that the call took, its wall
+time and what it saw, asked and repaired.
 """
 
 import importlib.util
 import json
 import os
+import resource
 import sys
 import time
 
@@ -91,9 +97,23 @@ def audit(netns, interface, minions):
     }
 
 
-def main(what, netns, interface, minions=None):
+def watch(netns, interface, seconds):
+    """One arp.watch call: its CPU seconds (this process's, over the call), wall time and report."""
+    arp = load_arp()
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    result = arp.watch(netns=netns, interface=interface, seconds=seconds, test=False)
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - start
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    counts = {key: sum(map(len, value.values())) for key, value in result.items() if isinstance(value, dict)}
+    return {"cpu_seconds": cpu, "seconds": wall, "seen": result["seen"], "limited": result["limited"], **counts}
+
+
+def main(what, netns, interface, extra=None):
     if what == "audit":
-        print(json.dumps(audit(netns, interface, int(minions))))
+        print(json.dumps(audit(netns, interface, int(extra))))
+        return
+    if what == "watch":
+        print(json.dumps(watch(netns, interface, float(extra))))
         return
     arp = load_arp()
     before = peak_rss_mb()

@@ -45,7 +45,6 @@ Writes bench/fleet.json, bench/heal.png and bench/storms.png."""
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -54,7 +53,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.measure import HERE, RaisedGcThresh, build  # noqa: E402
+from bench.measure import HERE, RaisedGcThresh, build, machine, write_json  # noqa: E402
 from tests.support import lab  # noqa: E402
 
 REACTOR_TESTS = "tests/integration/test_reactor.py"
@@ -248,7 +247,7 @@ def main():
         specs = [audit_spec(each) for each in args.audits.split(",")]
         audit, table = audits(specs, args.real_workers), audit_table()
     report = {
-        "machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         # The command line that ran the storms (an --audit-only run keeps it).
         "storms_command": before.get("storms_command")
         if args.audit_only
@@ -264,8 +263,7 @@ def main():
         "audit": audit,
         "audit_table": table,
     }
-    with open(os.path.join(HERE, "fleet.json"), "w", encoding="utf-8") as out:
-        json.dump(report, out, indent=1)
+    write_json("fleet.json", report)
     chart(times, os.path.join(HERE, "heal.png"))
     if found:
         storms_chart(found, os.path.join(HERE, "storms.png"))

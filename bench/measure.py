@@ -47,6 +47,24 @@ CALL_FLUSH = "salt-call --local arp.flush_stale"
 REFERENCE = {PIPELINE: IP_FLUSH, ARP_FLUSH: IP_FLUSH, ARP_LIST: IP_SHOW, CALL_FLUSH: CALL_PING}
 
 
+def machine():
+    """The machine a run was measured on, as every results file of the bench records it."""
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def write_json(name, report, indent=1):
+    """Write bench/``name`` (JSON)."""
+    with open(os.path.join(HERE, name), "w", encoding="utf-8") as out:
+        json.dump(report, out, indent=indent)
+        out.write("\n")
+
+
+def markdown_table(header, alignments, rows):
+    """A Markdown table: ``header`` cells, ``alignments`` ("---", "---:"), then ``rows`` of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(alignments) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def timed(command):
     """Wall seconds of a command run to its end."""
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: `arp -v` writes a lot
@@ -281,11 +299,7 @@ def main():
                 )
     results = {str(size): summary(samples[size], ratios[size]) for size in sizes}
     report = {
-        "machine": {
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "rounds": args.rounds,
         "gc_thresh": {
             "before": gc.before,
@@ -294,8 +308,7 @@ def main():
         },
         "results": results,
     }
-    with open(os.path.join(HERE, "results.json"), "w", encoding="utf-8") as out:
-        json.dump(report, out, indent=1)
+    write_json("results.json", report)
     chart(results, os.path.join(HERE, "results.png"))
     print()
     print(

@@ -21,7 +21,6 @@ the host changes. Writes bench/verify.json and prints the docs' table.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -29,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from bench.child import load_arp  # noqa: E402
+from bench.measure import machine, markdown_table, write_json  # noqa: E402
 from tests.support import lab  # noqa: E402
 
 OWNER_MAC, DEAD_MAC = "02:00:00:18:00:01", "02:00:00:18:ff:ff"
@@ -85,17 +85,19 @@ def one_run(arp, seg, db, size, share, sweep, rate):
 
 
 def table(runs):
-    lines = [
-        "| entries | wrong | asked | unicast questions | broadcast questions | seconds |",
-        "|---:|---:|---|---:|---:|---:|",
+    header = ["entries", "wrong", "asked", "unicast questions", "broadcast questions", "seconds"]
+    rows = [
+        [
+            f"{run['entries']:,}",
+            str(run["wrong"]),
+            "sweep=True" if run["way"] == "sweep" else "as the kernel asks (default)",
+            f"{run['unicast']:,}",
+            f"{run['broadcast']:,}",
+            f"{run['seconds']:.1f}",
+        ]
+        for run in runs
     ]
-    for run in runs:
-        way = "sweep=True" if run["way"] == "sweep" else "as the kernel asks (default)"
-        lines.append(
-            f"| {run['entries']:,} | {run['wrong']} | {way} | {run['unicast']:,} | {run['broadcast']:,} "
-            f"| {run['seconds']:.1f} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(header, ["---:", "---:", "---", "---:", "---:", "---:"], rows)
 
 
 def main():
@@ -113,14 +115,7 @@ def main():
                     for sweep in WAYS.values():
                         runs.append(one_run(arp, seg, db, size, share, sweep, options.rate))
                         print(json.dumps(runs[-1]), flush=True)
-    results = {
-        "machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
-        "rate": options.rate,
-        "runs": runs,
-    }
-    with open(os.path.join(HERE, "verify.json"), "w", encoding="utf-8") as out:
-        json.dump(results, out, indent=2)
-        out.write("\n")
+    write_json("verify.json", {"machine": machine(), "rate": options.rate, "runs": runs}, indent=2)
     print(table(runs))
 
 

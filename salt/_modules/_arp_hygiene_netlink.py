@@ -341,6 +341,12 @@ class Socket:
         """The next buffer of a dump, as bytes."""
         return bytes(self.view[: self.sock.recv_into(self.buf)])
 
+    def ask(self, msg_type, payload):
+        """One request that is not a dump: the buffer of its answer (the message, or the kernel's error)."""
+        self.seq += 1
+        self.sock.send(NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), msg_type, NLM_F_REQUEST, self.seq, 0) + payload)
+        return self.receive()
+
     def dump(self, msg_type, payload):
         """Yield (type, data, offset, length) for each message of a dump."""
         self.request(msg_type, payload)
@@ -641,6 +647,27 @@ def entry_of(header, data, offset, length, ifnames):
         elif kind == NDA_FLAGS_EXT and U32.unpack_from(value)[0] & NTF_EXT_MANAGED:
             entry["flags"].append("managed")
     return entry
+
+
+def neighbour(sock, selection, ifnames, ifindex, address):
+    """
+    The entry for ``address`` (a string) on link ``ifindex``, if
+    ``selection`` keeps it, else None: one lookup (RTM_GETNEIGH for one
+    entry, Linux 5.0 and later), not a dump of the table. KernelError with
+    EOPNOTSUPP or EINVAL where the kernel has no such lookup.
+    """
+    ip = ipaddress.ip_address(address)
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    payload = NDMSG.pack(family, ifindex, 0, 0, 0) + NLATTR.pack(NLATTR.size + len(ip.packed), NDA_DST) + ip.packed
+    data = sock.ask(RTM_GETNEIGH, payload)
+    if NLMSG_HEAD.unpack_from(data, 0)[1] == NLMSG_ERROR:
+        (code,) = ERRNO.unpack_from(data, NLMSG_HDR.size)
+        if -code == errno.ENOENT:
+            return None
+        raise KernelError(-code, f"cannot read the entry for {address}")
+    entries = []
+    decode_buffer(data, selection, ifnames, {}, entries)
+    return entries[0] if entries else None
 
 
 def scan(sock, selection, ifnames, plan=None):

@@ -10,6 +10,7 @@ in progress). Frames are Ethernet; VLAN-tagged ones are not read.
 """
 
 import ctypes
+import errno
 import ipaddress
 import select
 import socket
@@ -194,10 +195,19 @@ class Limits:
 
 
 def _entry(sock, selection, family, ifindex, address, ifnames):
-    """The cached entry for ``address`` (``family``) on link ``ifindex`` that ``selection``'s states keep, or None."""
+    """
+    The cached entry for ``address`` (``family``) on link ``ifindex`` that
+    ``selection``'s states keep, or None: one lookup of the entry (a dump of
+    the table on kernels before 5.0, which have no such lookup).
+    """
     narrowed = netlink.Selection(
         family=family, states=selection.states, ifindexes={ifindex}, network=(ipaddress.ip_network(address), None)
     )
+    try:
+        return netlink.neighbour(sock, narrowed, ifnames, ifindex, address)
+    except netlink.KernelError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
     found = netlink.scan(sock, narrowed, ifnames)
     return found[0] if found else None
 

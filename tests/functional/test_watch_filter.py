@@ -83,3 +83,35 @@ def test_the_filter_passes_exactly_the_frames_that_can_reveal_a_black_hole(netla
             wanted = None if expected == "passed, claims nothing" else expected
             assert watch.claim(read[number]) == wanted, (number, watch.claim(read[number]))
             assert len(read[number]) <= watch.SNAP
+
+
+def test_the_watchers_lookup_reads_one_entry_as_the_dump_does(netlab):
+    # What the watcher reads for each frame's sender: one RTM_GETNEIGH, not a dump of the table.
+    netlink = module_from_checkout("_arp_hygiene_netlink")
+    ns = netlab.namespace("lookup")
+    ns.batch(["link add a0 type veth peer name a1", "link set a0 up", "link set a1 up"])
+    # A carrier that comes up after the entries were planted would flush them.
+    end = time.monotonic() + 5
+    while "LOWER_UP" not in ns.ip("link", "show", "a0").stdout and time.monotonic() < end:
+        time.sleep(0.05)
+    ns.batch(
+        [
+            "neigh replace 192.0.2.5 dev a0 lladdr 02:00:00:00:05:01 nud reachable",
+            "neigh replace 192.0.2.6 dev a0 lladdr 02:00:00:00:06:01 nud permanent",
+            "neigh replace 2001:db8::5 dev a0 lladdr 02:00:00:00:05:06 nud stale",
+        ]
+    )
+    states = {netlink.NUD_STATES[name] for name in ("reachable", "stale", "delay", "probe")}
+    with netlink.Socket(ns.name) as sock:
+        links = netlink.read_links(sock)
+        ifnames = netlink.LinkNames(ns.name, links)
+        (index,) = [number for number, link in links.items() if link["ifname"] == "a0"]
+        dumped = {
+            entry["dst"]: entry for entry in netlink.scan(sock, netlink.Selection(socket.AF_UNSPEC, states), ifnames)
+        }
+        kept = netlink.Selection(socket.AF_UNSPEC, states)
+        found = {dst: netlink.neighbour(sock, kept, ifnames, index, dst) for dst in ("192.0.2.5", "2001:db8::5")}
+        assert all(found.values()) and found == {dst: dumped[dst] for dst in found}, (found, dumped)
+        assert found["192.0.2.5"]["lladdr"] == "02:00:00:00:05:01" and found["2001:db8::5"]["state"] == "stale"
+        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None, "a permanent entry is not kept"
+        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.7") is None, "no entry"
