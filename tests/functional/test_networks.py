@@ -9,7 +9,13 @@ and the new worker's health check. Two networks: a plain Ethernet segment
 broadcast between hosts; the fabric answers requests with the owner's MAC).
 The reactor's cell runs arp.forget as the reactor's runner has the database
 run it (the whole path, master and minions, is tests/integration/test_reactor.py).
+The first packet's cell runs arp.watch on the database while the new worker
+connects (the engine arp_watch runs it for good:
+tests/integration/test_watch_engine.py).
 """
+
+import threading
+import time
 
 import pytest
 
@@ -17,13 +23,29 @@ from tests.support import REPO, lab
 
 PAGE = f"{REPO}/docs/guide/networks.md"
 FIELD_CRON = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X"
-# Each tool, run once on the lab: (namespace's role, function of (arp, db, worker)).
+
+
+def first_packet(arp, db, check):
+    """arp.watch on the database while the new worker connects (its health check, once): the watcher's report."""
+    found = {}
+    watching = threading.Thread(
+        target=lambda: found.update(arp.watch(interface="eth0", family="inet", netns=db.name, seconds=3, test=False))
+    )
+    watching.start()
+    time.sleep(0.5)  # its sockets open
+    check()
+    watching.join()
+    return found
+
+
+# Each tool, run once on the lab: a function of (arp, db, worker, the worker's health check).
 TOOLS = {
-    "verify report": lambda arp, db, worker: arp.verify(netns=db.name),
-    "verify fix": lambda arp, db, worker: arp.verify(netns=db.name, fix=True),
-    "announce": lambda arp, db, worker: arp.announce(netns=worker.name, family="inet", count=1),
-    "reactor": lambda arp, db, worker: arp.forget(lab.WORKER_IP, lladdr=lab.NEW_MAC, netns=db.name),
-    "field's cron": lambda arp, db, worker: db.exec("sh", "-c", FIELD_CRON),
+    "verify report": lambda arp, db, worker, check: arp.verify(netns=db.name),
+    "verify fix": lambda arp, db, worker, check: arp.verify(netns=db.name, fix=True),
+    "announce": lambda arp, db, worker, check: arp.announce(netns=worker.name, family="inet", count=1),
+    "reactor": lambda arp, db, worker, check: arp.forget(lab.WORKER_IP, lladdr=lab.NEW_MAC, netns=db.name),
+    "first packet": lambda arp, db, worker, check: first_packet(arp, db, check),
+    "field's cron": lambda arp, db, worker, check: db.exec("sh", "-c", FIELD_CRON),
 }
 # What the page says each tool does on each network: "heals", "finds" (reports
 # the entry, changes nothing) or "no" (the entry stays wrong, unseen).
@@ -32,11 +54,13 @@ EXPECTED = {
     ("plain", "verify fix"): "heals",
     ("plain", "announce"): "heals",
     ("plain", "reactor"): "heals",
+    ("plain", "first packet"): "heals",
     ("plain", "field's cron"): "heals",
     ("fabric", "verify report"): "finds",
     ("fabric", "verify fix"): "heals",
     ("fabric", "announce"): "no",
     ("fabric", "reactor"): "heals",
+    ("fabric", "first packet"): "heals",
     ("fabric", "field's cron"): "heals",
 }
 
@@ -58,6 +82,7 @@ NAMED = {
     "verify fix": "`arp.verify fix=True`",
     "announce": "`arp.announce`",
     "reactor": "the reactor",
+    "first packet": "the first packet",
     "field's cron": "the field's cron",
 }
 
@@ -85,7 +110,7 @@ def test_the_pages_table_is_the_one_these_tests_hold():
 def test_each_tool_on_each_network_does_what_the_table_says(arp, netlab, network, tool):
     db, worker, health_check = incident(netlab, network)
 
-    result = TOOLS[tool](arp, db, worker)
+    result = TOOLS[tool](arp, db, worker, health_check)
 
     entry = lab.Segment.neighbour(db, lab.WORKER_IP)
     outcome = EXPECTED[(network, tool)]
