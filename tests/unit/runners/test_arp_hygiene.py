@@ -104,8 +104,11 @@ def test_grains_forecast_the_global_addresses_on_ethernet_macs(runner):
 
 def test_only_grains_cached_lately_are_taken(runner, tmp_path):
     import salt.cache  # pylint: disable=import-outside-toplevel
+    import salt.config  # pylint: disable=import-outside-toplevel
 
-    opts = {"cachedir": str(tmp_path), "cache": "localfs", "minion_data_cache": True, "memcache_expire_seconds": 0}
+    # A master's configuration: Salt 3006's and 3007's loader needs more of it than 3008's.
+    opts = {**salt.config.DEFAULT_MASTER_OPTS, "cachedir": str(tmp_path), "minion_data_cache": True}
+    opts["extension_modules"] = str(tmp_path / "extmods")
     runner.__opts__ = opts
     cache = salt.cache.factory(opts)
     cache.store("grains", "new", GRAINS)  # Salt 3008's bank
