@@ -319,6 +319,7 @@ class Socket:
             self.strict = True
         except OSError:  # kernels before 4.20: filter in user space only
             self.strict = False
+        self.lookups = True  # the kernel answers RTM_GETNEIGH for one entry (neighbour); False once it refused
         self.seq = 0
         self.buf = bytearray(1 << 16)
         self.view = memoryview(self.buf)
@@ -653,21 +654,28 @@ def neighbour(sock, selection, ifnames, ifindex, address):
     """
     The entry for ``address`` (a string) on link ``ifindex``, if
     ``selection`` keeps it, else None: one lookup (RTM_GETNEIGH for one
-    entry, Linux 5.0 and later), not a dump of the table. KernelError with
-    EOPNOTSUPP or EINVAL where the kernel has no such lookup.
+    entry, Linux 5.0 and later), not a dump of the table. Where the kernel
+    has no such lookup (it answers EOPNOTSUPP or EINVAL), a dump of the
+    link's entries, for this and every later call on ``sock``.
     """
     ip = ipaddress.ip_address(address)
     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    payload = NDMSG.pack(family, ifindex, 0, 0, 0) + NLATTR.pack(NLATTR.size + len(ip.packed), NDA_DST) + ip.packed
-    data = sock.ask(RTM_GETNEIGH, payload)
-    if NLMSG_HEAD.unpack_from(data, 0)[1] == NLMSG_ERROR:
-        (code,) = ERRNO.unpack_from(data, NLMSG_HDR.size)
-        if -code == errno.ENOENT:
+    if sock.lookups:
+        payload = NDMSG.pack(family, ifindex, 0, 0, 0) + NLATTR.pack(NLATTR.size + len(ip.packed), NDA_DST) + ip.packed
+        data = sock.ask(RTM_GETNEIGH, payload)
+        code = -ERRNO.unpack_from(data, NLMSG_HDR.size)[0] if NLMSG_HEAD.unpack_from(data, 0)[1] == NLMSG_ERROR else 0
+        if code == errno.ENOENT:
             return None
-        raise KernelError(-code, f"cannot read the entry for {address}")
-    entries = []
-    decode_buffer(data, selection, ifnames, {}, entries)
-    return entries[0] if entries else None
+        if code not in (errno.EOPNOTSUPP, errno.EINVAL):
+            if code:
+                raise KernelError(code, f"cannot read the entry for {address}")
+            entries = []
+            decode_buffer(data, selection, ifnames, {}, entries)
+            return entries[0] if entries else None
+        sock.lookups = False
+    narrowed = Selection(family, selection.states, {ifindex}, (ipaddress.ip_network(address), None))
+    found = scan(sock, narrowed, ifnames)
+    return found[0] if found else None
 
 
 def scan(sock, selection, ifnames, plan=None):

@@ -10,7 +10,6 @@ in progress). Frames are Ethernet; VLAN-tagged ones are not read.
 """
 
 import ctypes
-import errno
 import ipaddress
 import select
 import socket
@@ -194,24 +193,6 @@ class Limits:
         return True
 
 
-def _entry(sock, selection, family, ifindex, address, ifnames):
-    """
-    The cached entry for ``address`` (``family``) on link ``ifindex`` that
-    ``selection``'s states keep, or None: one lookup of the entry (a dump of
-    the table on kernels before 5.0, which have no such lookup).
-    """
-    narrowed = netlink.Selection(
-        family=family, states=selection.states, ifindexes={ifindex}, network=(ipaddress.ip_network(address), None)
-    )
-    try:
-        return netlink.neighbour(sock, narrowed, ifnames, ifindex, address)
-    except netlink.KernelError as err:
-        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-    found = netlink.scan(sock, narrowed, ifnames)
-    return found[0] if found else None
-
-
 def run(netns, selection, links, ifnames, seconds, timeout, limits, dry):
     """
     Watch the selected Ethernet links for ``seconds``: for each frame whose
@@ -266,7 +247,7 @@ def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, 
         return
     if not selection.keeps_address(ipaddress.ip_address(address), index):
         return
-    entry = _entry(nl, selection, number, index, address, ifnames)
+    entry = netlink.neighbour(nl, selection, ifnames, index, address)
     if entry is None or not entry["lladdr"] or entry["lladdr"] == mac or policy.untouchable(entry):
         return
     policy.place(report["contradicted"], entry, {"cached": entry["lladdr"], "claimed": mac})

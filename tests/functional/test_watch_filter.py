@@ -115,3 +115,7 @@ def test_the_watchers_lookup_reads_one_entry_as_the_dump_does(netlab):
         assert found["192.0.2.5"]["lladdr"] == "02:00:00:00:05:01" and found["2001:db8::5"]["state"] == "stale"
         assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None, "a permanent entry is not kept"
         assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.7") is None, "no entry"
+        # A kernel without the lookup (before 5.0): the same entries, from a dump of the link's.
+        sock.lookups = False
+        assert {dst: netlink.neighbour(sock, kept, ifnames, index, dst) for dst in found} == found
+        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None
