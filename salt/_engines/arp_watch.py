@@ -1,5 +1,5 @@
 """
-Heal on the first packet, for good (work in progress, issue 35): a minion
+Heal on the first packet, for good: a minion
 engine that runs :py:func:`arp.watch <salt.modules.arp.watch>` round after
 round, so that a database repairs a black hole from the SYN, ARP or
 neighbour discovery frame that reveals it, whether or not the new owner of
@@ -12,7 +12,8 @@ namespace that is not there yet) is logged, and the next begins
 The rate limits are a round's: an address may be asked once more at the
 start of each round (``window`` below ``round_seconds`` keeps that rare).
 
-Configuration (minion configuration; restart the minion after a change):
+Configuration (minion configuration; restart the minion after a change; the
+formula's pillar ``arp_hygiene:watch`` writes it and restarts the minion):
 
 .. code-block:: yaml
 

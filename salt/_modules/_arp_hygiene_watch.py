@@ -5,8 +5,8 @@ that can show a neighbour's address on a MAC other than the cached one (new
 TCP connections, SYN without ACK, in IPv4 and IPv6; ARP; IPv6 neighbour
 solicitations and advertisements), and what each such frame claims.
 
-Part of arp-hygiene's ``arp`` execution module (issue 35, ``arp.watch``: work
-in progress). Frames are Ethernet; VLAN-tagged ones are not read.
+Part of arp-hygiene's ``arp`` execution module (``arp.watch``). Frames are
+Ethernet; VLAN-tagged ones are not read.
 """
 
 import ctypes

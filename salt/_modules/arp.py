@@ -571,8 +571,7 @@ def watch(
     rate=20, test=None, metrics_dir=None,
 ):  # fmt: skip
     """
-    Watch for the first packet that reveals a black hole (work in progress,
-    issue 35): a frame whose sender claims a cached address on another MAC
+    Watch for the first packet that reveals a black hole: a frame whose sender claims a cached address on another MAC
     (a new TCP connection, ARP, a neighbour solicitation or advertisement).
     The cached MAC is asked alone, as verify asks; only if it stays silent is
     the segment asked and the entry repaired as ``arp.verify fix=True``

@@ -18,9 +18,17 @@ Keep the kernel's neighbour table (ARP, IPv6 NDP) free of stale and wrong entrie
         - family: all
 """
 
+import fnmatch
+import json
 import logging
+import os
+import subprocess
 import sys
 
+import salt.utils.atomicfile
+import salt.utils.files
+import salt.utils.systemd
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
@@ -339,3 +347,235 @@ def job_works(name, function, **kwargs):
         return ret
     ret["comment"] = f"{name}: {function} works with these arguments (tried in test mode)"
     return ret
+
+
+# The watcher's engine (salt/_engines/arp_watch.py), as the states below configure it.
+WATCH_ENGINE = "arp_watch"
+
+
+def watching(name, **settings):
+    """
+    The salt-minion daemon runs the watcher, the engine ``arp_watch`` (which
+    runs ``arp.watch`` round after round), with ``settings``. ``name`` is the
+    drop-in that configures it, a file of the daemon's ``default_include``
+    (``minion.d/*.conf``), written with the engine alone. A daemon reads its
+    engines when it starts: while it runs without these settings, it is
+    restarted with Salt's ``minion.restart`` (``minion_restart_command``,
+    systemd, or its own command line in daemon mode), at the end of the run.
+
+    Nothing is written, and the state fails saying why, when the engine could
+    not run as asked: applied by ``salt-call`` (engines run in the daemon),
+    the daemon's own configuration file sets ``engines`` (Salt replaces them
+    with a drop-in's: move them to a ``minion.d`` file, where lists merge), or
+    there is no way to restart the daemon (in the foreground without systemd
+    or ``minion_restart_command``, ``minion.restart`` would stop it for good).
+    With ``test=True`` it says what it would write and whether it would restart.
+
+    .. code-block:: yaml
+
+        watch for the first packet:
+          arp.watching:
+            - name: /etc/salt/minion.d/arp_hygiene_watch.conf
+            - interface: eth0
+            - round_seconds: 60
+
+    name
+        The drop-in's path.
+
+    settings
+        The engine's settings: ``round_seconds``, ``retry_seconds`` and the
+        arguments of ``arp.watch`` but ``seconds``.
+    """
+    settings = {key: value for key, value in settings.items() if not key.startswith("__")}
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    problem = _daemon_problem() or _config_problem(name) or (None if _runs_watch(settings) else _restart_problem())
+    if problem:
+        ret.update(result=False, comment=problem)
+        return ret
+    text = _drop_in(settings)
+    write = _read(name) != text
+    restart = not _runs_watch(settings)
+    if not write and not restart:
+        ret["comment"] = f"The salt-minion daemon runs the engine {WATCH_ENGINE} as {name} configures it."
+        return ret
+    if write:
+        ret["changes"]["config"] = name
+    if restart:
+        ret["changes"]["restart"] = f"the daemon runs {_engines_said(settings)}"
+    if __opts__["test"]:
+        ret.update(result=None, comment=_would(write, restart, name))
+        return ret
+    if write:
+        _write(name, text)
+    if restart:
+        return _restarted(ret, f"Wrote {name}. " if write else "")
+    ret["comment"] = f"Wrote {name}; the daemon already runs the engine {WATCH_ENGINE} with these settings."
+    return ret
+
+
+def not_watching(name):
+    """
+    The engine ``arp_watch`` that the drop-in ``name`` configured (state
+    ``arp.watching``) no longer runs: the drop-in is removed and, if the
+    daemon runs an engine it named, the daemon is restarted (as
+    ``arp.watching`` restarts it). The daemon's other engines, and an
+    ``arp_watch`` configured elsewhere, stay. Without the drop-in, nothing
+    to do. With ``test=True`` it says what it would do.
+
+    .. code-block:: yaml
+
+        no watcher:
+          arp.not_watching:
+            - name: /etc/salt/minion.d/arp_hygiene_watch.conf
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    text = _read(name)
+    if text is None:
+        ret["comment"] = f"No {name}: no engine of it to stop."
+        return ret
+    configured = _engines((salt.utils.yaml.safe_load(text) or {}).get("engines"))
+    running = [entry for entry in _engines(__opts__.get("engines")) if entry in configured]
+    problem = (_daemon_problem() or _restart_problem()) if running else None
+    if problem:
+        ret.update(result=False, comment=problem)
+        return ret
+    ret["changes"]["config"] = f"{name} removed"
+    if running:
+        ret["changes"]["restart"] = f"the daemon runs {len(running)} engine(s) of {name}"
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Would remove {name}" + (" and restart the daemon." if running else "."))
+        return ret
+    os.remove(name)
+    if running:
+        return _restarted(ret, f"Removed {name}. ")
+    ret["comment"] = f"Removed {name}; the daemon ran none of its engines."
+    return ret
+
+
+def _engines(engines):
+    """A configuration's ``engines`` (a list of names and one-key mappings, or a mapping) as [{name: settings}]."""
+    if isinstance(engines, dict):
+        engines = [{key: value} for key, value in engines.items()]
+    listed = []
+    for entry in engines or []:
+        listed.append({entry: {}} if isinstance(entry, str) else dict(entry))
+    return listed
+
+
+def _runs_watch(settings):
+    """Whether this daemon started with the engine arp_watch and these settings."""
+    return {WATCH_ENGINE: settings} in _engines(__opts__.get("engines"))
+
+
+def _engines_said(settings):
+    running = [entry for entry in _engines(__opts__.get("engines")) if WATCH_ENGINE in entry]
+    if not running:
+        return f"no engine {WATCH_ENGINE}"
+    return f"{WATCH_ENGINE} with {running[0][WATCH_ENGINE]}, not {settings}"
+
+
+def _drop_in(settings):
+    header = "# Written by the arp_hygiene formula (state arp.watching); arp_hygiene.clean removes it.\n"
+    return header + salt.utils.yaml.safe_dump({"engines": [{WATCH_ENGINE: settings}]}, default_flow_style=False)
+
+
+def _read(path):
+    try:
+        with salt.utils.files.fopen(path, "r") as drop_in:
+            return drop_in.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path, text):
+    """``text`` at ``path``, atomically, readable by root alone as Salt's own configuration is."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with salt.utils.atomicfile.atomic_open(path, "w") as drop_in:
+        drop_in.write(text)
+    os.chmod(path, 0o644)
+
+
+def _daemon_problem():
+    """Why this run cannot change the daemon's engines (Salt's own test for salt-call), or None."""
+    if __opts__.get("__cli") == "salt-call":
+        return (
+            f"The engine {WATCH_ENGINE} runs in the salt-minion daemon, and salt-call is not the daemon: apply this "
+            "through the daemon (salt <minion> state.apply, or its scheduler)."
+        )
+    return None
+
+
+def _config_problem(name):
+    """Why the daemon would not run an engine configured in ``name``, or None."""
+    conf_file = __opts__.get("conf_file") or ""
+    included = os.path.join(os.path.dirname(conf_file), __opts__.get("default_include") or "")
+    if not fnmatch.fnmatch(name, included):
+        return f"{name} is not read by the salt-minion daemon: its default_include is {included}."
+    own = salt.utils.yaml.safe_load(_read(conf_file) or "") if conf_file else None
+    if isinstance(own, dict) and "engines" in own:
+        return (
+            f"{conf_file} sets engines, which Salt replaces with those of a drop-in (it merges its include files "
+            f"into that file key by key): move them to a file of {os.path.dirname(included)} of their own, where "
+            "Salt merges the lists, and apply again."
+        )
+    return None
+
+
+def _restart_way():
+    """
+    How the daemon starts again, in minion.restart's order: ``("command",
+    minion_restart_command)``, ``("systemd", None)``, ``("command", its own
+    command line)`` in daemon mode; ``(None, None)`` if nothing would start it.
+    """
+    command = __salt__["config.get"]("minion_restart_command")
+    if command:
+        return "command", list(command)
+    if salt.utils.systemd.booted(__context__):
+        return "systemd", None
+    if "-d" in sys.argv:
+        return "command", list(sys.argv)
+    return None, None
+
+
+def _restart_problem():
+    """Why the daemon could not be restarted from here, or None."""
+    if _restart_way()[0]:
+        return None
+    return (
+        "The daemon reads its engines when it starts, and this one cannot be restarted from Salt: it runs in the "
+        "foreground without systemd, and minion_restart_command is not set (nothing would start it again). "
+        "Set minion_restart_command in its configuration, or restart it yourself."
+    )
+
+
+def _restarted(ret, done):
+    """
+    ``ret`` once the restart of the daemon is on its way: a job cannot
+    restart its daemon and return (the daemon ends its jobs when it stops),
+    so a detached restarter (_modules/_arp_hygiene_restart.py) does it once
+    this job has returned.
+    """
+    how, command = _restart_way()
+    # The restarter, a program beside the arp module (the same directory, synced or installed with it).
+    program = os.path.join(os.path.dirname(__salt__["arp.version"]()["file"]), "_arp_hygiene_restart.py")
+    plan = {"job": os.getpid(), "daemon": __grains__["pid"], "how": how, "command": command}
+    started = subprocess.run(
+        [sys.executable, program, "start", json.dumps(plan)], capture_output=True, text=True, timeout=30, check=False
+    )
+    if started.returncode:
+        said = started.stderr.strip() or f"exit {started.returncode}"
+        ret.update(result=False, comment=f"{done}Cannot start the restarter {program}: {said}")
+        return ret
+    said = "systemctl restart salt-minion" if how == "systemd" else " ".join(command)
+    ret["comment"] = (
+        f"{done}The salt-minion daemon restarts once this run has returned ({said}); "
+        "the system log says how it went (tag arp-hygiene)."
+    )
+    return ret
+
+
+def _would(write, restart, name):
+    said = [f"write {name}"] if write else []
+    if restart:
+        said.append("restart the salt-minion daemon so that it runs the engine " + WATCH_ENGINE)
+    return "Would " + " and ".join(said) + "."

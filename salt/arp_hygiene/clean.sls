@@ -1,15 +1,15 @@
 {#- Removes what the formula installed and nothing else: its cron jobs
     (flush, verify, sweep, announce at boot and on a cadence, by their
-    identifiers), its scheduler
-    jobs (by name), and the files and directories recorded in its records
-    (formula:records, each part's written before it writes: report files
-    under every path pillar ever gave, the job script, the sysctl file),
-    then the records; the beacon arp if the records say the formula added
-    it; root's crontab if the formula made it and nothing but Salt's header
-    line would be left in it. A directory goes only if the formula made it
-    and nothing else is left in it. Sysctl values already applied stay until
-    the next boot; pyroute2 and the cron package stay: other software may
-    use them. #}
+    identifiers), its scheduler jobs (by name), and the files and
+    directories recorded in its records (formula:records, each part's
+    written before it writes: report files under every path pillar ever
+    gave, the job script, the sysctl file), then the records; the beacon arp
+    if the records say the formula added it; the engine arp_watch's drop-in,
+    restarting the daemon that runs it; root's crontab if the formula made
+    it and nothing but Salt's header line would be left in it. A directory
+    goes only if the formula made it and nothing else is left in it. Sysctl
+    values already applied stay until the next boot; pyroute2 and the cron
+    package stay: other software may use them. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import arp_hygiene with context %}
 {%- from tplroot ~ "/schedule_absent.jinja" import schedule_absent with context %}
@@ -71,10 +71,22 @@ arp_hygiene-clean-cmd-run-crontab-remove:
 {%-   endif %}
 {%- endif %}
 
-{#- Files: those recorded, the two whose names are the formula's own, and
-    the records themselves, last. #}
+{#- The engine arp_watch's drop-in, if the formula wrote it: removed, and
+    the daemon restarted if it runs the engine (arp.not_watching). #}
+{%- set drop_in = arp_hygiene['watch_config'] %}
+{%- if drop_in in written['files'] and salt['file.file_exists'](drop_in) %}
+
+arp_hygiene-clean-arp-not-watching:
+  arp.not_watching:
+    - name: {{ drop_in | yaml_encode }}
+    - order: last
+{%- endif %}
+
+{#- Files: those recorded (but the drop-in, above), the two whose names are
+    the formula's own, and the records themselves, last. #}
 {%- set files = (written['files'] | list) + [formula['job_script'], formula['sysctl_file']] %}
-{%- set files = files | unique | select('string') | reject('equalto', '') | reject('in', written['records']) | list %}
+{%- set files = files | unique | select('string') | reject('equalto', '') | reject('in', written['records'])
+      | reject('equalto', drop_in) | list %}
 {%- for path in files + written['records'] if salt['file.file_exists'](path) %}
 
 arp_hygiene-clean-file-absent-{{ path }}:

@@ -8,3 +8,4 @@ include:
   - .enforce
   - .beacon
   - .diagnose
+  - .watch

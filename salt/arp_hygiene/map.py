@@ -416,6 +416,10 @@ def job_times(minion_id, settings, formula):
     return times
 
 
+# What the watcher takes of the flush's arguments (arp.watch's selection, and metrics).
+WATCH_SELECTION = ("interface", "family", "network", "exclude", "netns", "metrics_dir")
+
+
 def job_settings(settings, formula, paths, cached_script=None, metrics_ready=True):
     """
     The arguments of each function the formula runs (kwargs: arp.flush_stale
@@ -520,6 +524,8 @@ def job_settings(settings, formula, paths, cached_script=None, metrics_ready=Tru
             for task, job in (("flush", "flush"), ("verify", "verify"), ("sweep", "sweep"))
             if jobs[formula["jobs"][job]]["wanted"] and (task != "sweep" or settings["method"] != "none")
         ]
+    if metrics and settings["watch"]["enabled"]:
+        written.append(f"{metrics}/arp_hygiene_watch.prom")
     directories = []
     for path in written:
         if os.path.dirname(path) not in directories:
@@ -532,6 +538,9 @@ def job_settings(settings, formula, paths, cached_script=None, metrics_ready=Tru
         "enforce_kwargs": without_metrics(kwargs),
         "enforce_verify_kwargs": without_metrics(verify_kwargs),
         "announce_kwargs": announce_kwargs,
+        # The engine arp_watch's: a round's length, and the flush's selection and metrics.
+        "watch_kwargs": {"round_seconds": settings["watch"]["round_seconds"]}
+        | {key: kwargs[key] for key in WATCH_SELECTION if key in kwargs},
         "jobs": jobs,
         "written": written,
     }
@@ -645,6 +654,12 @@ def run():
             "sweep_job": formula["jobs"]["sweep"],
             "announce_every_job": formula["jobs"]["announce_every"],
             "sysctl_file": formula["sysctl_file"],
+            # The engine's drop-in, where the daemon's default_include (minion.d/*.conf) reads it.
+            "watch_config": os.path.join(
+                os.path.dirname(__opts__["conf_file"]),  # noqa: F821
+                os.path.dirname(__opts__["default_include"]),  # noqa: F821
+                formula["watch_config"],
+            ),
         }
     )
     if problems:

@@ -22,6 +22,7 @@ def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(sal
         ("modules", "_arp_hygiene_policy.py"),
         ("modules", "_arp_hygiene_arguments.py"),
         ("modules", "_arp_hygiene_watch.py"),
+        ("modules", "_arp_hygiene_restart.py"),
         ("states", "arp.py"),
     ):
         synced = os.path.join(extmods, kind, name)

@@ -6,10 +6,12 @@ test mode and predicts with result None; live it reports what changed; a
 failure is result False with what changed before it.
 """
 
+import os
 import sys
 
 import pytest
 import salt.loader
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from tests.support import module_from_checkout
@@ -239,3 +241,92 @@ def test_diagnosed_fails_with_the_modules_error(states, policy_loaded):
         "changes": {},
         "comment": "Cannot diagnose the neighbour table: network namespace 'x' does not exist",
     }
+
+
+# arp.watching and arp.not_watching: the drop-in, and whether the daemon must restart.
+SETTINGS = {"round_seconds": 60, "interface": ["eth0"], "family": "inet"}
+
+
+@pytest.fixture
+def watch_states(minion_opts, tmp_path):
+    """The states, loaded for a daemon whose configuration file is in tmp_path (no restart command unless given)."""
+    conf_file = tmp_path / "minion"
+    conf_file.write_text("id: db1\n")
+    (tmp_path / "minion.d").mkdir()
+
+    def load(test=False, engines=None, restart_command=None, cli="salt-minion"):
+        opts = dict(
+            minion_opts,
+            test=test,
+            conf_file=str(conf_file),
+            default_include="minion.d/*.conf",
+            engines=engines or [],
+            __cli=cli,
+        )
+        functions = {
+            "config.get": lambda key, default="": restart_command if key == "minion_restart_command" else default
+        }
+        functions["arp.flush_stale"] = lambda **kwargs: {}
+        return salt.loader.states(opts, functions, salt.loader.utils(opts), {})
+
+    return load
+
+
+def drop_in(tmp_path):
+    return str(tmp_path / "minion.d" / "arp_hygiene_watch.conf")
+
+
+def test_watching_in_test_mode_says_it_would_write_and_restart_and_writes_nothing(watch_states, tmp_path):
+    states = watch_states(test=True, restart_command=["true"])
+    ret = states["arp.watching"](drop_in(tmp_path), **SETTINGS)
+    assert ret["result"] is None and set(ret["changes"]) == {"config", "restart"}, ret
+    assert ret["comment"].startswith(f"Would write {drop_in(tmp_path)} and restart the salt-minion daemon"), ret
+    assert not os.path.exists(drop_in(tmp_path))
+
+
+def test_watching_converged_changes_nothing_and_a_new_file_alone_needs_no_restart(watch_states, tmp_path):
+    running = [{"arp_watch": SETTINGS}]
+    ret = watch_states(engines=running)["arp.watching"](drop_in(tmp_path), **SETTINGS)
+    assert ret["result"] is True and ret["changes"] == {"config": drop_in(tmp_path)}, ret
+    text = open(drop_in(tmp_path), encoding="utf-8").read()
+    assert salt.utils.yaml.safe_load(text) == {"engines": [{"arp_watch": SETTINGS}]}
+    ret = watch_states(test=True, engines=running)["arp.watching"](drop_in(tmp_path), **SETTINGS)
+    assert ret["result"] is True and ret["changes"] == {}, ret
+
+
+@pytest.mark.parametrize(
+    "case, said",
+    [
+        ("engines in the file", "sets engines, which Salt replaces with those of a drop-in"),
+        ("salt-call", "salt-call is not the daemon"),
+        ("no restart", "cannot be restarted from Salt"),
+        ("not included", "is not read by the salt-minion daemon"),
+    ],
+)
+def test_watching_refuses_what_would_not_run_and_writes_nothing(watch_states, tmp_path, case, said):
+    path = drop_in(tmp_path)
+    if case == "engines in the file":
+        (tmp_path / "minion").write_text("id: db1\nengines:\n  - pytest\n")
+    if case == "not included":
+        path = str(tmp_path / "arp_hygiene_watch.conf")
+    cli = "salt-call" if case == "salt-call" else "salt-minion"
+    states = watch_states(cli=cli, restart_command=None if case == "no restart" else ["true"])
+    ret = states["arp.watching"](path, **SETTINGS)
+    assert ret["result"] is False and ret["changes"] == {} and said in ret["comment"], ret
+    assert not os.path.exists(path)
+
+
+def test_not_watching_removes_the_drop_in_and_restarts_only_a_daemon_that_runs_it(watch_states, tmp_path):
+    path = drop_in(tmp_path)
+    ret = watch_states()["arp.not_watching"](path)
+    assert ret["result"] is True and ret["changes"] == {} and "no engine of it to stop" in ret["comment"], ret
+    watch_states(engines=[{"arp_watch": SETTINGS}])["arp.watching"](path, **SETTINGS)
+
+    # Running it, in test mode: would remove and restart; changes nothing.
+    ret = watch_states(test=True, engines=["pytest", {"arp_watch": SETTINGS}], restart_command=["true"])[
+        "arp.not_watching"
+    ](path)
+    assert ret["result"] is None and set(ret["changes"]) == {"config", "restart"} and os.path.exists(path), ret
+    # Not running it (another arp_watch runs): removed, no restart.
+    ret = watch_states(engines=["pytest", {"arp_watch": {"round_seconds": 5}}])["arp.not_watching"](path)
+    assert ret["result"] is True and set(ret["changes"]) == {"config"} and not os.path.exists(path), ret
