@@ -28,6 +28,8 @@ _execution.list = _execution.list_  # documented under the name Salt gives it (_
 _load("arp_state_module", "salt", "_states", "arp.py")
 _load("arp_hygiene_runner", "salt", "_runners", "arp_hygiene.py")
 _load("arp_beacon", "salt", "_beacons", "arp.py")
+_load("arp_hygiene_engine", "salt", "_engines", "arp_hygiene.py")
+_load("arp_watch_engine", "salt", "_engines", "arp_watch.py")
 
 project = "arp-hygiene"
 author = "the arp-hygiene developers"

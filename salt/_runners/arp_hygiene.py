@@ -48,6 +48,9 @@ import salt.utils.minions
 log = logging.getLogger(__name__)
 
 __virtualname__ = "arp_hygiene"
+# The runner's functions, which Salt's loader (and the reference page) take
+# from here: settings_problem is the formula's, which loads this file itself.
+__all__ = ["forget", "targets", "audit"]
 
 DEFAULTS = {"targets": "roles:database", "tgt_type": "grain", "timeout": 10, "batch_wait": 0.2}
 # Where each minion's pillar says which addresses are its own, and where a
@@ -467,7 +470,7 @@ class _Heal:
         elif job["function"] == "arp.addresses":
             self._claim(minion, answer)
         else:
-            self.answers[minion] = merged(self.answers.get(minion, {}), answer)
+            self.answers[minion] = _merged(self.answers.get(minion, {}), answer)
 
     def _claim(self, minion, owned):
         """
@@ -816,7 +819,7 @@ def _new_jid():
         return salt.utils.jid.gen_jid({**__opts__, "unique_jid": True})
 
 
-def merged(answer, more):
+def _merged(answer, more):
     """Two of arp.forget's answers as one: the {ifname: {dst: ...}} parts joined, the not_cached lists too."""
     joined = dict(answer)
     for key, value in more.items():

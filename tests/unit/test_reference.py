@@ -1,7 +1,8 @@
 """
 The reference cannot miss a function: every function that Salt's loader gives
-the execution module `arp` and the state module `arp` (this checkout's,
-through the package's salt.loader entry point) has its entry in the site that
+the execution module `arp`, the state module `arp` and the runner
+`arp_hygiene` (this checkout's, through the package's salt.loader entry
+point) has its entry in the site that
 sphinx builds from docs/, as ./run docs builds it. The site is built once, on
 the first Salt of tests/salt-versions.txt (pytest.mark.once), whose
 virtualenv has the docs' tools.
@@ -13,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+import salt.config
+import salt.loader
 
 from tests.support import REPO
 
@@ -31,10 +34,10 @@ def site(tmp_path_factory):
     return out
 
 
-def entries(site, page, module):
+def entries(site, page, module, prefix="arp"):
     """The functions that a reference page of the built site has an entry for."""
     html = (site / "reference" / page).read_text(encoding="utf-8")
-    return {f"arp.{name}" for name in re.findall(rf'id="{module}\.([A-Za-z_]\w*)"', html)}
+    return {f"{prefix}.{name}" for name in re.findall(rf'id="{module}\.([A-Za-z_]\w*)"', html)}
 
 
 def test_every_function_of_the_execution_module_has_its_entry_in_the_reference(loaders, site):
@@ -47,3 +50,10 @@ def test_every_state_has_its_entry_in_the_reference(loaders, site):
     states = set(loaders.modules["sys.list_state_functions"]("arp"))
     assert {"arp.no_stale", "arp.diagnosed"} <= states, states
     assert entries(site, "states.html", "arp_state_module") == states
+
+
+def test_every_runner_function_has_its_entry_in_the_reference(site, tmp_path):
+    opts = {**salt.config.DEFAULT_MASTER_OPTS, "cachedir": str(tmp_path), "extension_modules": str(tmp_path)}
+    functions = {name for name in salt.loader.runner(opts) if name.startswith("arp_hygiene.")}
+    assert {"arp_hygiene.forget", "arp_hygiene.audit"} <= functions, functions
+    assert entries(site, "runner.html", "arp_hygiene_runner", prefix="arp_hygiene") == functions

@@ -60,7 +60,7 @@ def test_a_targets_answers_to_several_forwards_are_one_answer(runner):
         "not_cached": ["192.0.2.31", "192.0.2.30"],
         "vanished": {},
     }
-    assert runner.merged(runner.merged({}, first), second) == {
+    assert runner._merged(runner._merged({}, first), second) == {
         "deleted": {
             "eth0": {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:02"},
             "eth1": {"198.51.100.5": "02:00:00:0a:00:03"},
