@@ -8,7 +8,7 @@ segment, verify's only way before 0.2). Each run's seconds beside.
 
     ./run bench verify [--sizes 100,1000] [--rate 200]
 
-A lab segment (tests/support/lab.Segment): the database, and one host that
+A lab segment (tests/support/segments.Segment): the database, and one host that
 owns every neighbour's address (198.18.0.0/15) and answers for it as any
 Linux host does. Correct entries are permanent (verify asks about them as
 about any entry with a MAC, and the kernel's garbage collection leaves them
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from bench.child import load_arp  # noqa: E402
 from bench.measure import machine, markdown_table, write_json  # noqa: E402
-from tests.support import lab  # noqa: E402
+from tests.support import lab, segments  # noqa: E402
 
 OWNER_MAC, DEAD_MAC = "02:00:00:18:00:01", "02:00:00:18:ff:ff"
 SHARES = (0, 0.01, 0.10)
@@ -43,7 +43,7 @@ def addresses(size):
 
 def segment(netlab, size):
     """(segment, db) with ``size`` neighbours that one owner host answers for."""
-    seg = lab.Segment(netlab, ipv6=False)
+    seg = segments.Segment(netlab, ipv6=False)
     db = seg.host("db", "198.18.0.1", lab.DB_MAC)
     owner = seg.host("owner", "198.18.0.2", OWNER_MAC)
     owner.batch([f"addr add {address}/15 dev eth0" for address in addresses(size)])

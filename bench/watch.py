@@ -5,7 +5,7 @@ the same watch on a quiet interface.
 
     ./run bench watch [--seconds 20]
 
-A lab segment (tests/support/lab.Segment): the database, and a sender whose
+A lab segment (tests/support/segments.Segment): the database, and a sender whose
 entry the database holds with its right MAC (reachable, timers frozen). For
 each load, arp.watch runs on the database's eth0 in a process of its own
 (bench/child.py watch: the CPU seconds of the call, user and system), while
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from bench.measure import machine, markdown_table, write_json  # noqa: E402
-from tests.support import lab  # noqa: E402
+from tests.support import lab, segments  # noqa: E402
 
 DB_IP, SENDER_IP, SENDER_MAC = "198.18.0.1", "198.18.0.2", "02:00:00:18:00:02"
 LOADS = (("quiet", None, 0), ("unrelated traffic (UDP)", "udp", 10000), ("new connections (TCP SYN)", "syn", 1000))
@@ -92,7 +92,7 @@ def main():
     options = parser.parse_args()
     runs = []
     with lab.Lab(share=False) as netlab:
-        segment = lab.Segment(netlab, ipv6=False)
+        segment = segments.Segment(netlab, ipv6=False)
         db = segment.host("db", DB_IP, lab.DB_MAC)
         sender = segment.host("sender", SENDER_IP, SENDER_MAC)
         db.freeze_timers("eth0")

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import salt._logging
 
-from tests.support import IN_CI, lab, unavailable
+from tests.support import IN_CI, lab, segments, unavailable
 from tests.support.tables import every_state, snapshot
 
 
@@ -126,7 +126,7 @@ def segment(netlab):
     (segment, db, worker) on a lab segment: the new worker owns WORKER_IP(6)
     with NEW_MAC, serves PORT, and holds a static entry for the database.
     """
-    segment = lab.Segment(netlab)
+    segment = segments.Segment(netlab)
     db = segment.host("db", lab.DB_IP, lab.DB_MAC, lab.DB_IP6)
     worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)
     worker.ip("neigh", "replace", lab.DB_IP, "dev", "eth0", "lladdr", lab.DB_MAC, "nud", "permanent")

@@ -23,7 +23,7 @@ import time
 import pytest
 import yaml
 
-from tests.support import REPO, lab, module_from_checkout
+from tests.support import REPO, lab, module_from_checkout, segments
 
 policy = module_from_checkout("_arp_hygiene_policy")
 
@@ -146,7 +146,7 @@ def test_the_module_pages_verify_examples_print_what_the_module_prints(netlab, t
     # The page's segment: the gateway answers as cached; two hosts claim
     # 192.0.2.40; the new worker has 192.0.2.20, which the database maps to
     # the old worker's MAC; nobody has 192.0.2.99.
-    segment = lab.Segment(netlab, ipv6=False)
+    segment = segments.Segment(netlab, ipv6=False)
     db = segment.host("db", lab.DB_IP, lab.DB_MAC)
     segment.host("gateway", "192.0.2.1", "02:00:00:00:01:01")
     segment.host("claims", "192.0.2.40", "02:00:00:00:40:01")
@@ -170,7 +170,7 @@ def test_the_module_pages_announce_addresses_and_forget_examples_print_what_the_
     announce = shown(page.split("\n### What verify sends", 1)[1].split("\n## ", 1)[0])
     forget = shown(page.split("\n## `arp.forget` and `arp.addresses`", 1)[1].split("\n## ", 1)[0])
     assert (len(announce), len(forget)) == (1, 4), (announce, forget)
-    hole = lab.BlackHole(netlab)  # db maps 192.0.2.20 to the old worker's MAC; the new worker has it
+    hole = segments.BlackHole(netlab)  # db maps 192.0.2.20 to the old worker's MAC; the new worker has it
     deadline = time.monotonic() + 10
     while hole.worker.ip("addr", "show", "tentative").stdout.strip() and time.monotonic() < deadline:
         time.sleep(0.2)  # announce skips addresses still in duplicate address detection

@@ -5,7 +5,7 @@ worker's address to the old worker's dead MAC, ``reachable``, as unrelated
 traffic keeps it), runs one tool on the database (or, for announce, on the
 worker), and checks what the page's cell says: the entry's MAC afterwards,
 and the new worker's health check. Two networks: a plain Ethernet segment
-(lab.BlackHole), and a fabric like an AWS VPC (lab.CloudFabric: no ARP
+(segments.BlackHole), and a fabric like an AWS VPC (segments.CloudFabric: no ARP
 broadcast between hosts; the fabric answers requests with the owner's MAC).
 The reactor's cell runs arp.forget as the reactor's runner has the database
 run it (the whole path, master and minions, is tests/integration/test_reactor.py).
@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.support import REPO, lab
+from tests.support import REPO, lab, segments
 
 PAGE = f"{REPO}/docs/guide/networks.md"
 FIELD_CRON = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X"
@@ -68,9 +68,9 @@ EXPECTED = {
 def incident(netlab, network):
     """(db, worker, health check) with the database's entry for the worker's address on the dead MAC."""
     if network == "plain":
-        hole = lab.BlackHole(netlab, state="reachable")
+        hole = segments.BlackHole(netlab, state="reachable")
         return hole.db, hole.worker, hole.connect
-    fabric = lab.CloudFabric(netlab)
+    fabric = segments.CloudFabric(netlab)
     worker = fabric.worker("worker", [lab.WORKER_IP], lab.NEW_MAC)
     fabric.plant(lab.WORKER_IP, lab.OLD_MAC)
     return fabric.db, worker, lambda: fabric.reach(worker, lab.DB_IP)
@@ -112,7 +112,7 @@ def test_each_tool_on_each_network_does_what_the_table_says(arp, netlab, network
 
     result = TOOLS[tool](arp, db, worker, health_check)
 
-    entry = lab.Segment.neighbour(db, lab.WORKER_IP)
+    entry = segments.Segment.neighbour(db, lab.WORKER_IP)
     outcome = EXPECTED[(network, tool)]
     if outcome == "finds":
         assert result["unanswered"] == {"eth0": {lab.WORKER_IP: lab.OLD_MAC}}, result

@@ -1,5 +1,5 @@
 """
-The incident at fleet scale (tests/support/lab.Fleet): 30 new workers, 10 of
+The incident at fleet scale (tests/support/segments.Fleet): 30 new workers, 10 of
 them on addresses the database maps to dead MACs. The formula's defaults heal
 every black hole and keep every correct entry, through a real master and
 minion and through the cron jobs they install. (What other policies do to the
@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.support import lab
+from tests.support import segments
 from tests.support.master import (
     DB,
     FORMULA_PAGE,
@@ -33,7 +33,7 @@ from tests.support.master import (
 @pytest.fixture
 def fleet(tables_alone, netlab):
     """The lab's 60 and more entries with the kernel's tables to themselves (see lab.TABLES_LOCK)."""
-    fleet = lab.Fleet(netlab)
+    fleet = segments.Fleet(netlab)
     fleet.learn()
     learned = fleet.entries()
     assert {address: mac for address, (mac, _) in learned.items()} == {

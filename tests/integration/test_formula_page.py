@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from tests.support import REPO, lab
+from tests.support import REPO, lab, segments
 from tests.support.master import FORMULA_PAGE, FORMULA_PAGE_RUN
 
 TERSE = re.compile(r"^  Name: (.*) - Function: (\S+) - Result: (\w+) - Started: .*$")
@@ -90,7 +90,7 @@ def returned(data, ours):
 
 
 def test_the_formula_pages_highstates_are_what_the_formula_does(fresh_paths, netlab, tmp_path):
-    hole = lab.BlackHole(netlab)
+    hole = segments.BlackHole(netlab)
     conf, root = tmp_path / "conf", tmp_path / "root"
     conf.mkdir()
     (conf / "minion").write_text(

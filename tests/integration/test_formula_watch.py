@@ -22,7 +22,7 @@ import time
 import pytest
 import salt.utils.yaml
 
-from tests.support import lab
+from tests.support import lab, segments
 from tests.support.master import by_id, changed, failed, highstate
 
 MINION = "arp-watch-formula"
@@ -100,7 +100,7 @@ def test_the_watch_section_runs_the_engine_and_clean_removes_it(
     master, minion, salt_cli, pillar, netlab, restarts, tmp_path
 ):
     drop_in = os.path.join(minion.config_dir, "minion.d", "arp_hygiene_watch.conf")
-    hole = lab.BlackHole(netlab, state="reachable")
+    hole = segments.BlackHole(netlab, state="reachable")
     metrics = tmp_path / "metrics"
     watch = {"enabled": True, "round_seconds": 10}
     settings = {

@@ -1,7 +1,7 @@
 """
 The reactor and the runner (salt/arp_hygiene/reactor/start.sls,
 salt/_runners/arp_hygiene.py) on a lab network that behaves like the
-incident's cloud fabric (tests/support/lab.CloudFabric): no ARP broadcast or
+incident's cloud fabric (tests/support/segments.CloudFabric): no ARP broadcast or
 gratuitous ARP between hosts, the fabric answers ARP itself. A master of its
 own, configured by the master.d drop-in that arp_hygiene.master writes; a
 database minion whose table is a lab namespace (its pillar flush:netns), and
@@ -21,7 +21,7 @@ import pytest
 import salt.utils.event
 import yaml
 
-from tests.support import REPO, fleet, lab
+from tests.support import REPO, fleet, lab, segments
 
 DB = "arp-reactor-db"
 OLD = "02:00:00:0a:00:01"  # the dead machine's MAC
@@ -53,7 +53,7 @@ def fabric(can_make_namespaces):
     # Each test plants the entries it checks: between two tests, a process
     # that fills tables may have the kernel collect them.
     with lab.Lab(share=False) as made:
-        fabric = lab.CloudFabric(made)
+        fabric = segments.CloudFabric(made)
         fabric.b = fabric.worker("b", [HOLE, RIGHT, PERMANENT, EXCLUDED], B_MAC)
         # Two more workers for the audit; they will both claim one address.
         fabric.audited = [fabric.worker(f"a{n}", [f"192.0.2.{40 + n}"], f"02:00:00:0d:00:{n:02x}") for n in (1, 2)]

@@ -7,12 +7,11 @@ the repair reaches the master's bus as an event. Its interface appears only
 after the minion started: the rounds before fail, and the engine goes on.
 """
 
-import sys
 import time
 
 import salt.utils.event
 
-from tests.support import lab
+from tests.support import lab, segments
 
 REPAIRED = "arp_hygiene/watch/repaired"
 
@@ -20,12 +19,12 @@ REPAIRED = "arp_hygiene/watch/repaired"
 def connect(ns, address, port, timeout):
     """A TCP connect from ``ns``: (connected, seconds from the first SYN)."""
     began = time.monotonic()
-    done = ns.exec(sys.executable, "-c", lab.CONNECT, address, str(port), str(timeout), check=False)
+    done = ns.exec(*lab.CONNECT, address, str(port), str(timeout), check=False)
     return done.returncode == 0, time.monotonic() - began
 
 
 def test_the_engine_heals_the_black_hole_at_the_first_syn_and_tells_the_master(master, netlab, tmp_path):
-    hole = lab.BlackHole(netlab, state="reachable")
+    hole = segments.BlackHole(netlab, state="reachable")
     settings = {"interface": "db0", "family": "inet", "netns": hole.db.name, "round_seconds": 5, "retry_seconds": 1}
     settings["metrics_dir"] = str(tmp_path)
     engine = {"arp_watch": settings}

@@ -3,7 +3,7 @@
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.support import lab
+from tests.support import lab, segments
 from tests.support.tables import keys, snapshot, without_collected
 
 # The a0 side of the table fixture (tests/support/tables.every_state), both families.
@@ -108,7 +108,7 @@ def test_bad_input_is_refused_and_changes_nothing(arp, table, arguments, message
 @pytest.mark.once
 @pytest.mark.traffic
 def test_forgetting_a_reachable_black_hole_heals_it_and_a_second_call_keeps_the_right_entry(arp, netlab):
-    hole = lab.BlackHole(netlab, state="reachable")
+    hole = segments.BlackHole(netlab, state="reachable")
     assert not hole.connect()
 
     result = arp.forget(lab.WORKER_IP, lladdr=lab.NEW_MAC, netns=hole.db.name)
@@ -123,7 +123,7 @@ def test_forgetting_a_reachable_black_hole_heals_it_and_a_second_call_keeps_the_
 
 @pytest.mark.once
 def test_addresses_are_the_hosts_own_global_ones_with_their_mac(arp, netlab):
-    segment = lab.Segment(netlab)
+    segment = segments.Segment(netlab)
     worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)
 
     assert arp.addresses(netns=worker.name) == {lab.WORKER_IP: lab.NEW_MAC, lab.WORKER_IP6: lab.NEW_MAC}
@@ -133,7 +133,7 @@ def test_addresses_are_the_hosts_own_global_ones_with_their_mac(arp, netlab):
 
 
 def test_addresses_take_the_announce_settings(arp, loaders, netlab):
-    segment = lab.Segment(netlab)
+    segment = segments.Segment(netlab)
     worker = segment.host("worker", lab.WORKER_IP, lab.NEW_MAC, lab.WORKER_IP6)
     loaders.opts["arp_hygiene_test"] = {"announce": {"netns": worker.name, "family": "inet6"}}
     try:

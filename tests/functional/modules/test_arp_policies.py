@@ -1,5 +1,5 @@
 """
-What each cleaning policy does to the incident at fleet scale (lab.Fleet: 30
+What each cleaning policy does to the incident at fleet scale (segments.Fleet: 30
 workers, 10 of them black holes, 5 delay and 5 reachable; of the 20 correct
 entries 10 reachable and 10 stale): black holes healed, correct entries
 thrown away, and the ARP requests it costs. The table of README and of the docs (Policies) is
@@ -11,9 +11,9 @@ import os
 import pytest
 import salt.utils.yaml
 
-from tests.support import REPO, lab
+from tests.support import REPO, lab, segments
 
-# Each lab.Fleet puts some 60 entries in the kernel's one ARP table, so that
+# Each segments.Fleet puts some 60 entries in the kernel's one ARP table, so that
 # two of them would cross gc_thresh1: these tests wait until no other process
 # has a lab (the integration suite builds a fleet too).
 # What the kernel does with each policy: the same on every Salt (pytest.mark.once).
@@ -81,7 +81,7 @@ def requests_from(frames, broadcast=None):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_what_a_policy_heals_and_throws_away(arp, netlab, policy):
     run, expected = POLICIES[policy]
-    fleet = lab.Fleet(netlab)
+    fleet = segments.Fleet(netlab)
     fleet.learn()
     correct = fleet.entries()
     fleet.reuse()

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from tests.support import REPO, lab
+from demo import incident
+from tests.support import REPO, lab, segments
 from tests.support.tables import keys, snapshot, without_collected
 
 
@@ -92,13 +93,13 @@ def test_virtual_refuses_without_pyroute2_and_says_how_to_install_it(salt_config
 @pytest.mark.traffic
 def test_reused_ip_black_hole_and_its_fix(arp, netlab):
     # Without a flush: the database sends to the old worker's MAC; the connect fails.
-    hole = lab.BlackHole(netlab)
+    hole = segments.BlackHole(netlab)
     assert hole.entry()["lladdr"] == lab.OLD_MAC and hole.entry()["state"] == ["STALE"]
     assert not hole.connect(timeout=2)
     netlab.close()
 
     # The same story, with arp.flush_stale run while the entry is stale.
-    hole = lab.BlackHole(netlab)
+    hole = segments.BlackHole(netlab)
     assert hole.entry()["state"] == ["STALE"]
     result = arp.flush_stale(netns=hole.db.name)
     assert result["deleted"] == {"eth0": {lab.WORKER_IP: lab.OLD_MAC}}
@@ -109,7 +110,7 @@ def test_reused_ip_black_hole_and_its_fix(arp, netlab):
 @pytest.mark.traffic
 @pytest.mark.once
 def test_the_demo_reproduces_the_incident_and_shows_each_fix(can_make_namespaces, capsys):
-    assert lab.demo() == 0
+    assert incident.main() == 0
     told = capsys.readouterr().out
     # The incident, then each scene's failed check before its fix and the successful one after.
     assert told.count("connect FAILED: the database's SYN-ACK goes to the old MAC") == 3

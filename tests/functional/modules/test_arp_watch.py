@@ -6,24 +6,23 @@ first SYN retransmission; without it, not within 10 s.
 """
 
 import socket
-import sys
 import threading
 import time
 
 import pytest
 
-from tests.support import ethernet, lab, module_from_checkout
+from tests.support import ethernet, lab, module_from_checkout, segments
 
 pytestmark = pytest.mark.once
 
 PORT6 = lab.PORT + 1
-SERVER6 = lab.server_program("AF_INET6", "::", PORT6)
+SERVER6 = lab.program("server", "AF_INET6", "::", PORT6)
 
 
 def connect(ns, address, port, timeout):
     """A TCP connect from ``ns``: (connected, seconds from the first SYN)."""
     began = time.monotonic()
-    done = ns.exec(sys.executable, "-c", lab.CONNECT, address, str(port), str(timeout), check=False)
+    done = ns.exec(*lab.CONNECT, address, str(port), str(timeout), check=False)
     return done.returncode == 0, time.monotonic() - began
 
 
@@ -31,12 +30,12 @@ def connect(ns, address, port, timeout):
 def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_retransmission(
     arp, netlab, family, tmp_path
 ):
-    hole = lab.BlackHole(netlab, state="reachable")
+    hole = segments.BlackHole(netlab, state="reachable")
     if family == "inet":
         worker, db, port = lab.WORKER_IP, lab.DB_IP, lab.PORT
     else:
         worker, db, port = lab.WORKER_IP6, lab.DB_IP6, PORT6
-        server = hole.db.popen(sys.executable, "-c", SERVER6)
+        server = hole.db.popen(*SERVER6)
         netlab.processes.append(server)
         server.stdout.readline()
         # As on a cloud network, the worker holds a static entry for the database: it never solicits it.
@@ -85,7 +84,7 @@ OWNER, OWNER_MAC = "192.0.2.30", "02:00:00:00:30:01"
     ],
 )
 def test_frames_on_other_macs_for_a_correct_entry_change_nothing_and_cost_one_question(arp, netlab, sources):
-    segment = lab.Segment(netlab)
+    segment = segments.Segment(netlab)
     db = segment.host("db", lab.DB_IP, lab.DB_MAC)
     segment.host("owner", OWNER, OWNER_MAC)
     sender = segment.host("sender", "192.0.2.31", "02:00:00:00:31:01")

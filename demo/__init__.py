@@ -1,0 +1,1 @@
+"""The demo: ./run demo."""
