@@ -30,11 +30,10 @@ family, the counts and the thresholds.
         - netns: null          # a named network namespace; default the minion's own
 
 The table is read with the ``arp`` execution module (``arp.list``), and the
-kernel's limit with its metrics helper, which that module loaded.
+kernel's limit and counters with ``arp.diagnose``.
 """
 
 import logging
-import sys
 
 import salt.utils.beacons
 
@@ -94,6 +93,7 @@ def beacon(config):
     netns = settings["netns"]
     try:
         entries = __salt__["arp.list"](family=settings["family"], netns=netns)
+        facts = __salt__["arp.diagnose"](family=settings["family"], netns=netns)
     except Exception as err:  # pylint: disable=broad-except  (one bad look must not stop the beacons)
         log.error("arp beacon: cannot read the neighbour table: %s", err)
         return []
@@ -103,7 +103,7 @@ def beacon(config):
     for entry in entries:
         by_family[entry["family"]] = by_family.get(entry["family"], 0) + 1
     for family, count in sorted(by_family.items()):
-        limit = _gc_thresh3(family)
+        limit = facts.get(family, {}).get("gc_thresh3")
         if limit and count > settings["table_share"] * limit:
             events.append(
                 {
@@ -131,7 +131,7 @@ def beacon(config):
                         "failed_threshold": settings["failed_threshold"],
                     }
                 )
-    events.extend(_counters_grown(settings["family"], where))
+    events.extend(_counters_grown(facts, where))
     if settings["mac_changes"]:
         seen = {(entry["ifname"], entry["dst"]): entry["lladdr"] for entry in entries if entry["lladdr"]}
         key = f"arp.beacon.macs.{netns}.{settings['family']}"
@@ -150,11 +150,11 @@ def beacon(config):
 WATCHED_COUNTERS = {"table_fulls": "table_full", "unresolved_discards": "unresolved_discards"}
 
 
-def _counters_grown(family, where):
-    """Events for the WATCHED_COUNTERS that grew since the previous look (none at the first)."""
+def _counters_grown(facts, where):
+    """Events for the WATCHED_COUNTERS of arp.diagnose's ``facts`` that grew since the previous look (none at first)."""
     events = []
-    for name in ("inet", "inet6") if family == "all" else (family,):
-        now = sys.modules["_arp_hygiene_metrics"].kernel_statistics(name)
+    for name, found in sorted(facts.items()):
+        now = found["counters"]
         key = f"arp.beacon.kernel.{name}"
         before = __context__.get(key)
         __context__[key] = now
@@ -163,9 +163,3 @@ def _counters_grown(family, where):
                 grown = now[counter] - before[counter]
                 events.append({"tag": tag, **where, "family": name, counter: now[counter], "grown": grown})
     return events
-
-
-def _gc_thresh3(family):
-    """The kernel's gc_thresh3 for the family, as the arp module's metrics read it (None if unreadable)."""
-    # arp.list, called first, loaded the module and its helpers (into sys.modules, by name).
-    return sys.modules["_arp_hygiene_metrics"].gc_thresh(family, 3)

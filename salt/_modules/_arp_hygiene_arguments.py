@@ -132,6 +132,15 @@ def namespace(netns):
     return netns
 
 
+def findings(fail_on):
+    """The findings' names of ``fail_on`` (None: none), as policy.FINDINGS names them."""
+    wanted = [] if fail_on is None else fail_on
+    problem = policy.settings_problem({"fail_on": wanted})
+    if problem:
+        raise ArgumentError(f"fail_on must be {problem[1]}, not {fail_on!r}")
+    return wanted
+
+
 def in_words(netns):
     """The namespace as errors name it."""
     return f"network namespace {netns!r}" if netns else "the minion's network namespace"

@@ -379,7 +379,7 @@ def announce(interface=None, family="all", netns=None, wait=0, count=3, interval
     return {"announced": announced}
 
 
-def diagnose(interface=None, family="all", netns=None):
+def diagnose(interface=None, family="all", netns=None, fail_on=None):
     """
     Why a black hole can last on this host, and what to change. Returns per
     family the facts: ``entries`` (the namespace's), ``kernel_entries`` (all
@@ -394,15 +394,27 @@ def diagnose(interface=None, family="all", netns=None):
 
         salt -G 'roles:database' arp.diagnose
         salt db1 arp.diagnose interface=eth0 family=inet netns=blue
+        salt db1 arp.diagnose fail_on='[near_gc_thresh3, table_full]'
 
     interface, family, netns
         As for :py:func:`arp.announce <announce>`.
+
+    fail_on
+        Findings that must not hold: a list of ``below_gc_thresh1``,
+        ``near_gc_thresh3``, ``table_full``, ``slow_reprobe``,
+        ``arp_notify_off``. When one is found, the return is the same and
+        the call's exit status is 1, for a script or a check to act on.
+        Default: none.
     """
     with _salt_errors(netns):
+        wanted = arguments.findings(fail_on)
         families = [netlink.FAMILY_NAMES[number] for number in arguments.families(arguments.family(family))]
         names = arguments.names(interface, "interface", split=False)
         found = metrics.facts(arguments.namespace(netns), families, names)
-    return {name: {**facts, "findings": policy.findings(name, facts)} for name, facts in found.items()}
+    diagnosed = {name: {**facts, "findings": policy.findings(name, facts)} for name, facts in found.items()}
+    if any(finding["finding"] in wanted for report in diagnosed.values() for finding in report["findings"]):
+        __context__["retcode"] = 1
+    return diagnosed
 
 
 def version():

@@ -285,17 +285,12 @@ def diagnosed(name, interface=None, family="all", netns=None, fail_on=None):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        diagnose = __salt__["arp.diagnose"]
-        # The findings' names' home, which arp.diagnose loaded with the module.
-        wanted = [] if fail_on is None else fail_on
-        problem = sys.modules["_arp_hygiene_policy"].settings_problem({"fail_on": wanted})
-        if problem:
-            raise SaltInvocationError(f"fail_on must be {problem[1]}, not {fail_on!r}")
-        found = diagnose(interface=interface, family=family, netns=netns)
+        # arp.diagnose refuses a fail_on that names no finding, before it reads.
+        found = __salt__["arp.diagnose"](interface=interface, family=family, netns=netns, fail_on=fail_on)
     except (CommandExecutionError, SaltInvocationError) as err:
         return _failed(ret, err, (), "diagnose the neighbour table")
     findings = [finding for report in found.values() for finding in report["findings"]]
-    failing = [finding["finding"] for finding in findings if finding["finding"] in wanted]
+    failing = [finding["finding"] for finding in findings if finding["finding"] in (fail_on or ())]
     lines = [f"{finding['finding']}: {finding['risk']} Pillar: {finding['pillar']}" for finding in findings]
     ret["comment"] = "\n".join(lines) if lines else "No findings: nothing lets a wrong entry last here."
     if failing:

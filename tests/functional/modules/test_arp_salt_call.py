@@ -158,3 +158,26 @@ def test_interface_names_that_are_not_utf8_come_back_as_distinct_strings(salt_co
     }
     assert salt("arp.flush_stale", f"interface={second}")["deleted"] == {second: {"198.51.100.5": "02:00:00:00:00:05"}}
     assert [entry["ifname"] for entry in salt("arp.list")] == [first]
+
+
+def test_diagnose_exits_1_when_a_finding_that_fail_on_names_holds(salt_config, netlab):
+    """salt-call's exit status: 1 while a finding fail_on names holds, 0 once it does not; a bad fail_on is refused."""
+    ns = netlab.namespace("fail-on")
+    ns.batch(["link add eth0 type veth peer name eth1", "addr add 192.0.2.1/24 dev eth0", "link set eth0 up"])
+    ns.sysctl(**{"net.ipv4.neigh.eth0.delay_first_probe_time": 30})
+
+    def diagnose(*arguments):
+        command = ["--out=json", "--retcode-passthrough", "arp.diagnose", f"netns={ns.name}", "family=inet"]
+        return lab.salt_call(salt_config, *command, *arguments)
+
+    held = diagnose("fail_on=[slow_reprobe]")
+    assert held.returncode == 1, held.stdout + held.stderr
+    findings = [finding["finding"] for finding in json.loads(held.stdout)["local"]["inet"]["findings"]]
+    assert "slow_reprobe" in findings, "the return is the facts and findings, as without fail_on"
+    assert diagnose().returncode == 0
+    # The namespace's own timer, as the finding's pillar sets it (the other findings read the host's shared table).
+    ns.sysctl(**{"net.ipv4.neigh.eth0.delay_first_probe_time": 5})
+    assert diagnose("fail_on=[slow_reprobe]").returncode == 0
+    refused = diagnose("fail_on=[slow]")
+    assert refused.returncode != 0
+    assert "fail_on must be a list of below_gc_thresh1, near_gc_thresh3" in refused.stdout + refused.stderr

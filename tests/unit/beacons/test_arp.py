@@ -1,11 +1,9 @@
 """
 The arp beacon through Salt's loader, with ``arp.list`` answering from a
-canned table: its configuration check, and the events of one look and of
-two (a MAC that changed in between). The kernel's limit is the one the
-metrics helper reads, as on a minion.
+canned table and ``arp.diagnose`` with canned facts (the kernel's limit
+and counters): its configuration check, and the events of one look and of
+two (a MAC that changed in between, a counter that grew).
 """
-
-import sys
 
 import pytest
 import salt.loader
@@ -13,6 +11,7 @@ import salt.loader
 from tests.support import module_from_checkout
 
 metrics = module_from_checkout("_arp_hygiene_metrics")
+GC_THRESH3 = 1024
 
 
 def entry(dst, state="reachable", lladdr="02:00:00:00:00:01", ifname="eth0", family="inet"):
@@ -30,15 +29,21 @@ def statistics(table_fulls=0, unresolved_discards=0):
 @pytest.fixture
 def kernel(monkeypatch):
     """{family: statistics}: what the kernel's counters read, for each look (the same until a test changes it)."""
-    now = {"inet": statistics(), "inet6": statistics()}
-    monkeypatch.setattr(metrics, "kernel_statistics", lambda family, path=None: now[family])
-    return now
+    return {"inet": statistics(), "inet6": statistics()}
 
 
 @pytest.fixture
-def beacons(minion_opts, monkeypatch, kernel):
-    # On a minion, arp.list loaded the module, which put its helpers in sys.modules.
-    monkeypatch.setitem(sys.modules, "_arp_hygiene_metrics", metrics)
+def beacons(minion_opts, kernel):
+    def arp_diagnose(family="all", netns=None):
+        """arp.diagnose's facts that the beacon reads: each family's gc_thresh3 and counters."""
+        families = ("inet", "inet6") if family == "all" else (family,)
+        return {
+            name: {
+                "gc_thresh3": GC_THRESH3,
+                "counters": {key: value for key, value in kernel[name].items() if key in metrics.KERNEL_COUNTERS},
+            }
+            for name in families
+        }
 
     def load(table, calls=None):
         def arp_list(**kwargs):
@@ -50,7 +55,7 @@ def beacons(minion_opts, monkeypatch, kernel):
             return answer
 
         opts = dict(minion_opts, id="db1")
-        return salt.loader.beacons(opts, {"arp.list": arp_list}, context={})
+        return salt.loader.beacons(opts, {"arp.list": arp_list, "arp.diagnose": arp_diagnose}, context={})
 
     return load
 
@@ -87,7 +92,7 @@ def test_a_quiet_table_fires_nothing_and_the_beacon_reads_the_chosen_family_and_
 
 
 def test_a_table_near_gc_thresh3_fires_for_its_family(beacons):
-    limit = metrics.gc_thresh("inet", 3)
+    limit = GC_THRESH3
     table = [entry(f"198.18.{n // 256}.{n % 256}") for n in range(int(limit * 0.5) + 1)]
     table.append(entry("2001:db8::1", family="inet6"))
     events = beacons(table)["arp.beacon"]([{"table_share": 0.5}])

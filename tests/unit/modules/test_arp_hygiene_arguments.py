@@ -151,3 +151,11 @@ def test_announce_repeats_a_whole_count_of_times_seconds_apart_in_a_mode():
         arguments.announcing, 3, 61, "request"
     )
     assert refused(arguments.announcing, 3, 1, "garp") == "mode must be request, reply or both, not 'garp'"
+
+
+def test_fail_on_names_findings_of_the_policy():
+    assert arguments.findings(None) == []
+    assert arguments.findings(["table_full", "slow_reprobe"]) == ["table_full", "slow_reprobe"]
+    allowed = "a list of " + ", ".join(module_from_checkout("_arp_hygiene_policy").FINDINGS)
+    for bad in ("table_full", ["table_fulls"], [1]):
+        assert refused(arguments.findings, bad) == f"fail_on must be {allowed}, not {bad!r}"
