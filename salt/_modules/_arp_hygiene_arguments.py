@@ -13,8 +13,10 @@ import ipaddress
 import os
 import socket
 
+import _arp_hygiene_neighbours as neighbours
 import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
+from _arp_hygiene_errors import ArgumentError
 
 # A verify run: seconds to wait for answers, questions a second, and how long
 # the questions may take in all, so that a scheduled run always ends.
@@ -23,10 +25,6 @@ NO_ADDRESS = {
     socket.AF_INET: "IPv4 address: it takes no part in ARP",
     socket.AF_INET6: "IPv6 address: it takes no part in neighbour discovery",
 }
-
-
-class ArgumentError(ValueError):
-    """A bad argument: the message says which, what it was and what is allowed."""
 
 
 def names(value, what, split=True):
@@ -233,7 +231,7 @@ def on_links(checked, ifnames):
     def on_link(item):
         return None if item is None else (item[0], None if item[1] is None else by_name[item[1]])
 
-    return netlink.Selection(
+    return neighbours.Selection(
         family=checked["family"],
         states=checked["states"],
         ifindexes={by_name[name] for name in checked["interfaces"]} if checked["interfaces"] else None,

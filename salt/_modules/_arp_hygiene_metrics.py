@@ -18,8 +18,11 @@ import socket
 import time
 
 import _arp_hygiene_arguments as arguments
+import _arp_hygiene_neighbours as neighbours
 import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
+from pyroute2.netlink.rtnl import RTM_GETNEIGHTBL, RTM_NEWNEIGHTBL
+from pyroute2.netlink.rtnl.ndtmsg import ndtmsg
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +179,59 @@ def table_counts(netns):
 
 def _counted(sock, netns, links):
     counts = {}
-    every = netlink.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
-    for entry in netlink.scan(sock, every, netlink.LinkNames(netns, links)):
+    every = neighbours.Selection(family=socket.AF_UNSPEC, states=set(netlink.NUD_STATES.values()))
+    for entry in neighbours.scan(sock, every, netlink.LinkNames(netns, links)):
         key = (entry["ifname"], entry["family"], entry["state"])
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+# The neighbour table's parameters (RTM_GETNEIGHTBL: struct ndtmsg, then
+# attributes; linux/neighbour.h): one message for the table, one for each
+# interface of the namespace, its NDTA_PARMS nested. Numbers and layout as pyroute2 names them.
+NDTMSG = netlink.fields_struct(ndtmsg.fields)
+NDTA, NDTPA = netlink.numbers(ndtmsg.nla_map), netlink.numbers(ndtmsg.parms.nla_map)
+# NDTPA_* -> the sysctl of net.ipv4|ipv6.neigh.<interface> it is, and the
+# unit the sysctl shows (the kernel sends milliseconds).
+NEIGH_PARMS = {
+    NDTPA[name]: value
+    for name, value in {
+        "NDTPA_BASE_REACHABLE_TIME": ("base_reachable_time_ms", 1),
+        "NDTPA_RETRANS_TIME": ("retrans_time_ms", 1),
+        "NDTPA_GC_STALETIME": ("gc_stale_time", 1000),
+        "NDTPA_DELAY_PROBE_TIME": ("delay_first_probe_time", 1000),
+        "NDTPA_APP_PROBES": ("app_solicit", None),
+        "NDTPA_UCAST_PROBES": ("ucast_solicit", None),
+        "NDTPA_MCAST_PROBES": ("mcast_solicit", None),
+        "NDTPA_QUEUE_LENBYTES": ("unres_qlen_bytes", None),
+    }.items()
+}
+
+
+def neighbour_parameters(sock, family):
+    """
+    {ifindex: {sysctl name: value}} of the family's neighbour table for each
+    interface of the namespace: the NUD timers in force (NEIGH_PARMS), as
+    ``net.ipv4|ipv6.neigh.<interface>.*`` shows them.
+    """
+    found = {}
+    for kind, data, offset, length in sock.dump(RTM_GETNEIGHTBL, NDTMSG.pack(family)):
+        if kind != RTM_NEWNEIGHTBL or data[offset + netlink.NLMSG_HDR.size] != family:
+            continue
+        for kind_, parms in netlink.attributes(data, offset + netlink.NLMSG_HDR.size + NDTMSG.size, offset + length):
+            if kind_ != NDTA["NDTA_PARMS"]:
+                continue
+            values, index = {}, None
+            for number, value in netlink.attributes(parms, 0, len(parms)):
+                if number == NDTPA["NDTPA_IFINDEX"]:
+                    index = netlink.U32.unpack_from(value)[0]
+                elif number in NEIGH_PARMS:
+                    name, unit = NEIGH_PARMS[number]
+                    raw = (netlink.U64 if len(value) == netlink.U64.size else netlink.U32).unpack_from(value)[0]
+                    values[name] = raw // unit if unit else raw
+            if index:
+                found[index] = values
+    return found
 
 
 def facts(netns, families, names=()):
@@ -195,7 +246,7 @@ def facts(netns, families, names=()):
     with netlink.Socket(netns) as sock:
         links = netlink.read_links(sock, conf=True)
         arguments.known(names, {link["ifname"] for link in links.values()}, netns)
-        parameters = {family: netlink.neighbour_parameters(sock, netlink.FAMILIES[family]) for family in families}
+        parameters = {family: neighbour_parameters(sock, netlink.FAMILIES[family]) for family in families}
         counted = _counted(sock, netns, links)
     entries = {}
     for (_, family, _), count in counted.items():

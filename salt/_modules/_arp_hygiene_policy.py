@@ -2,7 +2,7 @@
 What the ``arp`` module may change in the neighbour table, what an answer
 means, and what the kernel's settings mean for how long a wrong entry can
 last (diagnose's findings): its rules, each one function or table here, on
-plain data (entries as ``_arp_hygiene_netlink.scan`` returns them), with no
+plain data (entries as ``_arp_hygiene_neighbours.scan`` returns them), with no
 Salt, no kernel and no other helper.
 
 Part of arp-hygiene's ``arp`` execution module, which loads this file from its

@@ -14,12 +14,11 @@ probe (sender 0.0.0.0) nor a DAD solicitation (source ``::``): those tell a
 host that is taking an address over that another host claims it.
 
 Links are the dicts of ``_arp_hygiene_netlink.read_links(..., addresses=True)``;
-entries those of its ``scan``. Errors are :class:`PacketError`.
+entries those of its ``scan``. Errors are ``_arp_hygiene_errors.PacketError``.
 """
 
 import array
 import ctypes
-import errno
 import ipaddress
 import os
 import select
@@ -28,8 +27,10 @@ import struct
 import time
 
 import _arp_hygiene_arguments as arguments
+import _arp_hygiene_errors as errors
 import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
+from _arp_hygiene_errors import PacketError
 
 ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 = 0x0806, 0x0800, 0x86DD
 SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
@@ -46,24 +47,6 @@ ETHERNET = struct.Struct("!6s6sH")  # destination, source, type
 ARP_PACKET = struct.Struct("!HHBBH6s4s6s4s")  # hardware, protocol, sizes, op, sha, spa, tha, tpa
 IPV6_HEADER = struct.Struct("!IHBB16s16s")  # version etc., payload length, next header, hop limit, src, dst
 ND_MESSAGE = struct.Struct("!BBHI16s")  # type, code, checksum, flags/reserved, target
-
-
-class PacketError(OSError):
-    """Opening, or sending or reading on, a packet socket failed: ``errno`` says why, ``ifname`` where."""
-
-    def __init__(self, code, ifname, doing):
-        super().__init__(code, os.strerror(code) if code else doing)
-        self.ifname = ifname
-        self.doing = doing
-
-    def words(self, where):
-        """The error in words, ``where`` naming the namespace; a refusal for want of privilege says which."""
-        if self.errno in (errno.EPERM, errno.EACCES):
-            why = "permission denied: ARP and neighbour discovery need CAP_NET_RAW; run the Salt minion as root"
-        else:
-            why = netlink.errno_text(self.errno)
-        on = f" on {self.ifname!r}" if self.ifname else ""
-        return f"{self.doing}{on} in {where}: {why}"
 
 
 def source_address(link, family, dst):
@@ -147,11 +130,11 @@ def announceable_within(names, family, netns, wait, test):
             if chosen or not wait:
                 return chosen
             waited = "" if test else f" after {wait:g} s"
-            problem = netlink.RunError(f"nothing to announce{waited}: no interface up with an address")
+            problem = errors.RunError(f"nothing to announce{waited}: no interface up with an address")
         except arguments.ArgumentError as err:
             if not wait:
                 raise
-            problem = err if test else netlink.RunError(f"after {wait:g} s: {err}")
+            problem = err if test else errors.RunError(f"after {wait:g} s: {err}")
         if time.monotonic() >= deadline:
             raise problem
         time.sleep(1)
@@ -291,14 +274,22 @@ def answers_in(sock, family, mac):
         kind, _, _, _, target = ND_MESSAGE.unpack_from(frame, start)
         if kind != ND_NEIGHBOR_ADVERT:
             continue
-        answered = frame[6:12]
-        offset = start + ND_MESSAGE.size
-        while offset + 8 <= len(frame) and frame[offset + 1]:
-            if frame[offset] == ND_OPT_TARGET_LLADDR:
-                answered = frame[offset + 2 : offset + 8]
-                break
-            offset += frame[offset + 1] * 8
+        answered = option_mac(frame, start + ND_MESSAGE.size, ND_OPT_TARGET_LLADDR, frame[6:12])
         yield socket.inet_ntop(socket.AF_INET6, target), answered.hex(":")
+
+
+def option_mac(frame, offset, wanted, default):
+    """
+    The MAC of the first link-layer address option of type ``wanted``
+    (source or target) among a neighbour discovery message's options, which
+    start at ``offset`` (RFC 4861 4.6.1: type, length in units of 8 bytes,
+    then, on Ethernet, the MAC in one unit); ``default`` if there is none.
+    """
+    while offset + 8 <= len(frame) and frame[offset + 1]:
+        if frame[offset] == wanted and frame[offset + 1] == 1:
+            return frame[offset + 2 : offset + 8]
+        offset += 8 * frame[offset + 1]
+    return default
 
 
 def collect_answers(entries, links, netns, timeout, rate, whole_segment):

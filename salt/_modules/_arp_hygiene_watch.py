@@ -16,9 +16,11 @@ import socket
 import struct
 import time
 
+import _arp_hygiene_neighbours as neighbours
 import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
 import _arp_hygiene_probe as probe
+import _arp_hygiene_writes as writes
 
 # The frames' numbers are the probe's (one home).
 from _arp_hygiene_probe import (
@@ -163,12 +165,7 @@ def claim(frame):
         address, wanted = frame[62:78], ND_OPT_TARGET_LLADDR
     if address == bytes(16) or ipaddress.IPv6Address(address).is_multicast:
         return None
-    mac, offset = source, 78
-    while offset + 8 <= len(frame) and frame[offset + 1]:
-        if frame[offset] == wanted and frame[offset + 1] == 1:
-            mac = frame[offset + 2 : offset + 8]
-            break
-        offset += 8 * frame[offset + 1]
+    mac = probe.option_mac(frame, 78, wanted, source)
     return "inet6", socket.inet_ntop(socket.AF_INET6, address), mac.hex(":")
 
 
@@ -247,7 +244,7 @@ def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, 
         return
     if not selection.keeps_address(ipaddress.ip_address(address), index):
         return
-    entry = netlink.neighbour(nl, selection, ifnames, index, address)
+    entry = neighbours.neighbour(nl, selection, ifnames, index, address)
     if entry is None or not entry["lladdr"] or entry["lladdr"] == mac or policy.untouchable(entry):
         return
     policy.place(report["contradicted"], entry, {"cached": entry["lladdr"], "claimed": mac})
@@ -264,6 +261,6 @@ def _judge(frame, index, nl, selection, links, ifnames, netns, timeout, limits, 
         policy.place(report["answered"], entry, entry["lladdr"])
         return
     outcomes = {name: verdict[name] for name in ("mismatch", "unanswered", "conflict")}
-    for name, value in {**outcomes, **netlink.repair(verdict, [entry], netns)}.items():
+    for name, value in {**outcomes, **writes.repair(verdict, [entry], netns)}.items():
         for ifname, entries in value.items():
             found.setdefault(name, {}).setdefault(ifname, {}).update(entries)

@@ -25,7 +25,21 @@ __func_alias__ = {"list_": "list"}
 __version__ = "0.1.0"
 
 # In the order they import each other.
-HELPERS = tuple(f"_arp_hygiene_{part}" for part in ("policy", "netlink", "arguments", "probe", "metrics", "watch"))
+HELPERS = tuple(
+    f"_arp_hygiene_{part}"
+    for part in (
+        "errors",
+        "policy",
+        "netlink",
+        "layouts",
+        "neighbours",
+        "writes",
+        "arguments",
+        "probe",
+        "metrics",
+        "watch",
+    )
+)
 
 
 def _load_helpers():
@@ -59,7 +73,9 @@ def _load_helpers():
 
 HELPERS_LOADED = _load_helpers()
 if isinstance(HELPERS_LOADED, dict):
-    policy, netlink, arguments, probe, metrics, watcher = (HELPERS_LOADED[name] for name in HELPERS)
+    errors, policy, netlink, _, neighbours, writes, arguments, probe, metrics, watcher = (
+        HELPERS_LOADED[name] for name in HELPERS
+    )
 
 
 def __virtual__():
@@ -114,7 +130,7 @@ def list_(interface=None, states=None, family="inet", network=None, exclude=None
         checked = arguments.selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
         with netlink.Socket(netns) as sock:
             ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
-            return netlink.scan(sock, arguments.on_links(checked, ifnames), ifnames)
+            return neighbours.scan(sock, arguments.on_links(checked, ifnames), ifnames)
 
 
 def flush_stale(
@@ -196,10 +212,10 @@ def flush(
             with netlink.Socket(netns) as sock:
                 ifnames = netlink.LinkNames(netns, netlink.read_links(sock))
                 chosen = arguments.on_links(checked, ifnames)
-                plan = netlink.scan(sock, chosen, ifnames, netlink.FlushPlan(requests=not dry))
+                plan = neighbours.scan(sock, chosen, ifnames, neighbours.FlushPlan(requests=not dry))
                 if dry:
                     return {"would_delete": plan.outcome()[0]}
-                return netlink.delete(sock, plan)
+                return neighbours.delete(sock, plan)
 
     return _metered("flush", metrics_dir, netns, test, run)
 
@@ -299,7 +315,7 @@ def verify(
                 links = netlink.read_links(sock, addresses=True)
                 arguments.ethernet(checked["interfaces"], checked["family"], links, netns)
                 ifnames = netlink.LinkNames(netns, links)
-                entries = netlink.scan(sock, arguments.on_links(checked, ifnames), ifnames)
+                entries = neighbours.scan(sock, arguments.on_links(checked, ifnames), ifnames)
             asked, skipped = probe.split_askable(entries, links)
             if dry:
                 return {"would_ask": policy.cached_macs(asked), "skipped": skipped}
@@ -307,7 +323,7 @@ def verify(
             answers = probe.ask_like_the_kernel(asked, links, netns, wait, pace, repair, whole)
             found = policy.verdicts(asked, answers, skipped)
             if repair:
-                found.update(netlink.repair(found, asked, netns))
+                found.update(writes.repair(found, asked, netns))
             return found
 
     # A sweep's metrics are a task of their own (sweep must be a bool: run() says so otherwise).
@@ -552,13 +568,13 @@ def forget(
             arguments.known(targets.scopes, set(ifnames.values()), netns)
             chosen = arguments.on_links(checked, ifnames)
             chosen.exclude = []  # excluded entries come back, to be reported as kept
-            entries = netlink.scan(sock, chosen, ifnames)
+            entries = neighbours.scan(sock, chosen, ifnames)
             doomed, kept, not_cached = policy.forgotten(entries, targets, checked["exclude"], owners)
-            plan = netlink.FlushPlan(requests=not dry)
+            plan = neighbours.FlushPlan(requests=not dry)
             plan.choose(doomed, sock.seq + 1)
             if dry:
                 return {"would_delete": plan.outcome()[0], "kept": kept, "not_cached": not_cached}
-            return {**netlink.delete(sock, plan), "kept": kept, "not_cached": not_cached}
+            return {**neighbours.delete(sock, plan), "kept": kept, "not_cached": not_cached}
 
 
 # ------------------------------------------------------------ Salt's side
@@ -670,13 +686,13 @@ def _salt_errors(netns, info=None):
     """
     try:
         yield
-    except arguments.ArgumentError as err:
+    except errors.ArgumentError as err:
         raise SaltInvocationError(str(err)) from err
-    except netlink.RunError as err:
+    except errors.RunError as err:
         raise CommandExecutionError(str(err), info=err.info if err.info is not None else info) from err
-    except netlink.KernelError as err:
+    except errors.KernelError as err:
         where = arguments.in_words(netns)
         changed = getattr(err, "info", None) or info
-        raise CommandExecutionError(f"{err.doing} in {where}: {netlink.errno_text(err.errno)}", info=changed) from err
-    except probe.PacketError as err:
+        raise CommandExecutionError(f"{err.doing} in {where}: {errors.errno_text(err.errno)}", info=changed) from err
+    except errors.PacketError as err:
         raise CommandExecutionError(err.words(arguments.in_words(netns)), info=info) from err

@@ -88,6 +88,7 @@ def test_the_filter_passes_exactly_the_frames_that_can_reveal_a_black_hole(netla
 def test_the_watchers_lookup_reads_one_entry_as_the_dump_does(netlab):
     # What the watcher reads for each frame's sender: one RTM_GETNEIGH, not a dump of the table.
     netlink = module_from_checkout("_arp_hygiene_netlink")
+    neighbours = module_from_checkout("_arp_hygiene_neighbours")
     ns = netlab.namespace("lookup")
     ns.batch(["link add a0 type veth peer name a1", "link set a0 up", "link set a1 up"])
     # A carrier that comes up after the entries were planted would flush them.
@@ -106,16 +107,14 @@ def test_the_watchers_lookup_reads_one_entry_as_the_dump_does(netlab):
         links = netlink.read_links(sock)
         ifnames = netlink.LinkNames(ns.name, links)
         (index,) = [number for number, link in links.items() if link["ifname"] == "a0"]
-        dumped = {
-            entry["dst"]: entry for entry in netlink.scan(sock, netlink.Selection(socket.AF_UNSPEC, states), ifnames)
-        }
-        kept = netlink.Selection(socket.AF_UNSPEC, states)
-        found = {dst: netlink.neighbour(sock, kept, ifnames, index, dst) for dst in ("192.0.2.5", "2001:db8::5")}
+        kept = neighbours.Selection(socket.AF_UNSPEC, states)
+        dumped = {entry["dst"]: entry for entry in neighbours.scan(sock, kept, ifnames)}
+        found = {dst: neighbours.neighbour(sock, kept, ifnames, index, dst) for dst in ("192.0.2.5", "2001:db8::5")}
         assert all(found.values()) and found == {dst: dumped[dst] for dst in found}, (found, dumped)
         assert found["192.0.2.5"]["lladdr"] == "02:00:00:00:05:01" and found["2001:db8::5"]["state"] == "stale"
-        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None, "a permanent entry is not kept"
-        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.7") is None, "no entry"
+        assert neighbours.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None, "a permanent entry is not kept"
+        assert neighbours.neighbour(sock, kept, ifnames, index, "192.0.2.7") is None, "no entry"
         # A kernel without the lookup (before 5.0): the same entries, from a dump of the link's.
         sock.lookups = False
-        assert {dst: netlink.neighbour(sock, kept, ifnames, index, dst) for dst in found} == found
-        assert netlink.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None
+        assert {dst: neighbours.neighbour(sock, kept, ifnames, index, dst) for dst in found} == found
+        assert neighbours.neighbour(sock, kept, ifnames, index, "192.0.2.6") is None

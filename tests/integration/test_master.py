@@ -17,6 +17,10 @@ def test_sync_all_delivers_the_modules_and_their_helpers_from_the_fileserver(sal
     for kind, name in (
         ("modules", "arp.py"),
         ("modules", "_arp_hygiene_netlink.py"),
+        ("modules", "_arp_hygiene_errors.py"),
+        ("modules", "_arp_hygiene_layouts.py"),
+        ("modules", "_arp_hygiene_neighbours.py"),
+        ("modules", "_arp_hygiene_writes.py"),
         ("modules", "_arp_hygiene_probe.py"),
         ("modules", "_arp_hygiene_metrics.py"),
         ("modules", "_arp_hygiene_policy.py"),

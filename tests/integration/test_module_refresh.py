@@ -26,7 +26,7 @@ def ages(salt_cli, ns):
 
 def test_a_changed_helper_synced_into_a_running_minion_is_picked_up(master, trees, table):
     ns, _ = table
-    with open(os.path.join(REPO, "salt", "_modules", "_arp_hygiene_netlink.py"), encoding="utf-8") as source:
+    with open(os.path.join(REPO, "salt", "_modules", "_arp_hygiene_neighbours.py"), encoding="utf-8") as source:
         original = source.read()
     changed = original.replace("    return round(ticks / HZ, 2)\n", f"    return {MARK}\n")
     assert changed != original, "the helper's age() is not where this test expects it"
@@ -43,9 +43,9 @@ def test_a_changed_helper_synced_into_a_running_minion_is_picked_up(master, tree
 
         override.mkdir()
         try:
-            (override / "_arp_hygiene_netlink.py").write_text(changed)
+            (override / "_arp_hygiene_neighbours.py").write_text(changed)
             synced = salt_cli.run("saltutil.sync_modules", minion_tgt=MINION)
-            assert synced.returncode == 0 and "modules._arp_hygiene_netlink" in synced.data, synced
+            assert synced.returncode == 0 and "modules._arp_hygiene_neighbours" in synced.data, synced
             # The refresh that the sync asks for is handled by the minion in its own time.
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -55,6 +55,6 @@ def test_a_changed_helper_synced_into_a_running_minion_is_picked_up(master, tree
                 time.sleep(1)
             assert after == {MARK}, "the minion still runs the helper it imported first"
         finally:
-            (override / "_arp_hygiene_netlink.py").unlink()
+            (override / "_arp_hygiene_neighbours.py").unlink()
             override.rmdir()
             salt_cli.run("saltutil.sync_modules", minion_tgt=MINION)

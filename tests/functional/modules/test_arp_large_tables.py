@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from pyroute2.netlink.rtnl import RTM_GETNEIGH
 
 from tests.support import lab, module_from_checkout
 from tests.support.tables import LEARNED, keys, matches, snapshot, without_collected
@@ -112,11 +113,12 @@ def mixed_table(netlab):
 
 def dump_buffers(netlink, sock, family, index=None):
     """The buffers of a real neighbour dump (of one interface: ``index``), as the kernel sent them."""
-    request = netlink.NDMSG.pack(family, 0, 0, 0, 0)
+    layouts = module_from_checkout("_arp_hygiene_layouts")
+    request = layouts.NDMSG.pack(family, 0, 0, 0, 0)
     if index is not None:
-        request += netlink.NLATTR.pack(8, netlink.NDA_IFINDEX) + netlink.U32.pack(index)
+        request += netlink.NLATTR.pack(8, layouts.NDA_IFINDEX) + netlink.U32.pack(index)
     buffers = []
-    for _, data, _, _ in sock.dump(netlink.RTM_GETNEIGH, request):
+    for _, data, _, _ in sock.dump(RTM_GETNEIGH, request):
         if not buffers or buffers[-1] is not data:
             buffers.append(data)
     return buffers
@@ -135,10 +137,11 @@ def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, fami
     """Per dump buffer of a real table: the same entries in the same order, the same delete requests byte for byte."""
     ns, _ = mixed_table
     netlink = module_from_checkout("_arp_hygiene_netlink")
+    neighbours = module_from_checkout("_arp_hygiene_neighbours")
     with netlink.Socket(ns.name) as sock:
         ifnames = netlink.LinkNames(ns.name, netlink.read_links(sock))
         indexes = {index for index, name in ifnames.items() if name == interface} or None
-        selection = netlink.Selection(
+        selection = neighbours.Selection(
             netlink.socket.AF_INET if family == "inet" else netlink.socket.AF_INET6,
             {netlink.NUD_STATES[name] for name in states},
             ifindexes=indexes,
@@ -147,12 +150,12 @@ def test_column_decoding_chooses_what_message_decoding_chooses(mixed_table, fami
         buffers = dump_buffers(netlink, sock, selection.family, *(indexes or ()))
     by_columns, chosen = 0, 0
     for data in buffers:
-        columns = netlink.FlushPlan(requests=True)
-        if not netlink.choose_by_columns(data, selection, ifnames, columns, 1000):
+        columns = neighbours.FlushPlan(requests=True)
+        if not neighbours.choose_by_columns(data, selection, ifnames, columns, 1000):
             continue
         by_columns += 1
-        messages, found = netlink.FlushPlan(requests=True), []
-        netlink.decode_buffer(data, selection, ifnames, {}, found, messages, 1000)
+        messages, found = neighbours.FlushPlan(requests=True), []
+        neighbours.decode_buffer(data, selection, ifnames, {}, found, messages, 1000)
         messages.add([e["ifname"] for e in found], [e["dst"] for e in found], [e["lladdr"] for e in found])
         assert list(columns.entries()) == list(messages.entries())
         assert columns.messages == messages.messages and columns.positions == messages.positions

@@ -133,7 +133,7 @@ def test_a_socket_opened_in_a_namespace_is_there_and_the_caller_stays_where_it_w
     assert {"a0", "b0"} <= names, names  # the lab table's links, not this host's
     assert os.readlink("/proc/thread-self/ns/net") == here
     missing = f"{ns.name}-missing"
-    with pytest.raises(netlink.KernelError) as refused:
+    with pytest.raises(netlink.errors.KernelError) as refused:
         netlink.Socket(missing)
     assert refused.value.errno == errno.ENOENT and not os.path.exists(f"/run/netns/{missing}"), "never created"
     assert os.readlink("/proc/thread-self/ns/net") == here

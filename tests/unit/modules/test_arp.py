@@ -84,7 +84,7 @@ def test_virtual_names_a_missing_helper_and_the_fix(tmp_path, monkeypatch):
     for name in os.listdir(modules):
         if name.endswith(".py") and name != "_arp_hygiene_metrics.py":
             shutil.copy(os.path.join(modules, name), tmp_path / name)
-    for name in ("_arp_hygiene_policy", "_arp_hygiene_netlink", "_arp_hygiene_arguments", "_arp_hygiene_probe"):
+    for name in module_from_checkout("arp").HELPERS:
         monkeypatch.delitem(sys.modules, name, raising=False)  # put back as they were after the test
     spec = importlib.util.spec_from_file_location("arp_partial", tmp_path / "arp.py")
     partial = importlib.util.module_from_spec(spec)
@@ -92,8 +92,9 @@ def test_virtual_names_a_missing_helper_and_the_fix(tmp_path, monkeypatch):
     assert partial.__virtual__() == (
         False,
         f"The arp module cannot load: its helper {tmp_path}/_arp_hygiene_metrics.py is missing: sync every file of "
-        "_modules/ again (saltutil.sync_modules), and if extmod_whitelist names modules, list _arp_hygiene_policy, "
-        "_arp_hygiene_netlink, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics, _arp_hygiene_watch "
+        "_modules/ again (saltutil.sync_modules), and if extmod_whitelist names modules, list _arp_hygiene_errors, "
+        "_arp_hygiene_policy, _arp_hygiene_netlink, _arp_hygiene_layouts, _arp_hygiene_neighbours, "
+        "_arp_hygiene_writes, _arp_hygiene_arguments, _arp_hygiene_probe, _arp_hygiene_metrics, _arp_hygiene_watch "
         "too.",
     )
 
