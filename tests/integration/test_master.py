@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from tests.support import REPO
+from tests.support import REPO, module_from_checkout
 from tests.support.master import DB
 from tests.support.tables import keys, matches, snapshot, without_collected
 
@@ -124,8 +124,9 @@ def test_no_stale_state_through_the_master(salt_cli, table, testmode):
         )
 
 
-def test_readmes_gitfs_remote_serves_the_formula_and_modules_of_a_main_branch(salt_factories, tmp_path):
-    # The operator's repository: this checkout's files, committed on a branch named main.
+def test_readmes_gitfs_remote_serves_a_main_branch_or_the_release_tag_it_is_pinned_to(salt_factories, tmp_path):
+    # The operator's repository: this checkout's files, committed on a branch
+    # named main and tagged as a release; then main moves on.
     repo = tmp_path / "arp-hygiene"
     listed = subprocess.run(
         ["git", "-C", REPO, "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -138,19 +139,31 @@ def test_readmes_gitfs_remote_serves_the_formula_and_modules_of_a_main_branch(sa
             os.makedirs(repo / os.path.dirname(path), exist_ok=True)
             shutil.copy2(os.path.join(REPO, path), repo / path)
     git = ("git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.invalid")
-    for command in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "as cloned")):
+    tag = "v" + module_from_checkout("arp").__version__
+    later = "arp_hygiene/after-the-release.txt"
+    for command in (
+        ("init", "-q", "-b", "main"),
+        ("add", "-A"),
+        ("commit", "-q", "-m", "as cloned"),
+        ("tag", tag),
+    ):
         subprocess.run([*git, *command], check=True, capture_output=True)
-    factory = salt_factories.salt_master_daemon(
-        "arp-gitfs",
-        overrides={
-            # README.md's gitfs settings, the remote's URL aside.
-            "fileserver_backend": ["gitfs"],
-            "gitfs_remotes": [{f"file://{repo}": [{"root": "salt"}, {"base": "main"}]}],
-        },
-    )
-    with factory.started():
-        salt_run = factory.salt_run_cli(timeout=120)
-        assert salt_run.run("fileserver.update").returncode == 0
-        ret = salt_run.run("fileserver.file_list")
-    assert ret.returncode == 0, ret
-    assert set(ret.data) == served_by_this_repository()
+    (repo / "salt" / later).write_text("committed after the release\n")
+    for command in (("add", "-A"), ("commit", "-q", "-m", "after the release")):
+        subprocess.run([*git, *command], check=True, capture_output=True)
+
+    for base, served in (("main", served_by_this_repository() | {later}), (tag, served_by_this_repository())):
+        factory = salt_factories.salt_master_daemon(
+            f"arp-gitfs-{base.replace('.', '-')}",
+            overrides={
+                # The install page's gitfs settings, the remote's URL aside: base main, or the release's tag.
+                "fileserver_backend": ["gitfs"],
+                "gitfs_remotes": [{f"file://{repo}": [{"root": "salt"}, {"base": base}]}],
+            },
+        )
+        with factory.started():
+            salt_run = factory.salt_run_cli(timeout=120)
+            assert salt_run.run("fileserver.update").returncode == 0
+            ret = salt_run.run("fileserver.file_list")
+        assert ret.returncode == 0, ret
+        assert set(ret.data) == served, base
