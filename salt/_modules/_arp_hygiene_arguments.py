@@ -18,9 +18,6 @@ import _arp_hygiene_netlink as netlink
 import _arp_hygiene_policy as policy
 from _arp_hygiene_errors import ArgumentError
 
-# A verify run: seconds to wait for answers, questions a second, and how long
-# the questions may take in all, so that a scheduled run always ends.
-TIMEOUT_LIMIT, RATE_LIMITS, RUN_LIMIT = 30, (1, 10000), 300
 NO_ADDRESS = {
     socket.AF_INET: "IPv4 address: it takes no part in ARP",
     socket.AF_INET6: "IPv6 address: it takes no part in neighbour discovery",
@@ -278,9 +275,9 @@ def directory(value, what):
 
 
 def run_length(questions, rate):
-    """Refuse a verify run whose questions would take longer than RUN_LIMIT."""
-    if questions / rate > RUN_LIMIT:
+    """Refuse a verify run whose questions would take longer than policy.RUN_LIMIT."""
+    if questions / rate > policy.RUN_LIMIT:
         raise ArgumentError(
             f"asking about {questions} entries at {rate:g} a second would take {questions / rate:.0f} s, "
-            f"over the {RUN_LIMIT} s a verify run may take: raise rate or narrow the selection"
+            f"over the {policy.RUN_LIMIT} s a verify run may take: raise rate or narrow the selection"
         )

@@ -56,7 +56,7 @@ RESULT_TOTALS = {"watch": ("seen", "limited")}
 
 # The kernel's statistics of each family's neighbour table (all namespaces
 # together), one line of hexadecimal counters per CPU under a line of names.
-KERNEL_STATISTICS = {"inet": "/proc/net/stat/arp_cache", "inet6": "/proc/net/stat/ndisc_cache"}
+KERNEL_STATISTICS = {name: f"/proc/net/stat/{family['stat']}" for name, family in policy.FAMILIES.items()}
 # What each of the kernel's counters counts, in the metrics' HELP. "entries"
 # is not a counter but the table's size now: the same on every CPU's line.
 KERNEL_COUNTERS = {
@@ -141,7 +141,7 @@ def gc_thresh(family, which=3):
     """The kernel's ``gc_thresh1``, ``2`` or ``3`` for a family (``inet``, ``inet6``), or None if unreadable."""
     try:
         with open(
-            f"/proc/sys/net/{policy.PROC_FAMILIES[family]}/neigh/default/gc_thresh{which}", encoding="ascii"
+            f"/proc/sys/net/{policy.FAMILIES[family]['proc']}/neigh/default/gc_thresh{which}", encoding="ascii"
         ) as knob:
             return int(knob.read())
     except (OSError, ValueError, KeyError):
@@ -340,7 +340,7 @@ def write_run(directory, job, netns, began, seconds, success, result):
             family=family,
             state=state,
         )
-    for family in policy.PROC_FAMILIES:
+    for family in policy.FAMILIES:
         limit = gc_thresh(family)
         if limit is not None:
             found.add(
@@ -350,7 +350,7 @@ def write_run(directory, job, netns, began, seconds, success, result):
                 task=job,
                 family=family,
             )
-    for family in policy.PROC_FAMILIES:
+    for family in policy.FAMILIES:
         statistics = kernel_statistics(family) or {}
         if statistics.get("entries") is not None:
             found.add(

@@ -24,6 +24,7 @@ import struct
 import threading
 
 import _arp_hygiene_errors as errors
+import _arp_hygiene_policy as policy
 import pyroute2
 import pyroute2.netns
 from pyroute2.netlink import (
@@ -47,13 +48,13 @@ def numbers(nla_map):
     return {item[1] if len(item) == 3 else item[0]: item[0] if len(item) == 3 else n for n, item in enumerate(nla_map)}
 
 
-# NUD state names -> bits (incomplete reachable stale delay probe failed noarp permanent none).
-NUD_STATES = dict(NUD_BITS)
+# NUD state names (the policy's) -> bits (pyroute2's).
+NUD_STATES = {name: NUD_BITS[name] for name in policy.NUD_NAMES}
 STATE_NAMES = {bit: name for name, bit in NUD_BITS.items()}
 # iproute2's word for NTF_EXT_LEARNED, the one operators see in `ip neigh`.
 FLAG_NAMES = {bit: ("extern_learn" if name == "ext_learned" else name) for name, bit in NTF_BITS.items()}
-# The address families by name, as the functions take them and entries show them.
-FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "all": socket.AF_UNSPEC}
+# The address families by name (the policy's), as the functions take them: their socket numbers.
+FAMILIES = {**{name: getattr(socket, f"AF_{name.upper()}") for name in policy.FAMILIES}, "all": socket.AF_UNSPEC}
 FAMILY_NAMES = {number: name for name, number in FAMILIES.items() if number != socket.AF_UNSPEC}
 NUD_REACHABLE, NUD_STALE = NUD_BITS["reachable"], NUD_BITS["stale"]
 

@@ -15,6 +15,13 @@ import logging
 
 log = logging.getLogger(__name__)
 
+# The address families by the names the functions take and entries show
+# (socket.AF_INET, AF_INET6): the directory of their settings under
+# /proc/sys/net, and their table's statistics under /proc/net/stat. "all"
+# names both.
+FAMILIES = {"inet": {"proc": "ipv4", "stat": "arp_cache"}, "inet6": {"proc": "ipv6", "stat": "ndisc_cache"}}
+# The kernel's NUD states, by the names ip-neighbour(8) uses (pyroute2 gives their bits).
+NUD_NAMES = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none")
 # Entries that are configuration, not learned state: never flushed, repaired or forgotten.
 CONFIGURED_STATES = ("permanent", "noarp")
 # Entries a routing daemon owns (extern_learn) or the administrator asked the
@@ -49,9 +56,14 @@ def asked_of_the_segment(entry):
     return not any(flag in entry["flags"] for flag in OWNED_FLAGS)
 
 
-def flushable_states(names):
+def flushable_states(names=NUD_NAMES):
     """The NUD state names that a flush may choose from, of ``names`` (every state the kernel has)."""
     return [name for name in names if name not in CONFIGURED_STATES]
+
+
+# What the formula's verify job may be told to ask about: every state but
+# noarp, whose entries hold no MAC to ask (pillar verify:states).
+VERIFIABLE_STATES = tuple(name for name in NUD_NAMES if name != "noarp")
 
 
 def outcome(cached, answered):
@@ -191,19 +203,53 @@ NEAR_FULL = 0.8
 # The kernel's defaults for how long a MAC that no longer answers is used
 # (delay_first_probe_time s, then ucast_solicit probes retrans_time_ms apart).
 REPROBE_DEFAULTS = {"delay_first_probe_time": 5, "ucast_solicit": 3, "retrans_time_ms": 1000}
-PROC_FAMILIES = {"inet": "ipv4", "inet6": "ipv6"}
 
 
-# diagnose's settings as the formula's pillar arp_hygiene:diagnose gives them
-# (the formula asks settings_problem about them, as the state does).
-DEFAULTS = {"fail_on": []}
+# ----------------------------------------------------------- verify's limits
+
+# A verify run: seconds to wait for answers (above the first, at most the
+# second), questions a second, and how long the questions may take in all,
+# so that a scheduled run always ends. arp.verify, arp.watch and the formula's
+# pillar (verify:timeout, verify:rate) read these.
+TIMEOUT_LIMITS = (0, 30)
+RATE_LIMITS = (1, 10000)
+RUN_LIMIT = 300
+
+# ------------------------------------------------ what pillar and calls may say
+
+# What each setting ruled here allows, in the words of an error.
+ALLOWED = {
+    "fail_on": "a list of " + ", ".join(FINDINGS),
+    "timeout": f"a number of seconds above {TIMEOUT_LIMITS[0]}, at most {TIMEOUT_LIMITS[1]}",
+    "rate": f"questions per second, from {RATE_LIMITS[0]} to {RATE_LIMITS[1]}",
+}
+# The formula's pillar sections whose keys' rules live here: map.py asks
+# settings_problem about them (checks.yaml's ``ask``), as arp.diagnose does
+# about fail_on.
+SECTIONS = {"diagnose": ("fail_on",), "verify": ("timeout", "rate")}
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def settings_problem(settings):
-    """``(key, what is allowed)`` if ``settings["fail_on"]`` is not a list of FINDINGS, else None."""
-    fail_on = settings["fail_on"]
-    if not isinstance(fail_on, list) or not all(isinstance(name, str) and name in FINDINGS for name in fail_on):
-        return "fail_on", "a list of " + ", ".join(FINDINGS)
+    """
+    ``(key, what is allowed)`` for the first key of ``settings`` ruled here
+    (``fail_on``: a list of FINDINGS; ``timeout``, ``rate``: within verify's
+    limits, a number as YAML gives it) that breaks its rule, else None.
+    Other keys are not looked at.
+    """
+    rules = {
+        "fail_on": lambda value: (
+            isinstance(value, list) and all(isinstance(name, str) and name in FINDINGS for name in value)
+        ),
+        "timeout": lambda value: _number(value) and TIMEOUT_LIMITS[0] < value <= TIMEOUT_LIMITS[1],
+        "rate": lambda value: _number(value) and RATE_LIMITS[0] <= value <= RATE_LIMITS[1],
+    }
+    for key, good in rules.items():
+        if key in settings and not good(settings[key]):
+            return key, ALLOWED[key]
     return None
 
 
@@ -219,7 +265,7 @@ def findings(family, facts):
     conf}): [{"finding", "risk" (one sentence), "facts", "pillar" (the
     formula's pillar that changes it)}], in the order of this function.
     """
-    proc, found = PROC_FAMILIES[family], []
+    proc, found = FAMILIES[family]["proc"], []
     entries, low, middle, high = (facts[key] for key in ("kernel_entries", "gc_thresh1", "gc_thresh2", "gc_thresh3"))
     bigger = {f"net.{proc}.neigh.default.gc_thresh2": middle * 2, f"net.{proc}.neigh.default.gc_thresh3": high * 2}
 

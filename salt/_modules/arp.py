@@ -308,8 +308,8 @@ def verify(
     def run():
         with _salt_errors(netns):
             checked = arguments.selection(interface, states, family, network, exclude, min_age, netns, flushing=False)
-            wait = arguments.number(timeout, "timeout", "seconds", 0, arguments.TIMEOUT_LIMIT, above_low=True)
-            pace = arguments.number(rate, "rate", "questions a second", *arguments.RATE_LIMITS)
+            wait = arguments.number(timeout, "timeout", "seconds", *policy.TIMEOUT_LIMITS, above_low=True)
+            pace = arguments.number(rate, "rate", "questions a second", *policy.RATE_LIMITS)
             (repair, whole), dry = arguments.fix_and_sweep(fix, sweep), _test(test)
             with netlink.Socket(netns) as sock:
                 links = netlink.read_links(sock, addresses=True)
@@ -650,9 +650,9 @@ def _watch(interface, family, network, exclude, netns, seconds, timeout, window,
             interface, ["reachable", "stale", "delay", "probe"], family, network, exclude, 0, netns, flushing=False
         )
         span = arguments.number(seconds, "seconds", "seconds", 0, 86400, above_low=True)
-        wait = arguments.number(timeout, "timeout", "seconds", 0, arguments.TIMEOUT_LIMIT, above_low=True)
+        wait = arguments.number(timeout, "timeout", "seconds", *policy.TIMEOUT_LIMITS, above_low=True)
         every = arguments.number(window, "window", "seconds", 0, 86400)
-        pace = arguments.number(rate, "rate", "questions a second", *arguments.RATE_LIMITS)
+        pace = arguments.number(rate, "rate", "questions a second", *policy.RATE_LIMITS)
         dry = _test(test)
         with netlink.Socket(netns) as sock:
             links = netlink.read_links(sock, addresses=True)

@@ -200,14 +200,27 @@ def check(settings, name, rule, key, formula, problems):
         raise ValueError(f"checks.yaml: {key} has the unknown kind {kind!r}")
 
 
+# The module's rules (salt/_modules/_arp_hygiene_policy.py), which the formula reads too.
+POLICY = "_modules/_arp_hygiene_policy.py"
+
+
+def nud_states(policy):
+    """The formula's lists of NUD states pillar may name (checks.yaml's ``from``), from the policy."""
+    return {"flushable_states": policy.flushable_states(), "verifiable_states": list(policy.VERIFIABLE_STATES)}
+
+
+def cannot_ask(path):
+    """Why a setting cannot be checked when the extension at ``path`` is nowhere."""
+    return (
+        f"cannot be checked: the master serves no salt://{path} and this minion has no arp-hygiene package; "
+        "serve the formula from the directory that holds its _beacons and _runners"
+    )
+
+
 def ask(section, key, path, module, problems):
     """Pillar section ``key`` checked by the settings_problem() of the extension at ``path``."""
     if module is None:
-        problems.fail(
-            key,
-            f"cannot be checked: the master serves no salt://{path} and this minion has no arp-hygiene package; "
-            "serve the formula from the directory that holds its _beacons and _runners",
-        )
+        problems.fail(key, cannot_ask(path))
         return
     problem = module.settings_problem(section)
     if problem:
@@ -632,9 +645,21 @@ def run():
     settings = salt_dictupdate.update(copy.deepcopy(defaults["arp_hygiene"]), {} if problems else given)
     settings["cron_package"] = settings["cron_package"] or formula["cron_package"]
     if not problems:
+        # The NUD states pillar may name are the policy's (the module's own rules).
+        policy = _extension(POLICY)
+        if policy is None:
+            problems.fail("flush:states", cannot_ask(POLICY))
+        else:
+            formula.update(nud_states(policy))
+    if not problems:
         # The extensions are asked about the sections that pillar sets; the
         # defaults are theirs (a test holds that).
-        extensions = {key: _extension(rule["ask"]) for key, rule in rules.items() if "ask" in rule and key in given}
+        loaded = {POLICY: policy}
+        extensions = {
+            key: loaded[rule["ask"]] if rule["ask"] in loaded else _extension(rule["ask"])
+            for key, rule in rules.items()
+            if "ask" in rule and key in given
+        }
         check_values(settings, rules, formula, problems, extensions=extensions)
     python = __grains__["pythonexecutable"]  # noqa: F821
     salt_call = None if problems else find_salt_call(settings["salt_call"], python)

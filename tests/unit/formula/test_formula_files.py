@@ -33,12 +33,13 @@ def test_every_key_of_pillar_example_has_a_comment_above_it():
     assert uncommented == []
 
 
-def test_the_formulas_state_names_are_the_modules():
-    formula = salt.utils.yaml.safe_load(load("salt", "arp_hygiene", "defaults.yaml"))["formula"]
-    names = list(module_from_checkout("_arp_hygiene_netlink").NUD_STATES)
-    assert formula["flushable_states"] == [name for name in names if name not in ("permanent", "noarp")]
-    assert formula["verifiable_states"] == [name for name in names if name != "noarp"]
-    assert set(names) == {"incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none"}
+def test_the_policys_nud_state_names_are_the_kernels_as_pyroute2_names_them():
+    from pyroute2.netlink.rtnl.ndmsg import states  # pylint: disable=import-outside-toplevel
+
+    policy = module_from_checkout("_arp_hygiene_policy")
+    assert set(policy.NUD_NAMES) == set(states), "every state the kernel has, by pyroute2's names"
+    assert "noarp" not in policy.VERIFIABLE_STATES and "permanent" in policy.VERIFIABLE_STATES
+    assert not set(policy.flushable_states()) & set(policy.CONFIGURED_STATES)
 
 
 def test_platform_files_override_only_the_formulas_platform_data():
@@ -65,23 +66,6 @@ def _accepts(error, call, *args, **kwargs):
     except error:
         return False
     return True
-
-
-def test_the_formula_and_verify_accept_the_same_timeouts_and_rates():
-    # Not numeric strings: the module takes "2" as a command line's 2; pillar
-    # is YAML, where a number is a number, and the formula asks for one.
-    arguments = module_from_checkout("_arp_hygiene_arguments")
-    for key, values, check in (
-        ("timeout", [0, 0.1, 30, 31, True, None, float("nan")], ("seconds", 0, arguments.TIMEOUT_LIMIT, True)),
-        ("rate", [0, 1, 10000, 10001, 0.5, True, None], ("questions a second", *arguments.RATE_LIMITS, False)),
-    ):
-        unit, low, high, above = check
-        for value in values:
-            formula_ok = not _problems({"verify": {key: value}})
-            module_ok = _accepts(
-                arguments.ArgumentError, arguments.number, value, key, unit, low, high, above_low=above
-            )
-            assert formula_ok == module_ok, (key, value)
 
 
 def test_the_formula_and_announce_accept_the_same_counts_intervals_and_modes():

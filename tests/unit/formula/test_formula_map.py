@@ -45,6 +45,13 @@ MAP = formula_map()
 DEFAULTS = load("defaults.yaml")
 RULES = load("checks.yaml")
 EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
+# The formula's data as map.py completes it: with the policy's lists of NUD states.
+FORMULA_DATA = {**DEFAULTS["formula"], **MAP.nud_states(extension(MAP.POLICY))}
+
+
+def asked_keys(module, section):
+    """The keys of ``section`` whose rules an asked extension holds: the policy's SECTIONS, else its DEFAULTS."""
+    return module.SECTIONS[section] if hasattr(module, "SECTIONS") else module.DEFAULTS
 
 
 def problems_of(given, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
@@ -56,7 +63,7 @@ def problems_of(given, is_dir=os.path.isdir, sysctl_exists=os.path.exists):
     )
     settings["cron_package"] = settings["cron_package"] or DEFAULTS["formula"]["cron_package"]
     if not problems:
-        MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, is_dir, sysctl_exists, EXTENSIONS)
+        MAP.check_values(settings, RULES, FORMULA_DATA, problems, is_dir, sysctl_exists, EXTENSIONS)
     return problems, settings
 
 
@@ -282,7 +289,7 @@ def test_every_rule_of_checks_yaml_has_a_setting_and_every_setting_a_rule():
     assert ruled | {"sysctl"} == set(defaults)
     for section, rules in RULES.items():
         if "kind" not in rules:
-            asked = set(EXTENSIONS[section].DEFAULTS) if "ask" in rules else set()
+            asked = set(asked_keys(EXTENSIONS[section], section)) if "ask" in rules else set()
             assert set(defaults[section]) == (set(rules) - {"ask"}) | asked, section
 
 
@@ -292,6 +299,10 @@ def test_the_formulas_defaults_are_the_asked_extensions_own(section):
     # pillar sets it: the defaults it gives them unasked must be theirs.
     module = EXTENSIONS[section]
     formula = DEFAULTS["arp_hygiene"][section]
+    if not hasattr(module, "DEFAULTS"):
+        # The policy holds rules of several sections, and no defaults: the formula's must pass them.
+        assert module.settings_problem(formula) is None
+        return
     assert module.settings_problem({**module.DEFAULTS, **formula}) is None
     assert {key: formula[key] for key in module.DEFAULTS if key in formula} == {
         key: value for key, value in module.DEFAULTS.items() if key in formula
@@ -302,7 +313,7 @@ def test_an_extension_the_formula_cannot_ask_makes_the_section_fail():
     problems = MAP.Problems()
     settings = salt.utils.yaml.safe_load(salt.utils.yaml.safe_dump(DEFAULTS["arp_hygiene"]))
     settings["cron_package"] = DEFAULTS["formula"]["cron_package"]
-    MAP.check_values(settings, RULES, DEFAULTS["formula"], problems, extensions={"beacon": None})
+    MAP.check_values(settings, RULES, FORMULA_DATA, problems, extensions={"beacon": None})
     assert problems == [
         "pillar arp_hygiene:beacon cannot be checked: the master serves no salt://_beacons/arp.py and this minion "
         "has no arp-hygiene package; serve the formula from the directory that holds its _beacons and _runners"

@@ -288,10 +288,27 @@ def test_every_finding_is_named_in_findings_and_in_order():
 
 
 def test_fail_on_names_findings_as_the_formula_and_the_state_ask():
-    assert policy.settings_problem(policy.DEFAULTS) is None
+    assert policy.settings_problem({"fail_on": []}) is None
     assert policy.settings_problem({"fail_on": ["table_full", "slow_reprobe"]}) is None
     for bad in (["table_fulls"], "table_full", [1], None):
         assert policy.settings_problem({"fail_on": bad}) == ("fail_on", "a list of " + ", ".join(policy.FINDINGS))
+
+
+@pytest.mark.parametrize(
+    ("key", "good", "bad"),
+    [
+        ("timeout", [0.1, 1, 30], [0, -1, 31, True, None, "2", float("nan"), float("inf")]),
+        ("rate", [1, 200, 10000, 2.5], [0, 0.5, 10001, True, None, "9; touch x"]),
+    ],
+)
+def test_verifys_limits_as_pillar_gives_them(key, good, bad):
+    # A YAML number only: the module's calls take a command line's "2" (arguments.number).
+    for value in good:
+        assert policy.settings_problem({key: value, "enabled": "not looked at"}) is None, value
+    for value in bad:
+        assert policy.settings_problem({key: value}) == (key, policy.ALLOWED[key]), value
+    assert policy.ALLOWED["timeout"] == "a number of seconds above 0, at most 30"
+    assert policy.ALLOWED["rate"] == "questions per second, from 1 to 10000"
 
 
 @pytest.mark.parametrize(
