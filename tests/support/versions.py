@@ -1,4 +1,8 @@
-"""The Salt releases the test command proves (tests/salt-versions.txt), and their virtualenvs."""
+"""
+The Salt releases the test command proves (tests/salt-versions.txt), and their
+virtualenvs: the file's one reader, for the tests and for ./run, which runs
+``python3 -m tests.support.versions`` to read the lines.
+"""
 
 import os
 
@@ -28,3 +32,13 @@ def salt_versions():
 def venv_of(version, python=None):
     """The virtualenv ./run test keeps for a line other than the first."""
     return os.path.join(REPO, f".venv-salt-{version}" + (f"-{python}" if python else ""))
+
+
+def main():
+    """Print the lines as ./run reads them: VERSION PYTHON SUITES VIRTUALENV (PYTHON - for none, SUITES with commas)."""
+    for version, python, suites in salt_versions():
+        print(version, python or "-", ",".join(suites), os.path.relpath(venv_of(version, python), REPO))
+
+
+if __name__ == "__main__":
+    main()
