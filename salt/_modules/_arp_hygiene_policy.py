@@ -16,10 +16,15 @@ import logging
 log = logging.getLogger(__name__)
 
 # The address families by the names the functions take and entries show
-# (socket.AF_INET, AF_INET6): the directory of their settings under
+# (socket.AF_INET, AF_INET6): in words, the directory of their settings under
 # /proc/sys/net, and their table's statistics under /proc/net/stat. "all"
 # names both.
-FAMILIES = {"inet": {"proc": "ipv4", "stat": "arp_cache"}, "inet6": {"proc": "ipv6", "stat": "ndisc_cache"}}
+FAMILIES = {
+    "inet": {"words": "IPv4", "proc": "ipv4", "stat": "arp_cache"},
+    "inet6": {"words": "IPv6", "proc": "ipv6", "stat": "ndisc_cache"},
+}
+# What a family may be, in the words of an error (the formula's pillar).
+FAMILY_ALLOWED = ", ".join(f"{name} ({family['words']})" for name, family in FAMILIES.items()) + " or all"
 # The kernel's NUD states, by the names ip-neighbour(8) uses (pyroute2 gives their bits).
 NUD_NAMES = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none")
 # Entries that are configuration, not learned state: never flushed, repaired or forgotten.

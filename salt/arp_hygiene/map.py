@@ -142,8 +142,10 @@ def check(settings, name, rule, key, formula, problems):
     elif kind == "choice":
         if rule.get("lower") and isinstance(value, str):
             value = settings[name] = value.lower()
-        if value not in rule["values"]:
-            problems.bad(key, value, rule.get("allowed") or ", ".join(rule["values"]))
+        values = formula[rule["from"]] if "from" in rule else rule["values"]
+        if value not in values:
+            allowed = formula[rule["allowed_from"]] if "allowed_from" in rule else rule.get("allowed")
+            problems.bad(key, value, allowed or ", ".join(values))
     elif kind == "name":
         if not name_ok(value, rule.get("length")):
             problems.bad(key, value, rule["allowed"])
@@ -204,9 +206,17 @@ def check(settings, name, rule, key, formula, problems):
 POLICY = "_modules/_arp_hygiene_policy.py"
 
 
-def nud_states(policy):
-    """The formula's lists of NUD states pillar may name (checks.yaml's ``from``), from the policy."""
-    return {"flushable_states": policy.flushable_states(), "verifiable_states": list(policy.VERIFIABLE_STATES)}
+def policy_lists(policy):
+    """
+    What pillar may name that the policy declares (checks.yaml's ``from``):
+    the NUD states of a flush and of verify, and the families.
+    """
+    return {
+        "flushable_states": policy.flushable_states(),
+        "verifiable_states": list(policy.VERIFIABLE_STATES),
+        "families": [*policy.FAMILIES, "all"],
+        "family_allowed": policy.FAMILY_ALLOWED,
+    }
 
 
 def cannot_ask(path):
@@ -645,12 +655,12 @@ def run():
     settings = salt_dictupdate.update(copy.deepcopy(defaults["arp_hygiene"]), {} if problems else given)
     settings["cron_package"] = settings["cron_package"] or formula["cron_package"]
     if not problems:
-        # The NUD states pillar may name are the policy's (the module's own rules).
+        # The NUD states and families pillar may name are the policy's (the module's own rules).
         policy = _extension(POLICY)
         if policy is None:
             problems.fail("flush:states", cannot_ask(POLICY))
         else:
-            formula.update(nud_states(policy))
+            formula.update(policy_lists(policy))
     if not problems:
         # The extensions are asked about the sections that pillar sets; the
         # defaults are theirs (a test holds that).

@@ -45,8 +45,8 @@ MAP = formula_map()
 DEFAULTS = load("defaults.yaml")
 RULES = load("checks.yaml")
 EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
-# The formula's data as map.py completes it: with the policy's lists of NUD states.
-FORMULA_DATA = {**DEFAULTS["formula"], **MAP.nud_states(extension(MAP.POLICY))}
+# The formula's data as map.py completes it: with the policy's lists (NUD states, families).
+FORMULA_DATA = {**DEFAULTS["formula"], **MAP.policy_lists(extension(MAP.POLICY))}
 
 
 def asked_keys(module, section):
