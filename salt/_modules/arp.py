@@ -279,11 +279,11 @@ def verify(
 
     timeout
         Seconds to wait for answers after the last question, above 0 and at
-        most 30. Default: 1.
+        most TIMEOUT_MAX. Default: 1.
 
     rate
-        Questions per second, from 1 to 10000. Default: 200. A run whose
-        questions would take more than 300 seconds is refused before
+        Questions per second, from RATE_MIN to RATE_MAX. Default: 200. A run whose
+        questions would take more than RUN_LIMIT seconds is refused before
         anything is sent: raise ``rate`` or narrow the selection.
 
     fix
@@ -623,7 +623,7 @@ def watch(
         How long to watch, above 0 and at most 86400.
 
     timeout
-        Seconds to wait for each answer, above 0, at most 30. Default: 0.3.
+        Seconds to wait for each answer, above 0, at most TIMEOUT_MAX. Default: 0.3.
 
     window, rate
         At most one question per address per ``window`` seconds (default 10),
@@ -676,6 +676,27 @@ def _metered(job, metrics_dir, netns, test, run):
     if test is True or (test is None and __opts__.get("test", False)):
         return run()
     return metrics.metered(metrics_dir, job, netns, run)
+
+
+def _limits_in_words(*functions):
+    """
+    Put verify's limits into the documentation of ``functions`` from their
+    one home (the policy): TIMEOUT_MAX, RATE_MIN, RATE_MAX, RUN_LIMIT.
+    """
+    if not isinstance(HELPERS_LOADED, dict):
+        return
+    limits = {
+        "TIMEOUT_MAX": policy.TIMEOUT_LIMITS[1],
+        "RATE_MIN": policy.RATE_LIMITS[0],
+        "RATE_MAX": policy.RATE_LIMITS[1],
+        "RUN_LIMIT": policy.RUN_LIMIT,
+    }
+    for function in functions:
+        for name, value in limits.items():
+            function.__doc__ = function.__doc__.replace(name, f"{value:g}")
+
+
+_limits_in_words(verify, watch)
 
 
 @contextlib.contextmanager

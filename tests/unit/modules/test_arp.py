@@ -106,3 +106,14 @@ def test_version_says_which_copy_runs(arp):
         "file": os.path.join(REPO, "salt", "_modules", "arp.py"),
         "copy": "package",
     }
+
+
+def test_verify_and_watch_state_the_policys_limits_in_their_documentation():
+    arp = module_from_checkout("arp")
+    policy = arp.policy
+    for function in (arp.verify, arp.watch):
+        assert not any(token in function.__doc__ for token in ("TIMEOUT_MAX", "RATE_MIN", "RATE_MAX", "RUN_LIMIT"))
+        assert f"at most {policy.TIMEOUT_LIMITS[1]}." in " ".join(function.__doc__.split())
+    said = " ".join(arp.verify.__doc__.split())
+    assert f"from {policy.RATE_LIMITS[0]} to {policy.RATE_LIMITS[1]}." in said
+    assert f"more than {policy.RUN_LIMIT} seconds" in said
