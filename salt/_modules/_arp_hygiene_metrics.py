@@ -216,7 +216,7 @@ def neighbour_parameters(sock, family):
     """
     found = {}
     for kind, data, offset, length in sock.dump(RTM_GETNEIGHTBL, NDTMSG.pack(family)):
-        if kind != RTM_NEWNEIGHTBL or data[offset + netlink.NLMSG_HDR.size] != family:
+        if kind != RTM_NEWNEIGHTBL or NDTMSG.unpack_from(data, offset + netlink.NLMSG_HDR.size)[0] != family:
             continue
         for kind_, parms in netlink.attributes(data, offset + netlink.NLMSG_HDR.size + NDTMSG.size, offset + length):
             if kind_ != NDTA["NDTA_PARMS"]:

@@ -220,6 +220,20 @@ TIMEOUT_LIMITS = (0, 30)
 RATE_LIMITS = (1, 10000)
 RUN_LIMIT = 300
 
+
+def limits_in_words(text):
+    """``text`` (a function's documentation) with TIMEOUT_MAX, RATE_MIN, RATE_MAX and RUN_LIMIT as the limits."""
+    limits = {
+        "TIMEOUT_MAX": TIMEOUT_LIMITS[1],
+        "RATE_MIN": RATE_LIMITS[0],
+        "RATE_MAX": RATE_LIMITS[1],
+        "RUN_LIMIT": RUN_LIMIT,
+    }
+    for name, value in limits.items():
+        text = text.replace(name, f"{value:g}")
+    return text
+
+
 # ------------------------------------------------ what pillar and calls may say
 
 # What each setting ruled here allows, in the words of an error.

@@ -25,21 +25,8 @@ __func_alias__ = {"list_": "list"}
 __version__ = "0.1.0"
 
 # In the order they import each other.
-HELPERS = tuple(
-    f"_arp_hygiene_{part}"
-    for part in (
-        "errors",
-        "policy",
-        "netlink",
-        "layouts",
-        "neighbours",
-        "writes",
-        "arguments",
-        "probe",
-        "metrics",
-        "watch",
-    )
-)
+PARTS = "errors policy netlink layouts neighbours writes arguments probe metrics watch".split()
+HELPERS = tuple(f"_arp_hygiene_{part}" for part in PARTS)
 
 
 def _load_helpers():
@@ -73,9 +60,7 @@ def _load_helpers():
 
 HELPERS_LOADED = _load_helpers()
 if isinstance(HELPERS_LOADED, dict):
-    errors, policy, netlink, _, neighbours, writes, arguments, probe, metrics, watcher = (
-        HELPERS_LOADED[name] for name in HELPERS
-    )
+    errors, policy, netlink, layouts, neighbours, writes, arguments, probe, metrics, watcher = HELPERS_LOADED.values()
 
 
 def __virtual__():
@@ -678,25 +663,9 @@ def _metered(job, metrics_dir, netns, test, run):
     return metrics.metered(metrics_dir, job, netns, run)
 
 
-def _limits_in_words(*functions):
-    """
-    Put verify's limits into the documentation of ``functions`` from their
-    one home (the policy): TIMEOUT_MAX, RATE_MIN, RATE_MAX, RUN_LIMIT.
-    """
-    if not isinstance(HELPERS_LOADED, dict):
-        return
-    limits = {
-        "TIMEOUT_MAX": policy.TIMEOUT_LIMITS[1],
-        "RATE_MIN": policy.RATE_LIMITS[0],
-        "RATE_MAX": policy.RATE_LIMITS[1],
-        "RUN_LIMIT": policy.RUN_LIMIT,
-    }
-    for function in functions:
-        for name, value in limits.items():
-            function.__doc__ = function.__doc__.replace(name, f"{value:g}")
-
-
-_limits_in_words(verify, watch)
+# Verify's limits in their documentation, from their one home (the policy).
+if isinstance(HELPERS_LOADED, dict):
+    verify.__doc__, watch.__doc__ = policy.limits_in_words(verify.__doc__), policy.limits_in_words(watch.__doc__)
 
 
 @contextlib.contextmanager

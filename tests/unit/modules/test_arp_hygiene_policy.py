@@ -324,3 +324,9 @@ def test_verifys_limits_as_pillar_gives_them(key, good, bad):
 )
 def test_only_a_routing_daemons_entries_are_never_asked_of_the_whole_segment(state, flags, asked):
     assert policy.asked_of_the_segment({"state": state, "flags": flags}) is asked
+
+
+def test_limits_in_words_puts_the_limits_where_their_names_stand():
+    text = "above 0, at most TIMEOUT_MAX; from RATE_MIN to RATE_MAX; over RUN_LIMIT s"
+    assert policy.limits_in_words(text) == "above 0, at most 30; from 1 to 10000; over 300 s"
+    assert policy.limits_in_words("no names here") == "no names here"
