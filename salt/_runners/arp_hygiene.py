@@ -342,17 +342,20 @@ class _Heal:
         publishes). The others (a syndic's minions, on a master of masters)
         are left to their own master.
         """
-        minions, elsewhere = _accepted_here(minions)
+        minions = [minion for minion in minions if minion not in self.to_ask and minion not in self.to_confirm]
+        # Grains cached here within CACHE_FRESH came from a minion accepted
+        # here: only the others' keys are looked up (two cache reads an id
+        # on Salt 3008, in the loop that forwards).
+        forecast = self._predict(minions)
+        self.to_confirm.extend(minion for minion in minions if minion in forecast)
+        accepted, elsewhere = _accepted_here([minion for minion in minions if minion not in forecast])
+        self.to_ask.extend(accepted)
         if elsewhere:
             self.elsewhere.extend(elsewhere)
             log.info(
                 "arp_hygiene.forget: no accepted key here for %s (a syndic's minion?): its own master heals it",
                 ", ".join(elsewhere),
             )
-        minions = [minion for minion in minions if minion not in self.to_ask and minion not in self.to_confirm]
-        forecast = self._predict(minions)
-        self.to_confirm.extend(minion for minion in minions if minion in forecast)
-        self.to_ask.extend(minion for minion in minions if minion not in forecast)
 
     def serve(self, more):
         """
@@ -897,7 +900,7 @@ def _minion_ids(minion, check=True):
 
 def _accepted_here(minions):
     """(``minions`` that have an accepted key on this master, those that do not), in their order."""
-    accepted = set(_matching(minions, "list"))
+    accepted = set(_matching(minions, "list")) if minions else set()
     return [m for m in minions if m in accepted], [m for m in minions if m not in accepted]
 
 
