@@ -223,7 +223,7 @@ def cannot_ask(path):
     """Why a setting cannot be checked when the extension at ``path`` is nowhere."""
     return (
         f"cannot be checked: the master serves no salt://{path} and this minion has no arp-hygiene package; "
-        "serve the formula from the directory that holds its _beacons and _runners"
+        "serve the formula from the directory that holds its _modules, _beacons and _runners"
     )
 
 
