@@ -4,14 +4,17 @@ Performance pages.
 
     ./run bench fleet [--restarts N] [--storms-only | --audit-only] [--sizes 10,100,1000]
                       [--patterns "at once,spread,random"] [--silent 0,0.01,0.1]
-                      [--databases 1,5,20] [--real-workers 10]
+                      [--databases 1,5,20] [--database-multiprocessing true,false]
+                      [--real-workers 10]
                       [--audits 1000x1,1000x10,5000x1,5000x10]
 
 Storms (tests/integration/test_fleet.py, a real master running the drop-in
 that arp_hygiene.master writes with the engine, real database minions on
 lab tables, real worker minions restarted in each storm, synthetic workers
 whose start events and answers are fired on the master's bus; what that
-leaves out: tests/support/fleet.py): for every databases count, each storm
+leaves out: tests/support/fleet.py): for every databases count and the
+database minions' Salt option multiprocessing (on, Salt's default: a
+process for each job; off: a thread), each storm
 of the matrix sizes x patterns (all at once; spread evenly or at random
 over 60 s) x silent shares. Per storm: heal time from the start event's
 stamp to the delete seen by a netlink listener in every database table
@@ -113,9 +116,13 @@ def fleet_run(settings, key, expected, what, select=()):
     return figures
 
 
-def storms(databases, real_workers, matrix):
-    """The figures of each storm of ``matrix`` (test_fleet's specs), with ``databases`` database minions."""
+def storms(databases, multiprocessing, real_workers, matrix):
+    """
+    The figures of each storm of ``matrix`` (test_fleet's specs), with ``databases`` database
+    minions whose Salt option ``multiprocessing`` is ``multiprocessing`` ("true" or "false").
+    """
     settings = {
+        "ARP_HYGIENE_FLEET_DATABASE_MULTIPROCESSING": multiprocessing,
         "ARP_HYGIENE_FLEET_STORMS": json.dumps(matrix),
         "ARP_HYGIENE_FLEET_DATABASES": str(databases),
         "ARP_HYGIENE_FLEET_REAL_WORKERS": str(real_workers),
@@ -141,7 +148,11 @@ def storms_chart(found, path):
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(found)))
-    labels = [f"{s['starts']:,} {s['pattern']}, {s['silent']} silent, {s['databases']} db" for s in found]
+    labels = [
+        f"{s['starts']:,} {s['pattern']}, {s['silent']} silent, {s['databases']} db"
+        + ("" if s.get("database_multiprocessing", True) else ", threads")
+        for s in found
+    ]
     ax.barh(labels, [s["heal_s"]["p95"] for s in found], color="#2a7", label="heal p95")
     ax.scatter([s["heal_s"]["max"] for s in found], range(len(found)), color="black", marker="|", label="max")
     ax.axvline(1.0, color="#c84", linestyle="--", label="target p95 1 s")
@@ -218,11 +229,18 @@ def main():
     parser.add_argument("--patterns", default="at once,spread,random", help="when the starts come (over 60 s)")
     parser.add_argument("--silent", default="0,0.01,0.1", help="shares of the workers that never answer")
     parser.add_argument("--databases", default="1,5,20", help="database minions (one test run each)")
+    parser.add_argument(
+        "--database-multiprocessing",
+        default="true",
+        help="the database minions' Salt option multiprocessing: true, false, or both (one test run each)",
+    )
     parser.add_argument("--real-workers", type=int, default=10, help="real worker minions restarted in each storm")
     parser.add_argument(
         "--audits", default="1000x1,1000x10,5000x1,5000x10", help="audits: synthetic minions x addresses each"
     )
     args = parser.parse_args()
+    if not set(args.database_multiprocessing.split(",")) <= {"true", "false"}:
+        parser.error(f"--database-multiprocessing takes true, false or both, not {args.database_multiprocessing!r}")
     before = {}
     if args.audit_only or args.storms_only:
         with open(os.path.join(HERE, "fleet.json"), encoding="utf-8") as stream:
@@ -238,7 +256,8 @@ def main():
         found = [
             storm
             for databases in args.databases.split(",")
-            for storm in storms(int(databases), args.real_workers, specs)
+            for multiprocessing in args.database_multiprocessing.split(",")
+            for storm in storms(int(databases), multiprocessing, args.real_workers, specs)
         ]
     times = before["heal"]["seconds"] if before else heal_times(args.restarts)
     if args.storms_only:

@@ -35,6 +35,11 @@ from tests.integration.test_reactor import engine_drop_in, master_sls  # noqa: F
 from tests.support import REPO, fleet, lab
 
 DATABASES = int(os.environ.get("ARP_HYGIENE_FLEET_DATABASES", "1"))
+# Salt's minion option multiprocessing on the database minions (True, Salt's default: a
+# process forked for each job, which loads the arp module and pyroute2 again; False: a
+# thread of the minion, whose module stays loaded). bench/fleet.py measures both; the smoke
+# run in ./run test proves the heal with threads (the reactor's tests, with processes).
+DATABASE_MULTIPROCESSING = os.environ.get("ARP_HYGIENE_FLEET_DATABASE_MULTIPROCESSING", "false") == "true"
 # One real worker in ./run test's smoke run (its start under the other suites' load is most of the
 # module's time); bench/fleet.py passes its own number (10).
 REAL_WORKERS = int(os.environ.get("ARP_HYGIENE_FLEET_REAL_WORKERS", "1"))
@@ -42,6 +47,9 @@ SMOKE = [{"starts": 100, "spread_s": 0, "pattern": "at once", "silent": 0.01}]
 STORMS = json.loads(os.environ.get("ARP_HYGIENE_FLEET_STORMS") or json.dumps(SMOKE))
 AUDIT_SMOKE = [{"minions": 100, "addresses_each": 2}]
 AUDITS = json.loads(os.environ.get("ARP_HYGIENE_FLEET_AUDITS") or json.dumps(AUDIT_SMOKE))
+# Salt's default level of the log file: salt-factories writes debug, which
+# costs a master under a storm of events some of its CPU, a fleet's not.
+QUIET_LOG = {"log_level_logfile": "warning"}
 RESULTS = os.environ.get("ARP_HYGIENE_FLEET_RESULTS")  # bench/fleet.py reads the storms' figures from here
 # The real workers' numbers (tests/support/fleet.py's addresses and MACs), above any synthetic worker's.
 REAL = 100000
@@ -76,6 +84,7 @@ def master(salt_factories, engine_drop_in, tmp_path_factory):  # noqa: F811
             **engine_drop_in,
             "file_roots": {"base": [os.path.join(REPO, "salt")]},
             "pillar_roots": {"base": [str(pillar)]},
+            **QUIET_LOG,
         },
     )
     with factory.started():
@@ -88,7 +97,8 @@ def databases(master, tables):
     with contextlib.ExitStack() as stack:
         for n, ns in enumerate(tables[0]):
             grains = {"roles": ["database"], "lab_netns": ns.name}
-            factory = master.salt_minion_daemon(f"fleet-db-{n}", overrides={"grains": grains})
+            overrides = {"grains": grains, "multiprocessing": DATABASE_MULTIPROCESSING, **QUIET_LOG}
+            factory = master.salt_minion_daemon(f"fleet-db-{n}", overrides=overrides)
             stack.enter_context(factory.started())
             started.append(factory)
         yield started
@@ -105,7 +115,7 @@ def real_workers(master, tables, databases, tmp_path_factory):
     workers = []
     for n, ns in enumerate(tables[1]):
         grains = {"roles": ["worker"], "lab_netns": ns.name, **fleet.namespace_grains(ns)}
-        worker = master.salt_minion_daemon(f"fleet-real-{n}", overrides={"grains": grains})
+        worker = master.salt_minion_daemon(f"fleet-real-{n}", overrides={"grains": grains, **QUIET_LOG})
         worker.python_executable = str(nice)
         workers.append(worker)
     return workers
@@ -227,7 +237,7 @@ class Storm:
         client = salt.client.LocalClient(mopts=self.master.config.copy())
         while not self.done.wait(0.5):
             sent = time.monotonic()
-            answer = client.cmd(self.databases[0].id, "test.ping", timeout=30)
+            answer = client.cmd(self.databases[0].id, "test.ping", timeout=30, tgt_type="list")
             self.pings.append(time.monotonic() - sent if answer else None)
 
     def _sample(self):
@@ -298,6 +308,7 @@ class Storm:
             "pattern": spec["pattern"],
             "silent": len(self.silent),
             "databases": len(self.tables),
+            "database_multiprocessing": DATABASE_MULTIPROCESSING,
             "real_workers": len(self.real_workers),
             "heal_s": fleet.percentiles(list(every.values())),
             "heal_first_s": fleet.percentiles(list(first.values())),
