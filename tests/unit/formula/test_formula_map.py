@@ -316,7 +316,8 @@ def test_an_extension_the_formula_cannot_ask_makes_the_section_fail():
     MAP.check_values(settings, RULES, FORMULA_DATA, problems, extensions={"beacon": None})
     assert problems == [
         "pillar arp_hygiene:beacon cannot be checked: the master serves no salt://_beacons/arp.py and this minion "
-        "has no arp-hygiene package; serve the formula from the directory that holds its _modules, _beacons and _runners"
+        "has no arp-hygiene package; serve the formula from the directory that holds its _modules, _beacons and "
+        "_runners"
     ]
 
 
