@@ -2,7 +2,7 @@
 The heal at scale, the reactor's heal time and the audit, for the Scale and
 Performance pages.
 
-    ./run bench fleet [--restarts N] [--storms-only | --audit-only] [--sizes 10,100,1000]
+    ./run bench fleet [--restarts N] [--storms-only | --more-storms | --audit-only] [--sizes 10,100,1000]
                       [--patterns "at once,spread,random"] [--silent 0,0.01,0.1]
                       [--databases 1,5,20] [--database-multiprocessing true,false]
                       [--real-workers 10]
@@ -225,6 +225,9 @@ def main():
     parser.add_argument("--restarts", type=int, default=12)
     parser.add_argument("--audit-only", action="store_true", help="measure the audit; keep fleet.json's others")
     parser.add_argument("--storms-only", action="store_true", help="run the storms; keep fleet.json's others")
+    parser.add_argument(
+        "--more-storms", action="store_true", help="as --storms-only, and keep fleet.json's storms too: add these"
+    )
     parser.add_argument("--sizes", default="10,100,1000", help="starts per storm (default 10,100,1000)")
     parser.add_argument("--patterns", default="at once,spread,random", help="when the starts come (over 60 s)")
     parser.add_argument("--silent", default="0,0.01,0.1", help="shares of the workers that never answer")
@@ -239,6 +242,7 @@ def main():
         "--audits", default="1000x1,1000x10,5000x1,5000x10", help="audits: synthetic minions x addresses each"
     )
     args = parser.parse_args()
+    args.storms_only = args.storms_only or args.more_storms
     if not set(args.database_multiprocessing.split(",")) <= {"true", "false"}:
         parser.error(f"--database-multiprocessing takes true, false or both, not {args.database_multiprocessing!r}")
     before = {}
@@ -253,7 +257,8 @@ def main():
             args.patterns.split(","),
             [float(share) for share in args.silent.split(",")],
         )
-        found = [
+        found = before.get("storms", []) if args.more_storms else []
+        found += [
             storm
             for databases in args.databases.split(",")
             for multiprocessing in args.database_multiprocessing.split(",")
@@ -267,10 +272,12 @@ def main():
         audit, table = audits(specs, args.real_workers), audit_table()
     report = {
         "machine": machine(),
-        # The command line that ran the storms (an --audit-only run keeps it).
-        "storms_command": before.get("storms_command")
+        # The command lines that ran the storms, in order (an --audit-only run keeps them,
+        # --more-storms adds its own).
+        "storms_commands": before.get("storms_commands", [])
         if args.audit_only
-        else shlex.join(["./run", "bench", "fleet", *sys.argv[1:]]),
+        else (before.get("storms_commands", []) if args.more_storms else [])
+        + [shlex.join(["./run", "bench", "fleet", *sys.argv[1:]])],
         "storms": found,
         "heal": {
             "restarts": len(times),

@@ -340,7 +340,9 @@ class _Heal:
         Ask ``minions`` (ids) that have an accepted key here for their
         addresses (``arp.addresses``, in the next question :meth:`serve`
         publishes). The others (a syndic's minions, on a master of masters)
-        are left to their own master.
+        are left to their own master. A minion whose grains this master
+        cached within CACHE_FRESH seconds sent them here, with its key: its
+        key is not looked up again (the question's publication checks it).
         """
         minions = [minion for minion in minions if minion not in self.to_ask and minion not in self.to_confirm]
         # Grains cached here within CACHE_FRESH came from a minion accepted
