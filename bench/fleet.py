@@ -126,6 +126,7 @@ def storms(databases, multiprocessing, real_workers, matrix):
         "ARP_HYGIENE_FLEET_STORMS": json.dumps(matrix),
         "ARP_HYGIENE_FLEET_DATABASES": str(databases),
         "ARP_HYGIENE_FLEET_REAL_WORKERS": str(real_workers),
+        "ARP_HYGIENE_FLEET_NICE_WORKERS": "true",
     }
     # Each database table maps every worker's address (the kernel's limit, gc_thresh3, is
     # one for all namespaces: 1,024 by default, below five tables of 1,000 workers).
@@ -181,6 +182,7 @@ def audits(specs, real_workers):
         "ARP_HYGIENE_FLEET_AUDITS": json.dumps(specs),
         "ARP_HYGIENE_FLEET_DATABASES": "1",
         "ARP_HYGIENE_FLEET_REAL_WORKERS": str(real_workers),
+        "ARP_HYGIENE_FLEET_NICE_WORKERS": "true",
     }
     with RaisedGcThresh(2 * biggest):
         return fleet_run(settings, "audit", len(specs), "audits", ("-k", "audit"))
