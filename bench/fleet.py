@@ -276,14 +276,14 @@ def main():
     else:
         specs = [audit_spec(each) for each in args.audits.split(",")]
         audit, table = audits(specs, args.real_workers), audit_table()
+    # The command lines that ran the storms, in order: an --audit-only run keeps them,
+    # --more-storms adds its own, a run of the storms replaces them.
+    commands = before.get("storms_commands", []) if args.audit_only or args.more_storms else []
+    if not args.audit_only:
+        commands = [*commands, shlex.join(["./run", "bench", "fleet", *sys.argv[1:]])]
     report = {
         "machine": machine(),
-        # The command lines that ran the storms, in order (an --audit-only run keeps them,
-        # --more-storms adds its own).
-        "storms_commands": before.get("storms_commands", [])
-        if args.audit_only
-        else (before.get("storms_commands", []) if args.more_storms else [])
-        + [shlex.join(["./run", "bench", "fleet", *sys.argv[1:]])],
+        "storms_commands": commands,
         "storms": found,
         "heal": {
             "restarts": len(times),

@@ -342,12 +342,10 @@ class _Heal:
         publishes). The others (a syndic's minions, on a master of masters)
         are left to their own master. A minion whose grains this master
         cached within CACHE_FRESH seconds sent them here, with its key: its
-        key is not looked up again (the question's publication checks it).
+        key is not looked up again (two cache reads an id on Salt 3008, in
+        the loop that forwards; the question's publication checks it).
         """
         minions = [minion for minion in minions if minion not in self.to_ask and minion not in self.to_confirm]
-        # Grains cached here within CACHE_FRESH came from a minion accepted
-        # here: only the others' keys are looked up (two cache reads an id
-        # on Salt 3008, in the loop that forwards).
         forecast = self._predict(minions)
         self.to_confirm.extend(minion for minion in minions if minion in forecast)
         accepted, elsewhere = _accepted_here([minion for minion in minions if minion not in forecast])
