@@ -64,6 +64,7 @@ FLEET_TESTS = "tests/integration/test_fleet.py"
 SPREAD_S = 60
 CRON_MINUTES = (1, 5)
 AUDIT_ENTRIES, AUDIT_MINIONS = 10000, 1000
+CLIP_S = 3.0  # the storms chart's axis, in seconds
 
 
 def percentile(values, share):
@@ -158,8 +159,14 @@ def storms_chart(found, path):
         + ("" if s.get("database_multiprocessing", True) else ", threads")
         for s in found
     ]
-    ax.barh(labels, [s["heal_s"]["p95"] for s in found], color="#2a7", label="heal p95")
-    ax.scatter([s["heal_s"]["max"] for s in found], range(len(found)), color="black", marker="|", label="max")
+    # The axis ends at CLIP_S: a storm beyond it (twenty databases on 2 cores) has its figures written at the edge.
+    p95s, maxes = [s["heal_s"]["p95"] for s in found], [s["heal_s"]["max"] for s in found]
+    ax.barh(labels, [min(p95, CLIP_S) for p95 in p95s], color="#2a7", label="heal p95")
+    ax.scatter([min(high, CLIP_S) for high in maxes], range(len(found)), color="black", marker="|", label="max")
+    for row, (p95, high) in enumerate(zip(p95s, maxes, strict=True)):
+        if high > CLIP_S:
+            ax.text(CLIP_S * 0.98, row, f"p95 {p95:.1f} s, max {high:.1f} s", ha="right", va="center", fontsize=8)
+    ax.set_xlim(0, CLIP_S)
     ax.axvline(1.0, color="#c84", linestyle="--", label="target p95 1 s")
     ax.set_xlabel("seconds from a start event to the delete in every database table")
     ax.invert_yaxis()

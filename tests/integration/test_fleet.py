@@ -36,9 +36,10 @@ from tests.support import REPO, fleet, lab
 
 DATABASES = int(os.environ.get("ARP_HYGIENE_FLEET_DATABASES", "1"))
 # Salt's minion option multiprocessing on the database minions (True, Salt's default: a
-# process forked for each job, which loads the arp module and pyroute2 again; False: a
-# thread of the minion, whose module stays loaded). bench/fleet.py measures both; the smoke
-# run in ./run test proves the heal with threads (the reactor's tests, with processes).
+# process forked for each job, which imports pyroute2 again; False: a thread of the minion,
+# which keeps it imported; Salt runs the arp module's files again for every job either way).
+# bench/fleet.py measures both; the smoke run in ./run test proves the heal with threads (the
+# reactor's tests, with processes).
 DATABASE_MULTIPROCESSING = os.environ.get("ARP_HYGIENE_FLEET_DATABASE_MULTIPROCESSING", "false") == "true"
 # One real worker in ./run test's smoke run (its start under the other suites' load is most of the
 # module's time); bench/fleet.py passes its own number (10).
@@ -193,7 +194,9 @@ class Storm:
         tmp_path.mkdir(exist_ok=True)
         listener = fleet.Listener(self.tables, str(tmp_path / "deletes.txt"))
         master = psutil.Process(self.master.pid)
+        databases = [psutil.Process(database.pid) for database in self.databases]
         cpu_before = cpu_seconds(master)
+        databases_before = sum(cpu_seconds(database) for database in databases)
         watchers = [
             threading.Thread(target=self._ping, daemon=True),
             threading.Thread(target=self._sample, daemon=True),
@@ -222,6 +225,7 @@ class Storm:
                 time.sleep(0.5)
             time.sleep(TIMEOUT + 2)  # the silent ones' deadline, and the heal's return
             self.cpu = cpu_seconds(master) - cpu_before
+            self.databases_cpu = sum(cpu_seconds(database) for database in databases) - databases_before
         finally:
             self.done.set()
             for watcher in watchers:
@@ -299,10 +303,12 @@ class Storm:
         jobs = [fun for when, _, fun, *_ in synthetic.published if when >= self.begun - 1]
         heal_jobs = jobs.count("arp.addresses") + jobs.count("arp.forget")
         pings = [p for p in self.pings if p is not None]
+        # Each heal job: when, its function, its minions and the addresses it forwards (a
+        # forward's keyword arguments come last; saltutil.find_job's argument is a jid).
         timeline = [
             (round(when - self.begun, 3), fun, len(minions or ()), len((arg or [{}])[-1].get("addresses", ())))
             for when, _, fun, minions, arg in synthetic.published
-            if when >= self.begun - 1
+            if when >= self.begun - 1 and fun in ("arp.addresses", "arp.forget")
         ]
         return {
             "timeline": timeline[:20],
@@ -332,6 +338,8 @@ class Storm:
             "ping_s": fleet.percentiles(pings) | {"unanswered": self.pings.count(None)},
             "master_cpu_s": round(self.cpu, 2),
             "master_rss_mb": round(max(self.rss, default=0) / 2**20, 1),
+            # All the database minions' processes together (on a fleet, each on a machine of its own).
+            "databases_cpu_s": round(self.databases_cpu, 2),
         }
 
 
