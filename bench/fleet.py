@@ -134,7 +134,9 @@ def storms(databases, multiprocessing, real_workers, matrix):
     largest = max((spec["starts"] for spec in matrix), default=0) + real_workers
     with RaisedGcThresh(2 * (databases + 1) * largest):
         figures = fleet_run(settings, "storms", len(matrix), "storms")
-    return [{key: value for key, value in storm.items() if key != "timeline"} for storm in figures]
+    return [
+        {key: value for key, value in storm.items() if key not in ("timeline", "database_log")} for storm in figures
+    ]
 
 
 def matrix(sizes, patterns, silent):

@@ -15,6 +15,7 @@ names exactly the planted wrong entries. ./run bench fleet runs the storms
 and audits of bench/fleet.py through the same tests (ARP_HYGIENE_FLEET_*),
 with the tables to itself."""
 
+import collections
 import contextlib
 import json
 import os
@@ -180,6 +181,7 @@ class Storm:
         self.synthetic = synthetic
         self.numbers = list(range(spec["starts"]))
         self.silent = fleet.silent_ones(self.numbers, spec["silent"])
+        self.silent_ids = {fleet.worker_id(n) for n in self.silent}
         self.pings, self.rss = [], []
         self.done = threading.Event()
 
@@ -226,12 +228,16 @@ class Storm:
             time.sleep(TIMEOUT + 2)  # the silent ones' deadline, and the heal's return
             self.cpu = cpu_seconds(master) - cpu_before
             self.databases_cpu = sum(cpu_seconds(database) for database in databases) - databases_before
+            # The kernel's word on what was healed: the answering workers whose address a table still maps
+            # to the dead MAC (the listener's deletes give the times).
+            self.held_by_table = {ns.name: fleet.held(ns, answering) for ns in self.tables}
+            self.still_held = {n for held in self.held_by_table.values() for n in held}
         finally:
             self.done.set()
             for watcher in watchers:
                 watcher.join()
             listener.close()
-        self.deletes = listener.deletes()
+        self.deletes, self.overflows = listener.deletes()
         self.begun = begun
         self.answering = {fleet.worker_id(n): fleet.worker_address(n) for n in answering if n < REAL}
         self.answering |= {w.id: fleet.worker_address(REAL + n) for n, w in enumerate(self.real_workers)}
@@ -262,14 +268,19 @@ class Storm:
         missing = sorted(minion for minion, when in started.items() if when is None or when < self.begun - 1)
         assert not missing, f"no start event seen for {missing}"
         names = [ns.name for ns in self.tables]
-        first, every, lost = fleet.heals(started, self.answering, self.deletes, names)
+        first, every, unseen = fleet.heals(started, self.answering, self.deletes, names)
+        ids = {REAL + n: w.id for n, w in enumerate(self.real_workers)}
+        lost = sorted(ids.get(n) or fleet.worker_id(n) for n in self.still_held)
+        # Healed in every table, as the tables say at the end, but some delete not seen by the listener.
+        unseen = sorted(set(unseen) - set(lost))
         # The heals' returns: the runner's (a reactor's call) or the engine's event.
-        served, silent_named = 0, set()
+        served, silent_named, failed = 0, set(), {}
         for when, tag, data in synthetic.runs:
             answer = data.get("return") if tag.startswith("salt/run/") else data
             if when >= self.begun - 1 and isinstance(answer, dict) and "jobs" in answer:
                 served += 1
                 silent_named |= set(answer.get("silent", []))
+                failed |= answer.get("failed") or {}
         asked, forwarded = {}, {}
         for when, _, fun, minions, arg in synthetic.published:
             if when >= self.begun - 1 and fun == "arp.addresses":
@@ -324,6 +335,8 @@ class Storm:
             "heal_first_s": fleet.percentiles(list(first.values())),
             "lost": len(lost),
             "lost_workers": lost[:20],
+            "unseen": len(unseen),
+            "listener_overflows": len(self.overflows),
             "reactor_lag_s": fleet.percentiles(lag),
             "start_to_forward_s": fleet.percentiles(to_forward),
             "ask_to_answer_s": fleet.percentiles(to_answer),
@@ -331,6 +344,12 @@ class Storm:
             "reactions_missing": sorted(starts - set(called))[:20],
             "reactions_missing_count": len(starts - set(called)),
             "heals_served": served,
+            # What the heals' returns name as failed, but the silent workers (a few, and how many).
+            "heal_failed": dict(sorted((k, v) for k, v in failed.items() if k not in self.silent_ids)[:10]),
+            "heal_failed_count": len([k for k in failed if k not in self.silent_ids]),
+            "heal_failed_kinds": dict(collections.Counter(v.split(":")[0] for v in failed.values())),
+            "held_by_table": {name: len(held) for name, held in self.held_by_table.items() if held},
+            "database_log": database_warnings(self.databases),
             "silent_named": sorted(silent_named),
             "jobs": heal_jobs,
             "jobs_by_function": {"arp.addresses": jobs.count("arp.addresses"), "arp.forget": jobs.count("arp.forget")},
@@ -341,6 +360,19 @@ class Storm:
             # All the database minions' processes together (on a fleet, each on a machine of its own).
             "databases_cpu_s": round(self.databases_cpu, 2),
         }
+
+
+def database_warnings(databases):
+    """The first lines the database minions' logs hold (at level warning and above), per minion."""
+    found = {}
+    for database in databases:
+        path = database.config.get("log_file")
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as log:
+                lines = [line.strip() for line in log if "[WARNING" in line or "[ERROR" in line]
+            if lines:
+                found[database.id] = [len(lines), *lines[:3]]
+    return found
 
 
 def cpu_seconds(process):
@@ -365,6 +397,8 @@ def test_a_storm_of_starts_heals_every_answering_worker_in_a_few_jobs_and_names_
             with open(RESULTS, "w", encoding="utf-8") as out:
                 json.dump({"delay_s": synthetic.delay, "storms": results}, out, indent=1)
         assert figures["lost"] == 0, figures
+        # Every heal time measured: the listener saw each delete.
+        assert figures["unseen"] == 0 and figures["listener_overflows"] == 0, figures
         assert figures["reactions_missing_count"] == 0, figures
         silent = sorted(fleet.worker_id(n) for n in fleet.silent_ones(list(range(spec["starts"])), spec["silent"]))
         assert figures["silent_named"] == silent, figures
