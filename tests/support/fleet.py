@@ -1,8 +1,8 @@
 """
 A fleet of workers for the reactor's heal at scale (bench/fleet.py and
 tests/integration/test_fleet.py): database tables that map every worker's
-address to a dead MAC, netlink listeners that see each entry go, and
-synthetic workers on a real master.
+address to a dead MAC, and synthetic workers on a real master (the netlink
+listener that sees each entry go: tests/support/deletes.py).
 
 Synthetic, and only that: a synthetic worker is an accepted key (a public
 key file in the master's pki_dir), a grains-cache entry of a real minion's
@@ -22,19 +22,11 @@ import json
 import multiprocessing
 import os
 import random
-import signal
-import socket
-import struct
-import subprocess
-import sys
-import threading
 import time
 
 import salt.cache
 import salt.payload
 import salt.utils.event
-
-from tests.support import REPO
 
 # The workers' addresses: 198.18.0.0/15, from 198.18.1.0 on (198.18.0.1 is each table's own).
 FIRST = int(ipaddress.IPv4Address("198.18.1.0"))
@@ -141,116 +133,6 @@ def held(ns, numbers):
     """The workers (numbers) whose address ``ns`` still maps to the dead MAC."""
     found = {entry["dst"]: entry.get("lladdr") for entry in ns.neighbours()}
     return [n for n in numbers if found.get(worker_address(n)) == dead_mac(n)]
-
-
-# ------------------------------------------------------------ netlink listeners
-
-RTMGRP_NEIGH, RTM_DELNEIGH, NDA_DST = 0x4, 29, 1
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-NLMSG, NDMSG, RTA = struct.Struct("=IHHII"), struct.Struct("=BxxxiHBB"), struct.Struct("=HH")
-
-
-def deleted(data):
-    """The IPv4 destinations of the RTM_DELNEIGH messages in one netlink datagram."""
-    found, offset = [], 0
-    while offset + NLMSG.size <= len(data):
-        length, kind, _, _, _ = NLMSG.unpack_from(data, offset)
-        if length < NLMSG.size:
-            break
-        if kind == RTM_DELNEIGH:
-            at, end = offset + NLMSG.size + NDMSG.size, offset + length
-            while at + RTA.size <= end:
-                size, rta_type = RTA.unpack_from(data, at)
-                if size < RTA.size:
-                    break
-                if rta_type == NDA_DST and size == RTA.size + 4:
-                    found.append(socket.inet_ntoa(data[at + RTA.size : at + size]))
-                at += (size + 3) & ~3
-        offset += (length + 3) & ~3
-    return found
-
-
-def listen(names):
-    """
-    The listener process (``python -m tests.support.fleet listen NS...``):
-    one thread a namespace reads its neighbour deletes and prints "time ns
-    address" for each, until SIGTERM.
-    """
-    import pyroute2.netns  # pylint: disable=import-outside-toplevel
-
-    lock = threading.Lock()
-
-    def read(name):
-        sock = pyroute2.netns.create_socket(name, socket.AF_NETLINK, socket.SOCK_RAW, 0)
-        # Past net.core.rmem_max (SO_RCVBUF stops there): a burst of deletes while this
-        # process waits for a CPU must not overflow it.
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
-        sock.bind((0, RTMGRP_NEIGH))
-        ready.release()
-        while True:
-            try:
-                data = sock.recv(1 << 16)
-            except OSError as err:  # ENOBUFS: the kernel dropped deletes it had for us; said so, read on
-                with lock:
-                    sys.stdout.write(f"{time.time():.6f} {name} overflow:{err.errno}\n")
-                    sys.stdout.flush()
-                continue
-            now = time.time()
-            lines = "".join(f"{now:.6f} {name} {address}\n" for address in deleted(data))
-            with lock:
-                sys.stdout.write(lines)
-                sys.stdout.flush()
-
-    ready = threading.Semaphore(0)
-    for name in names:
-        threading.Thread(target=read, args=(name,), daemon=True).start()
-    for _ in names:
-        ready.acquire()
-    print("ready", flush=True)
-    while True:  # until SIGTERM ends the process
-        time.sleep(3600)
-
-
-class Listener:
-    """The listener process for ``tables``; :meth:`deletes` gives {(ns name, address): first delete time}."""
-
-    def __init__(self, tables, output):
-        self.output = output
-        self.out = open(output, "w+", encoding="utf-8")  # pylint: disable=consider-using-with
-        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "tests.support.fleet", "listen", *(ns.name for ns in tables)],
-            stdout=self.out,
-            cwd=REPO,
-        )
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            self.out.seek(0)
-            if self.out.readline().strip() == "ready":
-                return
-            time.sleep(0.05)
-        self.close()
-        raise AssertionError("the netlink listener did not start within 30 s")
-
-    def deletes(self):
-        """{(ns name, address): first delete time}, and the times a namespace's socket overflowed [(ns name, time)]."""
-        found, overflows = {}, []
-        with open(self.output, encoding="utf-8") as lines:
-            for line in lines:
-                parts = line.split()
-                if len(parts) == 3 and parts[2].startswith("overflow:"):
-                    overflows.append((parts[1], float(parts[0])))
-                elif len(parts) == 3:
-                    found.setdefault((parts[1], parts[2]), float(parts[0]))
-        return found, overflows
-
-    def close(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.out.close()
 
 
 # ------------------------------------------------------------ synthetic workers
@@ -499,23 +381,19 @@ def percentiles(values):
 def heals(started, addresses, deletes, tables):
     """
     Per answering worker: seconds from its start event's stamp to the delete
-    of its address's entry in the first table and in the last (None when a
-    table never deleted it). ``started``: {worker: stamp}; ``addresses``:
-    {worker: address}; ``deletes``: {(table, address): time}.
+    of its address's entry in the first table and in the last, and the
+    workers for which some table's delete was not seen. ``started``:
+    {worker: stamp}; ``addresses``: {worker: address}; ``deletes``:
+    {(table, address): time}.
     """
-    first, every, lost = {}, {}, []
+    first, every, unseen = {}, {}, []
     for worker, when in started.items():
         seen = [deletes.get((table, addresses[worker])) for table in tables]
         if None in seen:
-            lost.append(worker)
+            unseen.append(worker)
         found = [moment - when for moment in seen if moment is not None]
         if found:
             first[worker] = min(found)
         if found and len(found) == len(tables):
             every[worker] = max(found)
-    return first, every, sorted(lost)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["listen"]:
-        listen(sys.argv[2:])
+    return first, every, sorted(unseen)
