@@ -95,8 +95,9 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
 
     Returns ``{"addresses": {minion: {address: mac}}, "targets": {target:
     {"deleted"|"would_delete": {ifname: {dst: old mac}}, "kept": ...}},
-    "failed": {minion or target: why}, "silent": [minions]}`` (and, for a
-    batch, ``"jobs"`` and ``"from_grains": [minions]``); the exit status is
+    "failed": {minion or target: why}, "silent": [minions]}`` (and, when
+    any, ``"forwarded_again": [targets]``; for a batch, ``"jobs"`` and
+    ``"from_grains": [minions]``); the exit status is
     1 when anything failed.
 
     CLI Example:
@@ -160,7 +161,12 @@ def forget(minion=None, tgt=None, tgt_type=None, test=False, timeout=None, batch
 
     Each minion that did not answer within ``timeout`` is named in
     ``silent`` (and in the master's log); the answers of the others are
-    forwarded as they come, without waiting for it.
+    forwarded as they come, without waiting for it. A target that did not
+    answer a forward within ``timeout`` (down, or so loaded that it dropped
+    the job) is sent it once more, named in ``forwarded_again`` (and in the
+    log), and fails only when it does not answer that either: arp.forget
+    deletes only the entries that do not hold the claimed MAC, so a second
+    run after a first that was merely late deletes nothing.
     """
     try:
         config = _config(tgt, tgt_type, timeout, batch_wait)
@@ -330,7 +336,9 @@ class _Heal:
         self.pending = {}  # {address: mac}: answered, not yet forwarded
         self.pending_since = None  # when the first of them came
         self.claimants = set()  # the minions whose addresses are pending
-        self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline"}}
+        self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline", "kwarg", "again"}}
+        self.to_forward_again = {}  # {target: {address: mac}}: forwards it did not answer in time
+        self.forwarded_again = set()
         self.answers = {}  # {target: its arp.forget answers, merged}
         self.failed, self.silent, self.elsewhere = {}, [], []
         self.jobs = {"arp.addresses": 0, "arp.forget": 0}
@@ -372,6 +380,8 @@ class _Heal:
             self._published()
             if self.pending and not self.forwarding.busy and not self._forwarding() and self._gathered():
                 self._forward()
+            if self.to_forward_again and not self.forwarding.busy:
+                self._forward_again()
             # The minions whose grains forecast their addresses are asked once
             # the forecast's forward is done: its database's job then shares
             # the master with none of their answers.
@@ -401,6 +411,8 @@ class _Heal:
         log.info("arp_hygiene.forget for %s: %d entries deleted", ", ".join(sorted(self.claims)), count)
         result = {"addresses": self.claims, "targets": self.answers, "failed": self.failed}
         result["silent"] = sorted(self.silent)
+        if self.forwarded_again:
+            result["forwarded_again"] = sorted(self.forwarded_again)
         if self.predicted:
             result["from_grains"] = sorted(self.predicted)
         if self.elsewhere:
@@ -409,10 +421,10 @@ class _Heal:
 
     def _idle(self):
         busy = self.asking.busy or self.forwarding.busy
-        return not (self.open or self.pending or self.to_ask or self.to_confirm or busy)
+        return not (self.open or self.pending or self.to_ask or self.to_confirm or self.to_forward_again or busy)
 
-    def _publish(self, publisher, minions, kwarg):
-        """Open a job for ``minions`` under a new id, and hand it to ``publisher``'s thread."""
+    def _publish(self, publisher, minions, kwarg, again=False):
+        """Open a job for ``minions`` under a new id, for ``publisher``'s thread (``again``: a second forward)."""
         timeout = self.config["timeout"]
         jid = _new_jid()
         now = time.monotonic()
@@ -421,6 +433,8 @@ class _Heal:
             "waiting": set(minions),
             "published": now,
             "deadline": now + timeout,
+            "kwarg": kwarg,
+            "again": again,
         }
         self.jobs[publisher.function] += 1
         publisher.publish(jid, minions, kwarg, timeout)
@@ -522,17 +536,59 @@ class _Heal:
                 self.pending.pop(address, None)
 
     def _expire(self):
+        """
+        The open jobs past their deadline: a minion that did not answer a
+        question is silent; a target that did not answer a forward gets it
+        once more (_forward_again), and fails when it does not answer that
+        either.
+        """
         now = time.monotonic()
         for jid, job in list(self.open.items()):
             if now >= job["deadline"]:
                 for minion in sorted(job["waiting"]):
-                    self.failed[minion] = f"did not answer {job['function']} within {self.config['timeout']:g} s"
+                    if job["function"] == "arp.forget" and not job["again"]:
+                        self.to_forward_again.setdefault(minion, {}).update(job["kwarg"]["lladdr"])
+                        continue
+                    why = f"did not answer {job['function']} within {self.config['timeout']:g} s"
+                    self.failed[minion] = why + (", forwarded twice" if job["again"] else "")
                     if job["function"] == "arp.addresses":
                         self.silent.append(minion)
                 self._close(jid)
 
     def _close(self, jid):
         del self.open[jid]
+
+    def _forward_again(self):
+        """
+        Forward once more what targets did not answer in time: an
+        overloaded minion may drop a job it received (with twenty database
+        minions on two cores, whole forwards were never run), and one that
+        was down did not receive it. arp.forget is idempotent (it deletes
+        only the entries that do not hold the claimed MAC); an address whose
+        claim changed since (a newer answer, a conflict) is left out.
+        Targets owed the same addresses share a job; one job a call (the
+        forwarding thread publishes one at a time).
+        """
+        by_lladdr = {}
+        for target, lladdr in self.to_forward_again.items():
+            still = {address: mac for address, mac in lladdr.items() if self._claimed_by_one(address, mac)}
+            by_lladdr.setdefault(tuple(sorted(still.items())), []).append(target)
+        lladdr, targets = next(iter(by_lladdr.items()))
+        for target in targets:
+            del self.to_forward_again[target]
+        if not lladdr:
+            return
+        log.warning(
+            "arp_hygiene.forget: %s did not answer arp.forget within %g s: forwarded once more",
+            ", ".join(sorted(targets)),
+            self.config["timeout"],
+        )
+        self.forwarded_again.update(targets)
+        self._publish(self.forwarding, targets, self._forget_kwarg(dict(lladdr)), again=True)
+
+    def _claimed_by_one(self, address, mac):
+        """Does one minion alone claim ``address``, with ``mac``?"""
+        return list(self.claimed.get(address, {}).values()) == [mac]
 
     def _gathered(self):
         """Is no other answer to come (asked, not answered, not expired), or has the first waited FORWARD_GATHER s?"""
@@ -541,10 +597,11 @@ class _Heal:
         return not coming or time.monotonic() - self.pending_since >= FORWARD_GATHER
 
     def _forwarding(self):
-        """Is a forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
+        """Is a (first) forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
         now = time.monotonic()
         return any(
-            job["function"] == "arp.forget" and now - job["published"] < FORWARD_HOLD for job in self.open.values()
+            job["function"] == "arp.forget" and not job["again"] and now - job["published"] < FORWARD_HOLD
+            for job in self.open.values()
         )
 
     def _forward(self):
@@ -557,8 +614,10 @@ class _Heal:
                 "(set tgt, or arp_hygiene:targets in the master's configuration): nothing forgotten"
             )
             return
-        kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
-        self._publish(self.forwarding, targets, kwarg)
+        self._publish(self.forwarding, targets, self._forget_kwarg(lladdr))
+
+    def _forget_kwarg(self, lladdr):
+        return {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
 
 
 class _Publisher:

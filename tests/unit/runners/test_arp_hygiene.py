@@ -156,3 +156,44 @@ def test_an_address_that_another_minions_grains_name_too_is_a_conflict(runner):
     heal._pend("w2", {"192.0.2.40": "02:00:00:0a:00:02"}, at_once=True)
     assert heal.pending == {}
     assert heal.claimed["192.0.2.40"] == {"w1": "02:00:00:0a:00:01", "w2": "02:00:00:0a:00:02"}
+
+
+class Published:
+    """A forwarding publisher's stand-in: the jobs handed to it."""
+
+    function, busy = "arp.forget", False
+
+    def __init__(self):
+        self.jobs = []
+
+    def publish(self, jid, minions, kwarg, timeout):
+        self.jobs.append((minions, kwarg["lladdr"]))
+
+
+def test_a_forward_a_target_did_not_answer_goes_once_more_with_the_claims_that_still_hold(runner):
+    heal = bookkeeping(runner)
+    heal.config, heal.test, heal.open, heal.jobs = {"timeout": 10}, False, {}, {"arp.forget": 0}
+    heal.to_forward_again, heal.forwarded_again, heal.failed, heal.silent = {}, set(), {}, []
+    heal.forwarding = Published()
+    heal._claim("w1", {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:01"})
+    heal._publish(heal.forwarding, ["db1", "db2", "db3"], heal._forget_kwarg(heal.pending))
+    heal.pending = {}
+    (jid,) = heal.open
+    heal.open[jid]["waiting"].discard("db3")  # db3 answered
+    # Since the forward, w1 answered again: 192.0.2.21 has another MAC now (forwarded on its own).
+    heal._claim("w1", {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:09"})
+    heal.open[jid]["deadline"] = 0
+    heal._expire()
+    assert heal.failed == {} and heal.open == {}
+    first = {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:01"}
+    assert heal.to_forward_again == {"db1": first, "db2": first}
+    heal._forward_again()
+    assert heal.forwarding.jobs[-1] == (["db1", "db2"], {"192.0.2.20": "02:00:00:0a:00:01"})
+    assert heal.forwarded_again == {"db1", "db2"} and heal.to_forward_again == {}
+    # The second forward: db2 answers, db1 does not; db1 fails, and is not forwarded a third time.
+    (again,) = heal.open
+    heal.open[again]["waiting"].discard("db2")
+    heal.open[again]["deadline"] = 0
+    heal._expire()
+    assert heal.failed == {"db1": "did not answer arp.forget within 10 s, forwarded twice"}
+    assert heal.to_forward_again == {} and heal.open == {}
