@@ -58,12 +58,12 @@ DEFAULTS = {"targets": "roles:database", "tgt_type": "grain", "timeout": 10, "ba
 ADDRESS_SETTINGS = "arp_hygiene:announce"
 FORGET_SETTINGS = "arp_hygiene:flush"
 # A heal reads the returns that have come for up to FORWARD_WAIT seconds at
-# a time, and sends the answers on as soon as no forward of its own is on
-# its way (or the last one went FORWARD_HOLD seconds ago, a silent target's
-# forward holding no later one) and, while other minions' answers are still
-# to come, the first of them has waited FORWARD_GATHER seconds (answers that
-# come close together go in one forward: a burst costs the targets a few
-# jobs, not one an answer).
+# a time, and sends the answers on to each target once it answered the
+# previous forward and, while other minions' answers are still to come, the
+# first of them has waited FORWARD_GATHER seconds (answers that come close
+# together go in one forward: a burst costs the targets a few jobs, not one
+# an answer). The minions whose grains were forwarded are asked once that
+# forward was answered, or went FORWARD_HOLD seconds ago.
 FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.5
 # A started minion's addresses, as its grains say, before it answers: a
 # minion sends the master its grains (asking for its pillar) before it fires
@@ -298,10 +298,15 @@ class _Heal:
     """
     One heal: the started minions are asked for their addresses
     (``arp.addresses``), and each answer is forwarded to the target minions
-    (``arp.forget``) as soon as it arrives, together with the answers that
-    came while the previous forward was on its way. A minion that stays
+    (``arp.forget``) as soon as it arrives. Each target paces its own
+    forwards: while it has not answered the previous one, what it is owed
+    gathers, and goes in one forward once it answers. A slow target thus
+    costs itself few jobs and holds no other target's forwards (twenty
+    database minions on 2 cores, each sent a forward every second, fell
+    behind by half a minute and dropped whole jobs), and a minion that stays
     silent (or slow) holds nobody else's heal; it is reported once its own
-    deadline (``timeout`` seconds after it was asked) has passed.
+    deadline (``timeout`` seconds after it was asked) has passed. A target
+    that did not answer a forward by its deadline is owed it again, once.
 
     One loop reads every return. The jobs are published by two threads of
     their own (:class:`_Publisher`, one for the questions, one for the
@@ -333,12 +338,12 @@ class _Heal:
         self.to_confirm = []  # forecast from their grains, not yet asked
         self.claims = {}  # {minion: {address: mac}}
         self.claimed = {}  # {address: {minion: mac}}
-        self.pending = {}  # {address: mac}: answered, not yet forwarded
+        self.pending = {}  # {address: mac}: answered, not yet owed to the targets
         self.pending_since = None  # when the first of them came
-        self.claimants = set()  # the minions whose addresses are pending
-        self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline", "kwarg", "again"}}
-        self.to_forward_again = {}  # {target: {address: mac}}: forwards it did not answer in time
+        self.owed = {}  # {target: {address: mac}}: to be forwarded to it once it answered the previous forward
+        self.missed = set()  # the targets owed a forward again, which they did not answer in time
         self.forwarded_again = set()
+        self.open = {}  # {jid: {"function", "waiting": {ids}, "published", "deadline", "kwarg"}}
         self.answers = {}  # {target: its arp.forget answers, merged}
         self.failed, self.silent, self.elsewhere = {}, [], []
         self.jobs = {"arp.addresses": 0, "arp.forget": 0}
@@ -378,10 +383,8 @@ class _Heal:
             if new:
                 self.ask(new)
             self._published()
-            if self.pending and not self.forwarding.busy and not self._forwarding() and self._gathered():
+            if not self.forwarding.busy:
                 self._forward()
-            if self.to_forward_again and not self.forwarding.busy:
-                self._forward_again()
             # The minions whose grains forecast their addresses are asked once
             # the forecast's forward is done: its database's job then shares
             # the master with none of their answers.
@@ -421,10 +424,10 @@ class _Heal:
 
     def _idle(self):
         busy = self.asking.busy or self.forwarding.busy
-        return not (self.open or self.pending or self.to_ask or self.to_confirm or self.to_forward_again or busy)
+        return not (self.open or self.pending or self.owed or self.to_ask or self.to_confirm or busy)
 
-    def _publish(self, publisher, minions, kwarg, again=False):
-        """Open a job for ``minions`` under a new id, for ``publisher``'s thread (``again``: a second forward)."""
+    def _publish(self, publisher, minions, kwarg):
+        """Open a job for ``minions`` under a new id, and hand it to ``publisher``'s thread."""
         timeout = self.config["timeout"]
         jid = _new_jid()
         now = time.monotonic()
@@ -434,7 +437,6 @@ class _Heal:
             "published": now,
             "deadline": now + timeout,
             "kwarg": kwarg,
-            "again": again,
         }
         self.jobs[publisher.function] += 1
         publisher.publish(jid, minions, kwarg, timeout)
@@ -487,6 +489,7 @@ class _Heal:
         elif job["function"] == "arp.addresses":
             self._claim(minion, answer)
         else:
+            self.missed.discard(minion)
             self.answers[minion] = _merged(self.answers.get(minion, {}), answer)
 
     def _claim(self, minion, owned):
@@ -531,64 +534,48 @@ class _Heal:
                 due = now - FORWARD_GATHER if at_once else now
                 self.pending_since = due if not self.pending else min(self.pending_since, due)
                 self.pending[address] = mac
-                self.claimants.add(minion)
             else:  # a conflict: never acted on (but a forward already on its way)
                 self.pending.pop(address, None)
 
     def _expire(self):
         """
         The open jobs past their deadline: a minion that did not answer a
-        question is silent; a target that did not answer a forward gets it
-        once more (_forward_again), and fails when it does not answer that
-        either.
+        question is silent; a target that did not answer a forward is owed
+        it again (down when it was published, or so loaded that it dropped
+        the job), and fails when it does not answer that either.
+        arp.forget is idempotent: it deletes only the entries that do not
+        hold the claimed MAC, so a second run after a late first deletes
+        nothing.
         """
         now = time.monotonic()
         for jid, job in list(self.open.items()):
-            if now >= job["deadline"]:
-                for minion in sorted(job["waiting"]):
-                    if job["function"] == "arp.forget" and not job["again"]:
-                        self.to_forward_again.setdefault(minion, {}).update(job["kwarg"]["lladdr"])
-                        continue
-                    why = f"did not answer {job['function']} within {self.config['timeout']:g} s"
-                    self.failed[minion] = why + (", forwarded twice" if job["again"] else "")
-                    if job["function"] == "arp.addresses":
-                        self.silent.append(minion)
-                self._close(jid)
+            if now < job["deadline"]:
+                continue
+            late = sorted(job["waiting"])
+            why = f"did not answer {job['function']} within {self.config['timeout']:g} s"
+            if job["function"] == "arp.addresses":
+                self.silent.extend(late)
+                self.failed.update(dict.fromkeys(late, why))
+            else:
+                self._owe_again(late, job["kwarg"]["lladdr"], why)
+            self._close(jid)
+
+    def _owe_again(self, targets, lladdr, why):
+        """``targets`` did not answer the forward of ``lladdr``: owed it again, but those that missed one already."""
+        again = [target for target in targets if target not in self.missed]
+        for target in targets:
+            if target in self.missed:
+                self.failed[target] = f"{why}, forwarded twice"
+                self.missed.discard(target)
+        if again:
+            log.warning("arp_hygiene.forget: %s %s: forwarded once more", ", ".join(again), why)
+            for target in again:  # what it is owed since is newer
+                self.owed[target] = {**lladdr, **self.owed.get(target, {})}
+            self.missed.update(again)
+            self.forwarded_again.update(again)
 
     def _close(self, jid):
         del self.open[jid]
-
-    def _forward_again(self):
-        """
-        Forward once more what targets did not answer in time: an
-        overloaded minion may drop a job it received (with twenty database
-        minions on two cores, whole forwards were never run), and one that
-        was down did not receive it. arp.forget is idempotent (it deletes
-        only the entries that do not hold the claimed MAC); an address whose
-        claim changed since (a newer answer, a conflict) is left out.
-        Targets owed the same addresses share a job; one job a call (the
-        forwarding thread publishes one at a time).
-        """
-        by_lladdr = {}
-        for target, lladdr in self.to_forward_again.items():
-            still = {address: mac for address, mac in lladdr.items() if self._claimed_by_one(address, mac)}
-            by_lladdr.setdefault(tuple(sorted(still.items())), []).append(target)
-        lladdr, targets = next(iter(by_lladdr.items()))
-        for target in targets:
-            del self.to_forward_again[target]
-        if not lladdr:
-            return
-        log.warning(
-            "arp_hygiene.forget: %s did not answer arp.forget within %g s: forwarded once more",
-            ", ".join(sorted(targets)),
-            self.config["timeout"],
-        )
-        self.forwarded_again.update(targets)
-        self._publish(self.forwarding, targets, self._forget_kwarg(dict(lladdr)), again=True)
-
-    def _claimed_by_one(self, address, mac):
-        """Does one minion alone claim ``address``, with ``mac``?"""
-        return list(self.claimed.get(address, {}).values()) == [mac]
 
     def _gathered(self):
         """Is no other answer to come (asked, not answered, not expired), or has the first waited FORWARD_GATHER s?"""
@@ -597,27 +584,54 @@ class _Heal:
         return not coming or time.monotonic() - self.pending_since >= FORWARD_GATHER
 
     def _forwarding(self):
-        """Is a (first) forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
+        """Is a forward on its way: published less than FORWARD_HOLD s ago, and some target yet to answer?"""
         now = time.monotonic()
         return any(
-            job["function"] == "arp.forget" and not job["again"] and now - job["published"] < FORWARD_HOLD
-            for job in self.open.values()
+            job["function"] == "arp.forget" and now - job["published"] < FORWARD_HOLD for job in self.open.values()
         )
 
     def _forward(self):
-        # The started minions never forget on their own behalf.
-        targets = [target for target in self.targets() if target not in self.claimants]
-        lladdr, self.pending, self.claimants = self.pending, {}, set()
-        if not targets:
-            self.failed["targets"] = (
-                f"no accepted minion matches the target {self.config['tgt']!r} ({self.config['tgt_type']}) "
-                "(set tgt, or arp_hygiene:targets in the master's configuration): nothing forgotten"
-            )
+        """
+        Once the pending answers are gathered, every target owes them; then
+        one forward to the targets that answered their previous one (the
+        largest group owed the same), with what each is owed: its own
+        addresses (a started target never forgets on its own behalf) and
+        addresses claimed twice or no more left out.
+        """
+        busy = {target for job in self.open.values() if job["function"] == "arp.forget" for target in job["waiting"]}
+        ready = self.pending and self._gathered()
+        if not ready and all(target in busy for target in self.owed):
             return
-        self._publish(self.forwarding, targets, self._forget_kwarg(lladdr))
-
-    def _forget_kwarg(self, lladdr):
-        return {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
+        if ready:
+            targets = self.targets()
+            if not targets:
+                self.failed["targets"] = (
+                    f"no accepted minion matches the target {self.config['tgt']!r} ({self.config['tgt_type']}) "
+                    "(set tgt, or arp_hygiene:targets in the master's configuration): nothing forgotten"
+                )
+                self.pending = {}
+                return
+            for target in targets:
+                self.owed.setdefault(target, {}).update(self.pending)
+            self.pending = {}
+        groups = {}
+        for target in [target for target in self.owed if target not in busy]:
+            lladdr = {
+                address: mac
+                for address, mac in self.owed[target].items()
+                if list(self.claimed.get(address, {}).values()) == [mac] and target not in self.claimed[address]
+            }
+            if lladdr:
+                groups.setdefault(tuple(sorted(lladdr.items())), []).append(target)
+            else:
+                del self.owed[target]
+        if groups:
+            lladdr, targets = max(groups.items(), key=lambda group: len(group[1]))
+            for target in targets:
+                del self.owed[target]
+            lladdr = dict(lladdr)
+            kwarg = {"addresses": sorted(lladdr), "lladdr": lladdr, "settings": FORGET_SETTINGS, "test": self.test}
+            self._publish(self.forwarding, targets, kwarg)
 
 
 class _Publisher:

@@ -274,13 +274,14 @@ class Storm:
         # Healed in every table, as the tables say at the end, but some delete not seen by the listener.
         unseen = sorted(set(unseen) - set(lost))
         # The heals' returns: the runner's (a reactor's call) or the engine's event.
-        served, silent_named, failed = 0, set(), {}
+        served, silent_named, failed, again = 0, set(), {}, collections.Counter()
         for when, tag, data in synthetic.runs:
             answer = data.get("return") if tag.startswith("salt/run/") else data
             if when >= self.begun - 1 and isinstance(answer, dict) and "jobs" in answer:
                 served += 1
                 silent_named |= set(answer.get("silent", []))
                 failed |= answer.get("failed") or {}
+                again.update(answer.get("forwarded_again", []))
         unexpected = {key: why for key, why in failed.items() if key not in self.silent_ids}
         asked, forwarded = {}, {}
         for when, _, fun, minions, arg in synthetic.published:
@@ -350,6 +351,8 @@ class Storm:
             "heal_failed": dict(sorted(unexpected.items())[:10]),
             "heal_failed_count": len(unexpected),
             "heal_failed_kinds": dict(collections.Counter(v.split(":")[0] for v in failed.values())),
+            # The databases that did not answer a forward in time and were sent it again: in how many heals.
+            "forwarded_again": dict(sorted(again.items())),
             "held_by_table": {name: len(held) for name, held in self.held_by_table.items() if held},
             "database_log": database_warnings(self.databases),
             "silent_named": sorted(silent_named),

@@ -170,30 +170,85 @@ class Published:
         self.jobs.append((minions, kwarg["lladdr"]))
 
 
-def test_a_forward_a_target_did_not_answer_goes_once_more_with_the_claims_that_still_hold(runner):
+def forwarding(runner, targets):
+    """A heal's forwarding bookkeeping alone: its forwards are kept in ``heal.forwarding.jobs``."""
     heal = bookkeeping(runner)
     heal.config, heal.test, heal.open, heal.jobs = {"timeout": 10}, False, {}, {"arp.forget": 0}
-    heal.to_forward_again, heal.forwarded_again, heal.failed, heal.silent = {}, set(), {}, []
-    heal.forwarding = Published()
-    heal._claim("w1", {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:01"})
-    heal._publish(heal.forwarding, ["db1", "db2", "db3"], heal._forget_kwarg(heal.pending))
-    heal.pending = {}
-    (jid,) = heal.open
-    heal.open[jid]["waiting"].discard("db3")  # db3 answered
-    # Since the forward, w1 answered again: 192.0.2.21 has another MAC now (forwarded on its own).
-    heal._claim("w1", {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:09"})
-    heal.open[jid]["deadline"] = 0
+    heal.owed, heal.missed, heal.forwarded_again, heal.failed, heal.silent = {}, set(), set(), {}, []
+    heal.to_ask, heal.to_confirm, heal.targets, heal.forwarding = [], [], lambda: targets, Published()
+    heal.asking = Published()
+    return heal
+
+
+def answered(heal, target):
+    """``target`` answers the forward it waits on."""
+    for job in heal.open.values():
+        job["waiting"].discard(target)
+    heal.open = {jid: job for jid, job in heal.open.items() if job["waiting"]}
+    heal.missed.discard(target)
+
+
+MAC1, MAC9 = "02:00:00:0a:00:01", "02:00:00:0a:00:09"
+
+
+def test_each_target_paces_its_own_forwards_and_gets_what_it_is_owed_in_one(runner):
+    heal = forwarding(runner, ["db1", "db2", "db3"])
+    heal._pend("w1", {"192.0.2.20": MAC1}, at_once=True)
+    heal._forward()
+    assert heal.forwarding.jobs == [(["db1", "db2", "db3"], {"192.0.2.20": MAC1})]
+    answered(heal, "db3")
+    # Two more answers while db1 and db2 have not answered: db3 gets them at once, the others owe them.
+    heal._pend("w2", {"192.0.2.21": MAC1}, at_once=True)
+    heal._forward()
+    heal._pend("w3", {"192.0.2.22": MAC1}, at_once=True)
+    heal._forward()
+    assert heal.forwarding.jobs[1:] == [(["db3"], {"192.0.2.21": MAC1})]
+    assert heal.owed == dict.fromkeys(["db1", "db2"], {"192.0.2.21": MAC1, "192.0.2.22": MAC1}) | {
+        "db3": {"192.0.2.22": MAC1}
+    }
+    answered(heal, "db1")
+    answered(heal, "db2")
+    heal._forward()
+    assert heal.forwarding.jobs[2] == (["db1", "db2"], {"192.0.2.21": MAC1, "192.0.2.22": MAC1})
+    assert not heal._idle()
+
+
+def test_a_forward_a_target_did_not_answer_goes_once_more_with_the_claims_that_still_hold(runner):
+    heal = forwarding(runner, ["db1", "db2", "db3"])
+    heal._claim("w1", {"192.0.2.20": MAC1, "192.0.2.21": MAC1})
+    heal.pending_since -= runner.FORWARD_GATHER
+    heal._forward()
+    answered(heal, "db3")
+    # Since the forward, w1 answered again: 192.0.2.21 has another MAC now (owed on its own).
+    heal._pend("w1", {"192.0.2.21": MAC9})
+    heal.pending_since -= runner.FORWARD_GATHER
+    heal._forward()
+    assert heal.forwarding.jobs[-1] == (["db3"], {"192.0.2.21": MAC9})
+    (first,) = [jid for jid, job in heal.open.items() if "db1" in job["waiting"]]
+    heal.open[first]["deadline"] = 0
     heal._expire()
-    assert heal.failed == {} and heal.open == {}
-    first = {"192.0.2.20": "02:00:00:0a:00:01", "192.0.2.21": "02:00:00:0a:00:01"}
-    assert heal.to_forward_again == {"db1": first, "db2": first}
-    heal._forward_again()
-    assert heal.forwarding.jobs[-1] == (["db1", "db2"], {"192.0.2.20": "02:00:00:0a:00:01"})
-    assert heal.forwarded_again == {"db1", "db2"} and heal.to_forward_again == {}
-    # The second forward: db2 answers, db1 does not; db1 fails, and is not forwarded a third time.
-    (again,) = heal.open
-    heal.open[again]["waiting"].discard("db2")
-    heal.open[again]["deadline"] = 0
+    assert heal.failed == {} and heal.forwarded_again == {"db1", "db2"}
+    heal._forward()
+    # The MAC the first forward claimed for 192.0.2.21 no longer holds: only the new one goes.
+    assert heal.forwarding.jobs[-1] == (["db1", "db2"], {"192.0.2.20": MAC1, "192.0.2.21": MAC9})
+    # The second forward: db2 and db3 answer, db1 does not; db1 fails, and is not owed it a third time.
+    answered(heal, "db2")
+    answered(heal, "db3")
+    for job in heal.open.values():
+        job["deadline"] = 0
     heal._expire()
     assert heal.failed == {"db1": "did not answer arp.forget within 10 s, forwarded twice"}
-    assert heal.to_forward_again == {} and heal.open == {}
+    assert heal.owed == {} and heal.open == {}
+
+
+def test_a_target_never_forgets_its_own_address_and_a_conflict_goes_nowhere(runner):
+    heal = forwarding(runner, ["db1", "db2"])
+    heal._pend("db2", {"192.0.2.30": MAC1}, at_once=True)  # db2 started: its own address
+    heal._pend("w1", {"192.0.2.31": MAC1}, at_once=True)
+    heal._pend("w2", {"192.0.2.31": MAC9}, at_once=True)  # claimed twice
+    heal._pend("w3", {"192.0.2.32": MAC1}, at_once=True)
+    heal._forward()
+    assert heal.forwarding.jobs == [(["db1"], {"192.0.2.30": MAC1, "192.0.2.32": MAC1})]
+    heal._forward()
+    assert heal.forwarding.jobs[1] == (["db2"], {"192.0.2.32": MAC1})
+    assert heal.owed == {}
