@@ -32,6 +32,7 @@ pillar ``arp_hygiene:master``):
       batch_wait: 0.2            # seconds the reactor gathers starts into one batch
 """
 
+import collections
 import contextvars
 import ipaddress
 import logging
@@ -64,7 +65,7 @@ FORGET_SETTINGS = "arp_hygiene:flush"
 # together go in one forward: a burst costs the targets a few jobs, not one
 # an answer). The minions whose grains were forwarded are asked once that
 # forward was answered, or went FORWARD_HOLD seconds ago.
-FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER = 0.02, 1.0, 0.5
+FORWARD_WAIT, FORWARD_HOLD, FORWARD_GATHER, FORWARD_DEPTH = 0.02, 1.0, 0.5, 2
 # A started minion's addresses, as its grains say, before it answers: a
 # minion sends the master its grains (asking for its pillar) before it fires
 # its start event, and the master caches them (minion_data_cache, on by
@@ -590,6 +591,19 @@ class _Heal:
             job["function"] == "arp.forget" and now - job["published"] < FORWARD_HOLD for job in self.open.values()
         )
 
+    def _busy(self):
+        """
+        The targets that take no forward now: those with FORWARD_DEPTH
+        forwards unanswered, or one sent less than FORWARD_HOLD s ago.
+        """
+        now, unanswered, recent = time.monotonic(), collections.Counter(), set()
+        for job in self.open.values():
+            if job["function"] == "arp.forget":
+                unanswered.update(job["waiting"])
+                if now - job["published"] < FORWARD_HOLD:
+                    recent.update(job["waiting"])
+        return recent | {target for target, count in unanswered.items() if count >= FORWARD_DEPTH}
+
     def _forward(self):
         """
         Once the pending answers are gathered, every target owes them; then
@@ -598,7 +612,7 @@ class _Heal:
         addresses (a started target never forgets on its own behalf) and
         addresses claimed twice or no more left out.
         """
-        busy = {target for job in self.open.values() if job["function"] == "arp.forget" for target in job["waiting"]}
+        busy = self._busy()
         ready = self.pending and self._gathered()
         if not ready and all(target in busy for target in self.owed):
             return
