@@ -73,16 +73,27 @@ def percentile(values, share):
     return ordered[max(0, -(-len(ordered) * share // 100) - 1)]
 
 
+def pytest_environ(**settings):
+    """
+    The environment of a pytest run of the bench, and its TMPDIR, made now
+    and removed after: salt-factories roots its daemons' directories there
+    (in /tmp by default, where a run left them).
+    """
+    tmp = tempfile.TemporaryDirectory(prefix="arp-hygiene-bench-")
+    return dict(os.environ, **settings, TMPDIR=tmp.name), tmp
+
+
 def heal_times(restarts):
     with tempfile.NamedTemporaryFile(prefix="arp-hygiene-heal-", suffix=".json") as out:
-        env = dict(os.environ, ARP_HYGIENE_HEAL_RESTARTS=str(restarts), ARP_HYGIENE_HEAL_RESULTS=out.name)
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", REACTOR_TESTS, "-k", "heals_its_black_hole"],
-            env=env,
-            cwd=os.path.dirname(HERE),
-            capture_output=True,
-            text=True,
-        )
+        env, tmp = pytest_environ(ARP_HYGIENE_HEAL_RESTARTS=str(restarts), ARP_HYGIENE_HEAL_RESULTS=out.name)
+        with tmp:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", REACTOR_TESTS, "-k", "heals_its_black_hole"],
+                env=env,
+                cwd=os.path.dirname(HERE),
+                capture_output=True,
+                text=True,
+            )
         if done.returncode != 0:
             sys.exit("bench: the heal-time run failed:\n" + done.stdout[-4000:] + done.stderr[-2000:])
         with open(out.name, encoding="utf-8") as results:
@@ -98,14 +109,15 @@ def fleet_run(settings, key, expected, what, select=()):
     figures still stand).
     """
     with tempfile.NamedTemporaryFile(prefix=f"arp-hygiene-{what}-", suffix=".json") as out:
-        env = dict(os.environ, **settings, ARP_HYGIENE_FLEET_RESULTS=out.name)
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS, *select],
-            env=env,
-            cwd=os.path.dirname(HERE),
-            capture_output=True,
-            text=True,
-        )
+        env, tmp = pytest_environ(**settings, ARP_HYGIENE_FLEET_RESULTS=out.name)
+        with tmp:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:logging", FLEET_TESTS, *select],
+                env=env,
+                cwd=os.path.dirname(HERE),
+                capture_output=True,
+                text=True,
+            )
         with open(out.name, encoding="utf-8") as results:
             text = results.read()
     figures = json.loads(text).get(key, []) if text else []

@@ -60,7 +60,9 @@ ADDRESS_SETTINGS = "arp_hygiene:announce"
 FORGET_SETTINGS = "arp_hygiene:flush"
 # A heal reads the returns that have come for up to FORWARD_WAIT seconds at
 # a time, and sends the answers on to each target once it answered the
-# previous forward and, while other minions' answers are still to come, the
+# previous forward, or that one went FORWARD_HOLD seconds ago and fewer than
+# FORWARD_DEPTH are unanswered (a minion with Salt's default multiprocessing
+# runs two at once), and, while other minions' answers are still to come, the
 # first of them has waited FORWARD_GATHER seconds (answers that come close
 # together go in one forward: a burst costs the targets a few jobs, not one
 # an answer). The minions whose grains were forwarded are asked once that
@@ -300,8 +302,9 @@ class _Heal:
     One heal: the started minions are asked for their addresses
     (``arp.addresses``), and each answer is forwarded to the target minions
     (``arp.forget``) as soon as it arrives. Each target paces its own
-    forwards: while it has not answered the previous one, what it is owed
-    gathers, and goes in one forward once it answers. A slow target thus
+    forwards: while it has not answered the previous one (for FORWARD_HOLD
+    s; never more than FORWARD_DEPTH unanswered), what it is owed gathers,
+    and goes in one forward once it answers. A slow target thus
     costs itself few jobs and holds no other target's forwards (twenty
     database minions on 2 cores, each sent a forward every second, fell
     behind by half a minute and dropped whole jobs), and a minion that stays

@@ -252,3 +252,18 @@ def test_a_target_never_forgets_its_own_address_and_a_conflict_goes_nowhere(runn
     heal._forward()
     assert heal.forwarding.jobs[1] == (["db2"], {"192.0.2.32": MAC1})
     assert heal.owed == {}
+
+
+def test_a_target_takes_a_second_forward_after_forward_hold_and_never_a_third(runner):
+    heal = forwarding(runner, ["db1"])
+    for n in range(3):
+        heal._pend(f"w{n}", {f"192.0.2.{40 + n}": MAC1}, at_once=True)
+        heal._forward()
+        for job in heal.open.values():
+            job["published"] -= runner.FORWARD_HOLD  # went a second ago, unanswered
+    assert [lladdr for _, lladdr in heal.forwarding.jobs] == [{"192.0.2.40": MAC1}, {"192.0.2.41": MAC1}]
+    assert heal.owed == {"db1": {"192.0.2.42": MAC1}}
+    answered_one = next(iter(heal.open))
+    heal.open.pop(answered_one)
+    heal._forward()
+    assert heal.forwarding.jobs[-1] == (["db1"], {"192.0.2.42": MAC1}) and heal.owed == {}
