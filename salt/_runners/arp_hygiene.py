@@ -615,6 +615,8 @@ class _Heal:
         addresses (a started target never forgets on its own behalf) and
         addresses claimed twice or no more left out.
         """
+        if not (self.pending or self.owed):  # the loop calls it at every turn
+            return
         busy = self._busy()
         ready = self.pending and self._gathered()
         if not ready and all(target in busy for target in self.owed):
