@@ -33,7 +33,9 @@ The table is read with the ``arp`` execution module (``arp.list``), and the
 kernel's limit and counters with ``arp.diagnose``.
 """
 
+import importlib.util
 import logging
+import os
 
 import salt.utils.beacons
 
@@ -43,6 +45,27 @@ __virtualname__ = "arp"
 
 DEFAULTS = {"table_share": 0.8, "failed_threshold": None, "mac_changes": False, "family": "all", "netns": None}
 KNOWN = set(DEFAULTS) | {"interval", "disable_during_state_run"}
+
+
+def _policy():
+    """
+    The arp module's policy (``_arp_hygiene_policy.py``: the families, each
+    rule of the module declared once), from the modules' directory beside
+    this one: ``modules/`` of a sync's extmods or of the pip package,
+    ``_modules/`` of the master's copy; None if it is not there.
+    """
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for kind in ("modules", "_modules"):
+        path = os.path.join(parent, kind, "_arp_hygiene_policy.py")
+        if os.path.isfile(path):
+            spec = importlib.util.spec_from_file_location("arp_hygiene_beacon_policy", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    return None
+
+
+POLICY = _policy()
 
 
 def __virtual__():
@@ -80,8 +103,10 @@ def settings_problem(settings):
         return "failed_threshold", "a whole number from 1, or null for no failed_entries events"
     if not isinstance(settings["mac_changes"], bool):
         return "mac_changes", "true or false"
-    if settings["family"] not in ("inet", "inet6", "all"):
-        return "family", "inet (IPv4), inet6 (IPv6) or all"
+    if POLICY is None:
+        return "family", "a family the arp module's policy names; it is not beside the beacon: sync _modules too"
+    if settings["family"] not in (*POLICY.FAMILIES, "all"):
+        return "family", POLICY.FAMILY_ALLOWED
     if settings["netns"] is not None and not isinstance(settings["netns"], str):
         return "netns", "the name of a network namespace, or null for the minion's own"
     return None

@@ -219,6 +219,21 @@ def policy_lists(policy):
     }
 
 
+def with_extensions_defaults(defaults, rules, extensions):
+    """
+    defaults.yaml's settings, each section whose rules an extension holds
+    (checks.yaml's ``ask``) completed with that extension's own DEFAULTS
+    (the beacon's, the runner's: written there alone), after the formula's
+    own keys of the section.
+    """
+    completed = copy.deepcopy(defaults)
+    for section, rule in rules.items():
+        module = extensions.get(section) if "ask" in rule else None
+        if module is not None and hasattr(module, "DEFAULTS"):
+            completed[section] = {**completed[section], **copy.deepcopy(module.DEFAULTS)}
+    return completed
+
+
 def cannot_ask(path):
     """Why a setting cannot be checked when the extension at ``path`` is nowhere."""
     return (
@@ -647,29 +662,31 @@ def run():
     formula = salt_dictupdate.update(copy.deepcopy(defaults["formula"]), platform.get("formula", {}))
 
     problems = Problems()
+    # The extensions that hold rules (and the defaults) of a section: the
+    # policy (the module's own rules), the beacon, the runner.
+    loaded = {POLICY: _extension(POLICY)}
+    if loaded[POLICY] is None:
+        problems.fail("flush:states", cannot_ask(POLICY))
+    extensions = {}
+    for key, rule in rules.items():
+        if "ask" in rule:
+            if rule["ask"] not in loaded:
+                loaded[rule["ask"]] = _extension(rule["ask"])
+                if loaded[rule["ask"]] is None:
+                    problems.fail(key, cannot_ask(rule["ask"]))
+            extensions[key] = loaded[rule["ask"]]
+    defaults = with_extensions_defaults(defaults["arp_hygiene"], rules, extensions)
     # `arp_hygiene:` with nothing under it, or no such pillar, means the
     # defaults; any other value that is not a mapping (false, [], "") is refused.
     given = __salt__["pillar.get"]("arp_hygiene", None)  # noqa: F821
     given = {} if given is None else given
-    check_keys(given, defaults["arp_hygiene"], problems)
-    settings = salt_dictupdate.update(copy.deepcopy(defaults["arp_hygiene"]), {} if problems else given)
+    if not problems:
+        check_keys(given, defaults, problems)
+    settings = salt_dictupdate.update(copy.deepcopy(defaults), {} if problems else given)
     settings["cron_package"] = settings["cron_package"] or formula["cron_package"]
     if not problems:
         # The NUD states and families pillar may name are the policy's (the module's own rules).
-        policy = _extension(POLICY)
-        if policy is None:
-            problems.fail("flush:states", cannot_ask(POLICY))
-        else:
-            formula.update(policy_lists(policy))
-    if not problems:
-        # The extensions are asked about the sections that pillar sets; the
-        # defaults are theirs (a test holds that).
-        loaded = {POLICY: policy}
-        extensions = {
-            key: loaded[rule["ask"]] if rule["ask"] in loaded else _extension(rule["ask"])
-            for key, rule in rules.items()
-            if "ask" in rule and key in given
-        }
+        formula.update(policy_lists(loaded[POLICY]))
         check_values(settings, rules, formula, problems, extensions=extensions)
     python = __grains__["pythonexecutable"]  # noqa: F821
     salt_call = None if problems else find_salt_call(settings["salt_call"], python)

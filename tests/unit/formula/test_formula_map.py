@@ -42,9 +42,14 @@ def extension(path):
 
 
 MAP = formula_map()
-DEFAULTS = load("defaults.yaml")
 RULES = load("checks.yaml")
 EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
+FORMULAS_OWN = load("defaults.yaml")
+# The defaults as map.py completes them: the beacon's and the runner's sections with their own DEFAULTS.
+DEFAULTS = {
+    **FORMULAS_OWN,
+    "arp_hygiene": MAP.with_extensions_defaults(FORMULAS_OWN["arp_hygiene"], RULES, EXTENSIONS),
+}
 # The formula's data as map.py completes it: with the policy's lists (NUD states, families).
 FORMULA_DATA = {**DEFAULTS["formula"], **MAP.policy_lists(extension(MAP.POLICY))}
 
@@ -293,20 +298,18 @@ def test_every_rule_of_checks_yaml_has_a_setting_and_every_setting_a_rule():
             assert set(defaults[section]) == (set(rules) - {"ask"}) | asked, section
 
 
-@pytest.mark.parametrize("section", sorted(EXTENSIONS))
-def test_the_formulas_defaults_are_the_asked_extensions_own(section):
-    # The formula asks the beacon and the runner about a section only when
-    # pillar sets it: the defaults it gives them unasked must be theirs.
+@pytest.mark.parametrize("section", ["beacon", "master"])
+def test_an_extensions_settings_and_their_defaults_are_written_in_the_extension_alone(section):
     module = EXTENSIONS[section]
-    formula = DEFAULTS["arp_hygiene"][section]
-    if not hasattr(module, "DEFAULTS"):
-        # The policy holds rules of several sections, and no defaults: the formula's must pass them.
-        assert module.settings_problem(formula) is None
-        return
-    assert module.settings_problem({**module.DEFAULTS, **formula}) is None
-    assert {key: formula[key] for key in module.DEFAULTS if key in formula} == {
-        key: value for key, value in module.DEFAULTS.items() if key in formula
-    }
+    own = FORMULAS_OWN["arp_hygiene"][section]
+    assert not set(own) & set(module.DEFAULTS), "defaults.yaml repeats what the extension declares"
+    assert list(DEFAULTS["arp_hygiene"][section]) == [*own, *module.DEFAULTS]
+    assert {key: DEFAULTS["arp_hygiene"][section][key] for key in module.DEFAULTS} == module.DEFAULTS
+    # Pillar that sets one of them is checked by the extension, and the others keep its defaults.
+    key, value = next(iter(module.DEFAULTS.items()))
+    problems, settings = problems_of({section: {key: value}})
+    assert not problems, problems
+    assert settings[section] == DEFAULTS["arp_hygiene"][section]
 
 
 def test_an_extension_the_formula_cannot_ask_makes_the_section_fail():
