@@ -34,6 +34,8 @@ CONFIGURED_STATES = ("permanent", "noarp")
 OWNED_FLAGS = ("extern_learn", "managed")
 # What verify asks about by default: the states whose entries hold a MAC.
 VERIFIED_STATES = ("reachable", "stale", "delay", "probe", "permanent")
+# What the watcher watches: the learned entries that hold a MAC.
+WATCHED_STATES = tuple(name for name in VERIFIED_STATES if name not in CONFIGURED_STATES)
 # Unanswered entries that a repair deletes; a reachable one is left to the kernel's own probes.
 DELETED_WHEN_UNANSWERED = ("stale", "failed")
 # What verify's answers mean for an entry: one of these.
@@ -246,6 +248,9 @@ ALLOWED = {
 # settings_problem about them (checks.yaml's ``ask``), as arp.diagnose does
 # about fail_on.
 SECTIONS = {"diagnose": ("fail_on",), "verify": ("timeout", "rate")}
+# The formula's defaults that are the module's own (map.py adds them): the
+# verify job asks about what arp.verify asks about by default.
+SECTION_DEFAULTS = {"verify": {"states": list(VERIFIED_STATES)}}
 
 
 def _number(value):

@@ -632,7 +632,7 @@ def watch(
 def _watch(interface, family, network, exclude, netns, seconds, timeout, window, rate, test):
     with _salt_errors(netns):
         checked = arguments.selection(
-            interface, ["reachable", "stale", "delay", "probe"], family, network, exclude, 0, netns, flushing=False
+            interface, list(policy.WATCHED_STATES), family, network, exclude, 0, netns, flushing=False
         )
         span = arguments.number(seconds, "seconds", "seconds", 0, 86400, above_low=True)
         wait = arguments.number(timeout, "timeout", "seconds", *policy.TIMEOUT_LIMITS, above_low=True)

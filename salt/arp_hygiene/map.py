@@ -223,14 +223,18 @@ def with_extensions_defaults(defaults, rules, extensions):
     """
     defaults.yaml's settings, each section whose rules an extension holds
     (checks.yaml's ``ask``) completed with that extension's own DEFAULTS
-    (the beacon's, the runner's: written there alone), after the formula's
-    own keys of the section.
+    (the beacon's, the runner's: written there alone; the policy's
+    SECTION_DEFAULTS, the module's own), after the formula's own keys of the
+    section.
     """
     completed = copy.deepcopy(defaults)
     for section, rule in rules.items():
         module = extensions.get(section) if "ask" in rule else None
-        if module is not None and hasattr(module, "DEFAULTS"):
-            completed[section] = {**completed[section], **copy.deepcopy(module.DEFAULTS)}
+        if module is None:
+            continue
+        # The policy holds rules of several sections, and some of their defaults.
+        own = module.SECTION_DEFAULTS.get(section, {}) if hasattr(module, "SECTIONS") else module.DEFAULTS
+        completed[section] = {**completed[section], **copy.deepcopy(own)}
     return completed
 
 

@@ -35,3 +35,31 @@ def module_from_checkout(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def checkout_file(path):
+    """A Python file of the checkout (``salt/arp_hygiene/map.py``, ``salt/_beacons/arp.py``), loaded by its path."""
+    spec = importlib.util.spec_from_file_location(
+        f"arp_hygiene_{path.replace('/', '_')[:-3]}", os.path.join(REPO, path)
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def formula_defaults():
+    """
+    The formula's settings with the default pillar, as its map.py completes
+    defaults.yaml: with the settings of the beacon, the runner and the
+    policy that are theirs (checks.yaml's ``ask``).
+    """
+    import salt.utils.yaml  # pylint: disable=import-outside-toplevel  (the demo imports this package without Salt)
+
+    def load(name):
+        with open(os.path.join(REPO, "salt", "arp_hygiene", name), encoding="utf-8") as stream:
+            return salt.utils.yaml.safe_load(stream)
+
+    rules = load("checks.yaml")
+    extensions = {key: checkout_file(f"salt/{rule['ask']}") for key, rule in rules.items() if "ask" in rule}
+    formula_map = checkout_file("salt/arp_hygiene/map.py")
+    return formula_map.with_extensions_defaults(load("defaults.yaml")["arp_hygiene"], rules, extensions)

@@ -9,9 +9,8 @@ these measurements; the last test holds both to them.
 import os
 
 import pytest
-import salt.utils.yaml
 
-from tests.support import REPO, lab, segments
+from tests.support import REPO, formula_defaults, lab, segments
 
 # Each segments.Fleet puts some 60 entries in the kernel's one ARP table, so that
 # two of them would cross gc_thresh1: these tests wait until no other process
@@ -19,8 +18,7 @@ from tests.support import REPO, lab, segments
 # What the kernel does with each policy: the same on every Salt (pytest.mark.once).
 pytestmark = [pytest.mark.usefixtures("tables_alone_for_the_module"), pytest.mark.once]
 
-with open(os.path.join(REPO, "salt", "arp_hygiene", "defaults.yaml"), encoding="utf-8") as stream:
-    DEFAULTS = salt.utils.yaml.safe_load(stream)["arp_hygiene"]
+DEFAULTS = formula_defaults()
 
 # The field's fix (README, the docs: "The problem"): a root cron job every 5 minutes.
 FIELD_CRON = "ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X"

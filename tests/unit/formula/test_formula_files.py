@@ -9,7 +9,7 @@ import re
 
 import salt.utils.yaml
 
-from tests.support import REPO, module_from_checkout
+from tests.support import REPO, formula_defaults, module_from_checkout
 
 
 def load(*path):
@@ -18,10 +18,8 @@ def load(*path):
 
 
 def test_pillar_example_holds_exactly_the_defaults():
-    # As map.py completes them: the beacon's and the runner's own with them.
-    from tests.unit.formula.test_formula_map import DEFAULTS  # pylint: disable=import-outside-toplevel
-
-    assert salt.utils.yaml.safe_load(load("pillar.example")) == {"arp_hygiene": DEFAULTS["arp_hygiene"]}
+    # As map.py completes them: the beacon's, the runner's and the policy's own with them.
+    assert salt.utils.yaml.safe_load(load("pillar.example")) == {"arp_hygiene": formula_defaults()}
 
 
 def test_every_key_of_pillar_example_has_a_comment_above_it():

@@ -16,7 +16,7 @@ import pytest
 import salt.utils.dictupdate
 import salt.utils.yaml
 
-from tests.support import REPO
+from tests.support import REPO, formula_defaults
 
 FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
 
@@ -46,10 +46,7 @@ RULES = load("checks.yaml")
 EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
 FORMULAS_OWN = load("defaults.yaml")
 # The defaults as map.py completes them: the beacon's and the runner's sections with their own DEFAULTS.
-DEFAULTS = {
-    **FORMULAS_OWN,
-    "arp_hygiene": MAP.with_extensions_defaults(FORMULAS_OWN["arp_hygiene"], RULES, EXTENSIONS),
-}
+DEFAULTS = {**FORMULAS_OWN, "arp_hygiene": formula_defaults()}
 # The formula's data as map.py completes it: with the policy's lists (NUD states, families).
 FORMULA_DATA = {**DEFAULTS["formula"], **MAP.policy_lists(extension(MAP.POLICY))}
 
