@@ -249,8 +249,9 @@ ALLOWED = {
 # about fail_on.
 SECTIONS = {"diagnose": ("fail_on",), "verify": ("timeout", "rate")}
 # The formula's defaults that are the module's own (map.py adds them): the
-# verify job asks about what arp.verify asks about by default.
-SECTION_DEFAULTS = {"verify": {"states": list(VERIFIED_STATES)}}
+# verify job asks about what arp.verify asks about by default, and diagnose
+# fails on no finding, as arp.diagnose does without fail_on.
+SECTION_DEFAULTS = {"diagnose": {"fail_on": []}, "verify": {"states": list(VERIFIED_STATES)}}
 
 
 def _number(value):

@@ -309,3 +309,8 @@ def test_diagnose_renders_arp_diagnosed_with_the_pillars_fail_on_only_when_enabl
     else:  # test mode before a sync: what the live run will do
         assert body["test"][0] == "configurable_test_state"
     assert "arp_hygiene-diagnose-arp-diagnosed" not in render(state, "arp_hygiene.diagnose", {})
+    # fail_on's default is the module's (the policy's SECTION_DEFAULTS): no finding fails the highstate.
+    body = render(state, "arp_hygiene.diagnose", {"diagnose": {"enabled": True}})["arp_hygiene-diagnose-arp-diagnosed"]
+    assert "arp" in body, body
+    arguments = {key: value for item in body["arp"] if isinstance(item, dict) for key, value in item.items()}
+    assert arguments["fail_on"] == []
