@@ -65,20 +65,17 @@ def boolean(value, what):
     return value
 
 
-# How announce tells the segment: gratuitous ARP requests, replies or both.
-ANNOUNCE_MODES = ("request", "reply", "both")
-# At most this many announcements of each address, this many seconds apart.
-ANNOUNCE_COUNT_LIMIT, ANNOUNCE_INTERVAL_LIMIT = 100, 60
-
-
 def announcing(count, interval, mode):
-    """announce's (count, interval, mode): a whole count from 1, seconds from 0, a mode of ANNOUNCE_MODES."""
-    found = number(count, "count", "announcements", 1, ANNOUNCE_COUNT_LIMIT)
+    """announce's (count, interval, mode): a whole count from 1, seconds from 0, a mode: the policy's limits."""
+    found = number(count, "count", "announcements", 1, policy.ANNOUNCE_COUNT_LIMIT)
     if found != int(found):
-        raise ArgumentError(f"count must be a whole number of announcements from 1, at most 100, not {count!r}")
-    seconds = number(interval, "interval", "seconds", 0, ANNOUNCE_INTERVAL_LIMIT)
-    if mode not in ANNOUNCE_MODES:
-        raise ArgumentError(f"mode must be request, reply or both, not {mode!r}")
+        raise ArgumentError(
+            f"count must be a whole number of announcements from 1, at most {policy.ANNOUNCE_COUNT_LIMIT}, "
+            f"not {count!r}"
+        )
+    seconds = number(interval, "interval", "seconds", 0, policy.ANNOUNCE_INTERVAL_LIMIT)
+    if mode not in policy.ANNOUNCE_MODES:
+        raise ArgumentError(f"mode must be {policy.in_words(policy.ANNOUNCE_MODES)}, not {mode!r}")
     return int(found), seconds, mode
 
 

@@ -236,6 +236,19 @@ def limits_in_words(text):
     return text
 
 
+# ---------------------------------------------------------- announce's limits
+
+# How announce tells the segment: gratuitous ARP requests, replies or both.
+ANNOUNCE_MODES = ("request", "reply", "both")
+# At most this many announcements of each address, this many seconds apart.
+ANNOUNCE_COUNT_LIMIT, ANNOUNCE_INTERVAL_LIMIT = 100, 60
+
+
+def in_words(choices):
+    """'request, reply or both' of ``choices``."""
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
+
+
 # ------------------------------------------------ what pillar and calls may say
 
 # What each setting ruled here allows, in the words of an error.
@@ -243,11 +256,15 @@ ALLOWED = {
     "fail_on": "a list of " + ", ".join(FINDINGS),
     "timeout": f"a number of seconds above {TIMEOUT_LIMITS[0]}, at most {TIMEOUT_LIMITS[1]}",
     "rate": f"questions per second, from {RATE_LIMITS[0]} to {RATE_LIMITS[1]}",
+    "count": f"a whole number of announcements from 1 to {ANNOUNCE_COUNT_LIMIT}",
+    "interval": f"a number of seconds from 0 to {ANNOUNCE_INTERVAL_LIMIT}",
+    "mode": in_words(ANNOUNCE_MODES),
 }
 # The formula's pillar sections whose keys' rules live here: map.py asks
 # settings_problem about them (checks.yaml's ``ask``), as arp.diagnose does
-# about fail_on.
-SECTIONS = {"diagnose": ("fail_on",), "verify": ("timeout", "rate")}
+# about fail_on, arp.verify about timeout and rate, arp.announce about count,
+# interval and mode.
+SECTIONS = {"diagnose": ("fail_on",), "verify": ("timeout", "rate"), "announce": ("count", "interval", "mode")}
 # The formula's defaults that are the module's own (map.py adds them): the
 # verify job asks about what arp.verify asks about by default, and diagnose
 # fails on no finding, as arp.diagnose does without fail_on.
@@ -262,7 +279,8 @@ def settings_problem(settings):
     """
     ``(key, what is allowed)`` for the first key of ``settings`` ruled here
     (``fail_on``: a list of FINDINGS; ``timeout``, ``rate``: within verify's
-    limits, a number as YAML gives it) that breaks its rule, else None.
+    limits; ``count``, ``interval``, ``mode``: announce's; a number as YAML
+    gives it) that breaks its rule, else None.
     Other keys are not looked at.
     """
     rules = {
@@ -271,6 +289,9 @@ def settings_problem(settings):
         ),
         "timeout": lambda value: _number(value) and TIMEOUT_LIMITS[0] < value <= TIMEOUT_LIMITS[1],
         "rate": lambda value: _number(value) and RATE_LIMITS[0] <= value <= RATE_LIMITS[1],
+        "count": lambda value: _number(value) and isinstance(value, int) and 1 <= value <= ANNOUNCE_COUNT_LIMIT,
+        "interval": lambda value: _number(value) and 0 <= value <= ANNOUNCE_INTERVAL_LIMIT,
+        "mode": lambda value: isinstance(value, str) and value in ANNOUNCE_MODES,
     }
     for key, good in rules.items():
         if key in settings and not good(settings[key]):

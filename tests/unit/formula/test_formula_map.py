@@ -151,6 +151,16 @@ BAD_PILLAR = [
         {"announce": {"family": "ipx"}},
         'pillar arp_hygiene:announce:family is "ipx"; allowed: inet (IPv4), inet6 (IPv6) or all',
     ),
+    # announce's limits, the policy's (arp.announce reads them there too).
+    (
+        {"announce": {"count": 2.5}},
+        "pillar arp_hygiene:announce:count is 2.5; allowed: a whole number of announcements from 1 to 100",
+    ),
+    (
+        {"announce": {"interval": 61}},
+        "pillar arp_hygiene:announce:interval is 61; allowed: a number of seconds from 0 to 60",
+    ),
+    ({"announce": {"mode": "garp"}}, 'pillar arp_hygiene:announce:mode is "garp"; allowed: request, reply or both'),
     (
         {"beacon": {"enabled": True, "table_share": 2}},
         "pillar arp_hygiene:beacon:table_share is 2; allowed: a number above 0, at most 1",
