@@ -1,21 +1,13 @@
 """The master engine's own rule, without a master: which events are a minion's start."""
 
-import importlib.util
-import os
-
 import pytest
 
-from tests.support import REPO
+from tests.support import checkout_file
 
 
 @pytest.fixture
 def engine():
-    spec = importlib.util.spec_from_file_location(
-        "arp_hygiene_engine", os.path.join(REPO, "salt", "_engines", "arp_hygiene.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return checkout_file("salt/_engines/arp_hygiene.py")
 
 
 @pytest.mark.parametrize(

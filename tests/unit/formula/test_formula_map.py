@@ -8,7 +8,6 @@ root: map.py's functions on the formula's own YAML files.
 """
 
 import hashlib
-import importlib.util
 import os
 import shlex
 
@@ -16,7 +15,7 @@ import pytest
 import salt.utils.dictupdate
 import salt.utils.yaml
 
-from tests.support import REPO, formula_defaults
+from tests.support import REPO, checkout_file, formula_defaults
 
 FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
 
@@ -26,22 +25,12 @@ def load(name):
         return salt.utils.yaml.safe_load(stream)
 
 
-def formula_map():
-    spec = importlib.util.spec_from_file_location("arp_hygiene_map", os.path.join(FORMULA, "map.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def extension(path):
     """A section's ``ask`` of checks.yaml (``_beacons/arp.py``), loaded from the checkout as map.py loads it."""
-    spec = importlib.util.spec_from_file_location(f"arp_hygiene_{path.split('/')[0]}", os.path.join(REPO, "salt", path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return checkout_file(f"salt/{path}")
 
 
-MAP = formula_map()
+MAP = checkout_file("salt/arp_hygiene/map.py")
 RULES = load("checks.yaml")
 EXTENSIONS = {section: extension(rule["ask"]) for section, rule in RULES.items() if "ask" in rule}
 FORMULAS_OWN = load("defaults.yaml")

@@ -8,7 +8,6 @@ setting one key) refuse with the key named.
 """
 
 import collections
-import importlib.util
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import shutil
 import pytest
 import salt.utils.yaml
 
-from tests.support import REPO
+from tests.support import REPO, checkout_file
 
 FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
 # What an operator's top file applies together: the formula (which includes
@@ -26,14 +25,6 @@ FORMULA = os.path.join(REPO, "salt", "arp_hygiene")
 # fail the render.
 TOGETHER = "arp_hygiene,arp_hygiene.announce,arp_hygiene.master"
 APPLIED = [TOGETHER, "arp_hygiene.clean"]
-
-
-def formula_map():
-    """salt/arp_hygiene/map.py as plain Python, for the cron minute it computes."""
-    spec = importlib.util.spec_from_file_location("arp_hygiene_map", os.path.join(FORMULA, "map.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def example():
@@ -255,7 +246,7 @@ def test_the_modules_are_synced_only_when_the_served_ones_differ(state, synced_c
 
 def test_a_fleet_runs_at_minutes_of_its_own_and_without_spread_together(salt_factories, state):
     web = minion(salt_factories, "arp-web").modules.state
-    cron_minute = formula_map().cron_minute
+    cron_minute = checkout_file("salt/arp_hygiene/map.py").cron_minute
     interval = next(n for n in range(2, 60) if cron_minute("arp-render", n, True) != cron_minute("arp-web", n, True))
     settings = {"method": "cron", "interval_minutes": interval, "report_file": "/var/tmp/r.json"}
     job = "arp_hygiene-cron-cron-present-arp_hygiene-flush"

@@ -1,21 +1,16 @@
 """The runner's own logic, without a master: the merge of claims, and its configuration checks."""
 
-import importlib.util
 import os
 import time
 
 import pytest
 
-from tests.support import REPO
+from tests.support import checkout_file
 
 
 @pytest.fixture
 def runner():
-    spec = importlib.util.spec_from_file_location(
-        "arp_hygiene_runner", os.path.join(REPO, "salt", "_runners", "arp_hygiene.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = checkout_file("salt/_runners/arp_hygiene.py")
     module.__opts__ = {}
     return module
 
