@@ -23,8 +23,15 @@ FAMILIES = {
     "inet": {"words": "IPv4", "proc": "ipv4", "stat": "arp_cache"},
     "inet6": {"words": "IPv6", "proc": "ipv6", "stat": "ndisc_cache"},
 }
+
+
+def in_words(choices):
+    """'request, reply or both' of ``choices``: how an error lists what is allowed."""
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
+
+
 # What a family may be, in the words of an error (the formula's pillar).
-FAMILY_ALLOWED = ", ".join(f"{name} ({family['words']})" for name, family in FAMILIES.items()) + " or all"
+FAMILY_ALLOWED = in_words([f"{name} ({family['words']})" for name, family in FAMILIES.items()] + ["all"])
 # The kernel's NUD states, by the names ip-neighbour(8) uses (pyroute2 gives their bits).
 NUD_NAMES = ("incomplete", "reachable", "stale", "delay", "probe", "failed", "noarp", "permanent", "none")
 # Entries that are configuration, not learned state: never flushed, repaired or forgotten.
@@ -242,11 +249,6 @@ def limits_in_words(text):
 ANNOUNCE_MODES = ("request", "reply", "both")
 # At most this many announcements of each address, this many seconds apart.
 ANNOUNCE_COUNT_LIMIT, ANNOUNCE_INTERVAL_LIMIT = 100, 60
-
-
-def in_words(choices):
-    """'request, reply or both' of ``choices``."""
-    return ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
 # ------------------------------------------------ what pillar and calls may say
