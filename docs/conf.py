@@ -30,6 +30,7 @@ _load("arp_hygiene_runner", "salt", "_runners", "arp_hygiene.py")
 _load("arp_beacon", "salt", "_beacons", "arp.py")
 _load("arp_hygiene_engine", "salt", "_engines", "arp_hygiene.py")
 _load("arp_watch_engine", "salt", "_engines", "arp_watch.py")
+_load("arp_grains", "salt", "_grains", "arp.py")
 
 project = "arp-hygiene"
 author = "the arp-hygiene developers"

@@ -1,8 +1,9 @@
 {#- Makes the arp modules ready before any state or job of the formula uses
     them: `state.apply arp_hygiene` syncs nothing by itself (only a highstate
     does), so a fresh minion, or one after an upgrade of the formula, would
-    run without them, or with the old ones. The modules and states are synced
-    only when the master serves arp files (arp.py and its _arp_hygiene_
+    run without them, or with the old ones. The modules, states and grains
+    (the grains module that has a daemon's jobs find pyroute2 imported) are
+    synced only when the master serves arp files (arp.py and its _arp_hygiene_
     helpers) that differ from the minion's copies, so that a converged
     minion's dry run lists no change. Then fails, saying what to do, if the
     arp module is still not there (checked only when it was not there before
@@ -17,9 +18,9 @@ include:
   - {{ tplroot }}.invalid
 {%- else %}
 {%- set install = arp_hygiene['pyroute2']['install'] %}
-{#- The kinds (modules, states) whose served arp files are not the minion's. #}
+{#- The kinds (modules, states, grains) whose served arp files are not the minion's. #}
 {%- set differ = [] %}
-{%- for kind in ('modules', 'states') if served_differs(kind) %}
+{%- for kind in ('modules', 'states', 'grains') if served_differs(kind) %}
 {%-   do differ.append(kind) %}
 {%- endfor %}
 

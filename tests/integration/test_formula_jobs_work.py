@@ -75,6 +75,7 @@ def test_a_fresh_minion_gets_the_modules_synced_and_test_mode_says_what_the_live
     assert (
         changed(live)["arp_hygiene-sync-saltutil-sync_modules"]
         and changed(live)["arp_hygiene-sync-saltutil-sync_states"]
+        and changed(live)["arp_hygiene-sync-saltutil-sync_grains"]
     )
     assert keys(changed(live)[ENFORCE]["deleted"]) == stale(before)
     assert by_id(live)[CHECK + JOB]["comment"] == f"{JOB}: its command runs (tried in test mode)"

@@ -49,6 +49,7 @@ def test_the_wheel_carries_the_modules_their_helpers_the_states_and_the_entry_po
         "arp_hygiene/engines/arp_hygiene.py",
         "arp_hygiene/engines/arp_watch.py",
         "arp_hygiene/beacons/arp.py",
+        "arp_hygiene/grains/arp.py",
     }
     assert "[salt.loader]\narp-hygiene = arp_hygiene:loader_dirs" in entry_points
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
@@ -76,6 +77,7 @@ def test_the_sdist_carries_the_formula_and_its_documents(release):
         "salt/_modules/_arp_hygiene_watch.py",
         "salt/_modules/_arp_hygiene_restart.py",
         "salt/_states/arp.py",
+        "salt/_grains/arp.py",
         "salt/arp_hygiene/init.sls",
         "salt/arp_hygiene/files/arp-hygiene-job",
         "salt/arp_hygiene/map.jinja",
@@ -127,7 +129,7 @@ def test_spm_builds_the_formula_package_and_a_master_serves_what_it_installs(sal
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     tree = paths["formula_path"]
-    for path in ("arp_hygiene/init.sls", "arp_hygiene/map.py", "_modules/arp.py", "_states/arp.py"):
+    for path in ("arp_hygiene/init.sls", "arp_hygiene/map.py", "_modules/arp.py", "_states/arp.py", "_grains/arp.py"):
         assert (tree / path).is_file(), path
     assert (tree / "_runners" / "arp_hygiene.py").is_file() and (tree / "_engines" / "arp_watch.py").is_file()
     with open(os.path.join(REPO, "pillar.example"), encoding="utf-8") as example:

@@ -199,14 +199,15 @@ def test_pillar_chooses_how_pyroute2_is_installed(state, never_synced, install, 
     assert arguments(rendered, "arp_hygiene-sync-test-module-available")["require"] == [
         {"saltutil": "arp_hygiene-sync-saltutil-sync_modules"},
         {"saltutil": "arp_hygiene-sync-saltutil-sync_states"},
+        {"saltutil": "arp_hygiene-sync-saltutil-sync_grains"},
         *installed,
     ]
 
 
 def served_copies(loaders):
-    """The minion's copies of the served arp modules and states (salt-factories' Loaders syncs them first)."""
+    """The minion's copies of the served arp modules, states and grains (salt-factories' Loaders syncs them first)."""
     extmods = loaders.opts["extension_modules"]
-    for kind in ("modules", "states"):
+    for kind in ("modules", "states", "grains"):
         for name in os.listdir(os.path.join(REPO, "salt", f"_{kind}")):
             if name == "arp.py" or name.startswith("_arp_hygiene_"):
                 yield os.path.join(REPO, "salt", f"_{kind}", name), os.path.join(extmods, kind, name)
@@ -214,7 +215,7 @@ def served_copies(loaders):
 
 @pytest.fixture
 def synced_copies(loaders):
-    """Copies of the served arp modules and states in the minion's extension_modules, as a sync leaves them."""
+    """Copies of the served arp modules, states and grains in the minion's extension_modules, as a sync leaves them."""
     copies = list(served_copies(loaders))
     for source, copy in copies:
         os.makedirs(os.path.dirname(copy), exist_ok=True)
@@ -226,7 +227,7 @@ def synced_copies(loaders):
 
 @pytest.fixture
 def never_synced(synced_copies):
-    """A minion that has never synced the arp modules and states."""
+    """A minion that has never synced the arp modules, states and grains."""
     for copy in synced_copies:
         os.unlink(copy)
 
