@@ -55,7 +55,7 @@ def test_the_master_serves_the_formula_and_modules_and_nothing_else_of_the_clone
     assert expected <= served and {"arp_hygiene/init.sls", "_modules/arp.py", "_states/arp.py"} <= expected
     # The formula, the modules, and the formula package's metadata and pillar example (SPM's, beside them).
     assert all(
-        path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners", "_engines", "_beacons")
+        path.split("/")[0] in ("arp_hygiene", "_modules", "_states", "_runners", "_engines", "_beacons", "_grains")
         or path in ("FORMULA", "pillar.example")
         for path in served
     ), sorted(served)

@@ -51,7 +51,7 @@ def test_the_wheel_installs_beside_salt_and_leaves_it_as_it_was(tmp_path, table,
     dirs = json.loads(
         run(python, "-c", "import arp_hygiene, json; print(json.dumps(arp_hygiene.loader_dirs()))", cwd=tmp_path)
     )
-    assert sorted(dirs) == ["beacons", "engines", "modules", "runners", "states"]
+    assert sorted(dirs) == ["beacons", "engines", "grains", "modules", "runners", "states"]
     (modules,) = dirs["modules"]
     assert modules.startswith(os.path.join(str(venv), "lib")), dirs
     assert {
