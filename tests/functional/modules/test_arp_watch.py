@@ -61,7 +61,11 @@ def test_the_first_syn_heals_the_black_hole_and_the_handshake_completes_at_its_r
     connected, took = connect(hole.worker, db, port, 3)
     watching.join()
     print(f"{family}: handshake {took:.2f} s after the first SYN; {result}")
-    assert connected and took < 1.5, (took, result)
+    # The worker sends its SYN again 1 s after the first, and again at 3 s:
+    # a handshake within 2 s completed at the first retransmission (1.51 s
+    # once on a loaded machine: the kernel's neighbour solicitation and the
+    # SYN-ACK after it, late).
+    assert connected and took < 2.0, (took, result)
     assert result["contradicted"] == {"eth0": {worker: {"cached": lab.OLD_MAC, "claimed": lab.NEW_MAC}}}, result
     assert result["asked"] == {"eth0": {worker: lab.OLD_MAC}}, result
     assert result["replaced"] == {"eth0": {worker: {"old": lab.OLD_MAC, "new": lab.NEW_MAC}}}, result
