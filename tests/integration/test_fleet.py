@@ -15,9 +15,9 @@ names exactly the planted wrong entry. Small, because ./run test runs this
 beside three other processes that make labs, and the kernel's neighbour
 tables are shared: above gc_thresh1 (128 entries in all) it collects the
 failed and stale entries other tests put in place (a storm of 100 and an
-audit of 100 workers of 2 addresses took a beacon test's failed entries). ./run bench fleet runs the storms
-and audits of bench/fleet.py through the same tests (ARP_HYGIENE_FLEET_*),
-with the tables to itself."""
+audit of 100 workers of 2 addresses took a beacon test's failed entries).
+./run bench fleet runs the storms and audits of bench/fleet.py through the
+same tests (ARP_HYGIENE_FLEET_*), with the tables to itself."""
 
 import collections
 import contextlib
